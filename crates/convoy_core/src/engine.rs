@@ -1,0 +1,311 @@
+//! The engine: the pool, the current schema, and the calls in flight.
+//!
+//! A call is one run of a user function. Its `ctx.db` operations arrive one by one from
+//! JavaScript, tagged with the call's id, and all run on the call's own connection inside one
+//! transaction. The connection is taken at the first operation (a handler that never touches the
+//! database never holds one) and `BEGIN` is pipelined with that first statement, so a transaction
+//! costs no extra round trip.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
+
+use deadpool_postgres::Object;
+use tokio::sync::oneshot;
+use uuid::Uuid;
+
+use crate::database::Database;
+use crate::document::{creation_time_of, documents_json, JsonbParam};
+use crate::error::{ConvoyError, Result};
+use crate::plan::{plan_get, plan_insert, plan_query, QueryPlan, Statement};
+use crate::schema::{sync_schema, Schema, SyncReport};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CallKind {
+    Query,
+    Mutation,
+}
+
+impl CallKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Query => "query",
+            Self::Mutation => "mutation",
+        }
+    }
+
+    fn begin_sql(self) -> &'static str {
+        match self {
+            // One snapshot for the whole query, and a promise to Postgres that nothing is written.
+            Self::Query => "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY",
+            // Serializable: a read-modify-write can never lose an update; conflicts re-run.
+            Self::Mutation => "BEGIN ISOLATION LEVEL SERIALIZABLE",
+        }
+    }
+}
+
+/// What the JavaScript side answered for a call: the result as JSON text, or an error.
+pub type Outcome = Result<String>;
+
+pub struct Call {
+    pub id: u32,
+    pub kind: CallKind,
+    transaction: tokio::sync::Mutex<Transaction>,
+    responder: Mutex<Option<oneshot::Sender<Outcome>>>,
+}
+
+#[derive(Default)]
+struct Transaction {
+    connection: Option<Object>,
+    began: bool,
+    finished: bool,
+    /// The first statement that failed: Postgres has aborted the transaction, so every later
+    /// statement fails the same way and COMMIT is impossible.
+    failure: Option<ConvoyError>,
+}
+
+impl Drop for Transaction {
+    fn drop(&mut self) {
+        // A call abandoned mid-transaction (its HTTP client went away, a panic) must not hand an
+        // open transaction back to the pool: close that connection instead.
+        if let Some(connection) = self.connection.take() {
+            if self.began && !self.finished {
+                drop(Object::take(connection));
+            }
+        }
+    }
+}
+
+pub struct Engine {
+    database: Database,
+    schema: RwLock<Arc<Schema>>,
+    calls: Mutex<HashMap<u32, Arc<Call>>>,
+    next_call_id: AtomicU32,
+}
+
+impl Engine {
+    pub fn new(database: Database) -> Self {
+        Self {
+            database,
+            schema: RwLock::new(Arc::new(Schema::default())),
+            calls: Mutex::new(HashMap::new()),
+            next_call_id: AtomicU32::new(1),
+        }
+    }
+
+    pub fn database(&self) -> &Database {
+        &self.database
+    }
+
+    pub fn schema(&self) -> Arc<Schema> {
+        self.schema.read().expect("schema lock poisoned").clone()
+    }
+
+    pub fn set_schema(&self, schema: Schema) {
+        *self.schema.write().expect("schema lock poisoned") = Arc::new(schema);
+    }
+
+    pub async fn sync_schema(&self, schema: &Schema, dry_run: bool) -> Result<SyncReport> {
+        sync_schema(&self.database, schema, dry_run).await
+    }
+
+    /// Registers a new call; its outcome arrives on the returned receiver (see [`Engine::respond`]).
+    pub fn begin_call(&self, kind: CallKind) -> (Arc<Call>, oneshot::Receiver<Outcome>) {
+        let (sender, receiver) = oneshot::channel();
+        let mut calls = self.calls.lock().expect("calls lock poisoned");
+        // Ids wrap after four billion calls; skip any still in flight.
+        let id = loop {
+            let id = self.next_call_id.fetch_add(1, Ordering::Relaxed);
+            if id != 0 && !calls.contains_key(&id) {
+                break id;
+            }
+        };
+        let call = Arc::new(Call {
+            id,
+            kind,
+            transaction: tokio::sync::Mutex::new(Transaction::default()),
+            responder: Mutex::new(Some(sender)),
+        });
+        calls.insert(id, call.clone());
+        (call, receiver)
+    }
+
+    /// Delivers the JavaScript side's answer for a call. An answer for a call that has already
+    /// ended (timed out, or answered twice) is dropped.
+    pub fn respond(&self, call_id: u32, outcome: Outcome) {
+        let Ok(call) = self.call(call_id) else { return };
+        let sender = call
+            .responder
+            .lock()
+            .expect("responder lock poisoned")
+            .take();
+        if let Some(sender) = sender {
+            // The receiver is gone only if the request was abandoned; nothing is left to tell.
+            let _ = sender.send(outcome);
+        }
+    }
+
+    /// Ends a call: commits (when `commit` and nothing failed) or rolls back, and returns the
+    /// connection to the pool. A conflict — in a statement or at COMMIT — comes back as
+    /// `ConvoyError::Conflict` so that the caller can run the function again.
+    pub async fn finish_call(&self, call: &Call, commit: bool) -> Result<()> {
+        self.calls
+            .lock()
+            .expect("calls lock poisoned")
+            .remove(&call.id);
+        let mut transaction = call.transaction.lock().await;
+        transaction.finished = true;
+        let failure = transaction.failure.take();
+        let Some(connection) = transaction.connection.take() else {
+            return failure.map_or(Ok(()), Err);
+        };
+        if !transaction.began {
+            return Ok(());
+        }
+        let commit = commit && failure.is_none();
+        let end = if commit { "COMMIT" } else { "ROLLBACK" };
+        if let Err(error) = connection.batch_execute(end).await {
+            // The connection's state is unknown now: never reuse it.
+            drop(Object::take(connection));
+            return Err(error.into());
+        }
+        match failure {
+            Some(failure) if failure.is_retryable_conflict() => Err(failure),
+            // The handler caught a database error and returned normally; what it meant to
+            // write cannot be committed, so the caller gets the error instead.
+            Some(failure) if !commit && call.kind == CallKind::Mutation => Err(failure),
+            _ => Ok(()),
+        }
+    }
+
+    fn call(&self, call_id: u32) -> Result<Arc<Call>> {
+        self.calls
+            .lock()
+            .expect("calls lock poisoned")
+            .get(&call_id)
+            .cloned()
+            .ok_or_else(|| {
+                ConvoyError::Internal(
+                    "ctx.db was used after its function returned (is an await missing?)".into(),
+                )
+            })
+    }
+
+    pub async fn get(&self, call_id: u32, table: Option<&str>, id: &str) -> Result<String> {
+        let Ok(id) = Uuid::parse_str(id) else {
+            // Not an id at all: no document has it.
+            return Ok("null".to_owned());
+        };
+        let statement = plan_get(&self.schema(), table, id)?;
+        let rows = self.run(call_id, &statement).await?;
+        match rows.first() {
+            None => Ok("null".to_owned()),
+            Some(_) => {
+                let json = documents_json(&rows[..1])?;
+                Ok(json[1..json.len() - 1].to_owned())
+            }
+        }
+    }
+
+    pub async fn query(&self, call_id: u32, plan_json: &str) -> Result<String> {
+        let plan: QueryPlan = serde_json::from_str(plan_json)
+            .map_err(|error| ConvoyError::InvalidArgs(format!("invalid query: {error}")))?;
+        let statement = plan_query(&self.schema(), &plan)?;
+        let rows = self.run(call_id, &statement).await?;
+        documents_json(&rows)
+    }
+
+    /// Inserts a document (JSON object text, already validated against the table's schema in
+    /// JavaScript) and returns its new UUIDv7 id.
+    pub async fn insert(&self, call_id: u32, table: &str, document_json: &str) -> Result<String> {
+        if !document_json.trim_start().starts_with('{') {
+            return Err(ConvoyError::InvalidArgs(
+                "a document must be a JSON object".into(),
+            ));
+        }
+        let sql = plan_insert(&self.schema(), table)?;
+        let call = self.call(call_id)?;
+        if call.kind != CallKind::Mutation {
+            return Err(ConvoyError::Internal(
+                "queries cannot write; use a mutation".into(),
+            ));
+        }
+        let id = Uuid::now_v7();
+        let created_at = creation_time_of(&id);
+        let document = JsonbParam(document_json);
+        self.execute(&call, &sql, &[&id, &document, &created_at])
+            .await?;
+        Ok(id.hyphenated().to_string())
+    }
+
+    async fn run(&self, call_id: u32, statement: &Statement) -> Result<Vec<tokio_postgres::Row>> {
+        let call = self.call(call_id)?;
+        let params = statement.param_refs();
+        let mut transaction = self.open(&call).await?;
+        let begin = (!transaction.began).then(|| call.kind.begin_sql());
+        transaction.began = true;
+        let connection = transaction.connection.as_ref().expect("open() connects");
+        let work = async {
+            let prepared = connection.prepare_cached(&statement.sql).await?;
+            connection.query(&prepared, &params).await
+        };
+        let result = match begin {
+            Some(begin) => {
+                let (began, rows) = tokio::join!(connection.batch_execute(begin), work);
+                began.and(rows)
+            }
+            None => work.await,
+        };
+        result.map_err(|error| transaction.fail(error.into()))
+    }
+
+    async fn execute(
+        &self,
+        call: &Call,
+        sql: &str,
+        params: &[&(dyn tokio_postgres::types::ToSql + Sync)],
+    ) -> Result<u64> {
+        let mut transaction = self.open(call).await?;
+        let begin = (!transaction.began).then(|| call.kind.begin_sql());
+        transaction.began = true;
+        let connection = transaction.connection.as_ref().expect("open() connects");
+        let work = async {
+            let prepared = connection.prepare_cached(sql).await?;
+            connection.execute(&prepared, params).await
+        };
+        let result = match begin {
+            Some(begin) => {
+                let (began, count) = tokio::join!(connection.batch_execute(begin), work);
+                began.and(count)
+            }
+            None => work.await,
+        };
+        result.map_err(|error| transaction.fail(error.into()))
+    }
+
+    /// Locks the call's transaction, taking a pooled connection at its first use.
+    async fn open<'a>(&self, call: &'a Call) -> Result<tokio::sync::MutexGuard<'a, Transaction>> {
+        let mut transaction = call.transaction.lock().await;
+        if transaction.finished {
+            return Err(ConvoyError::Internal(
+                "ctx.db was used after its function returned (is an await missing?)".into(),
+            ));
+        }
+        if let Some(failure) = &transaction.failure {
+            return Err(failure.clone());
+        }
+        if transaction.connection.is_none() {
+            transaction.connection = Some(self.database.connection().await?);
+        }
+        Ok(transaction)
+    }
+}
+
+impl Transaction {
+    fn fail(&mut self, error: ConvoyError) -> ConvoyError {
+        if self.failure.is_none() {
+            self.failure = Some(error.clone());
+        }
+        error
+    }
+}

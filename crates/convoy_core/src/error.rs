@@ -1,0 +1,190 @@
+//! Every failure Convoy reports, with the code and HTTP status of SPEC §5.
+
+use serde_json::{json, Value};
+
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum ConvoyError {
+    /// Args or a written document failed validation, or the request was malformed.
+    #[error("{0}")]
+    InvalidArgs(String),
+    #[error("{0}")]
+    Unauthorized(String),
+    #[error("{0}")]
+    Forbidden(String),
+    /// An unknown function, or a write to a missing document.
+    #[error("{0}")]
+    NotFound(String),
+    /// A serialization failure or deadlock: the whole function may be run again.
+    #[error("{0}")]
+    Conflict(String),
+    #[error("{0}")]
+    PayloadTooLarge(String),
+    /// The database cannot be reached; safe to retry.
+    #[error("{0}")]
+    Unavailable(String),
+    #[error("{0}")]
+    Internal(String),
+    /// An error raised by the app's own code, passed to the client as it was thrown.
+    #[error("{message}")]
+    App {
+        code: String,
+        message: String,
+        data: Option<Value>,
+    },
+}
+
+pub type Result<T, E = ConvoyError> = std::result::Result<T, E>;
+
+impl ConvoyError {
+    pub fn code(&self) -> &str {
+        match self {
+            Self::InvalidArgs(_) => "INVALID_ARGS",
+            Self::Unauthorized(_) => "UNAUTHORIZED",
+            Self::Forbidden(_) => "FORBIDDEN",
+            Self::NotFound(_) => "NOT_FOUND",
+            Self::Conflict(_) => "CONFLICT",
+            Self::PayloadTooLarge(_) => "PAYLOAD_TOO_LARGE",
+            Self::Unavailable(_) => "UNAVAILABLE",
+            Self::Internal(_) => "INTERNAL",
+            Self::App { code, .. } => code,
+        }
+    }
+
+    pub fn http_status(&self) -> u16 {
+        match self.code() {
+            "INVALID_ARGS" => 400,
+            "UNAUTHORIZED" => 401,
+            "FORBIDDEN" => 403,
+            "NOT_FOUND" => 404,
+            "CONFLICT" => 409,
+            "PAYLOAD_TOO_LARGE" => 413,
+            "UNAVAILABLE" => 503,
+            "INTERNAL" => 500,
+            // An app's own codes are refusals the app chose to make, not server faults.
+            _ => 400,
+        }
+    }
+
+    /// The wire shape: `{"code", "message", "data"?}`.
+    pub fn to_json(&self) -> Value {
+        let mut shape = json!({ "code": self.code(), "message": self.to_string() });
+        if let Self::App {
+            data: Some(data), ..
+        } = self
+        {
+            shape["data"] = data.clone();
+        }
+        shape
+    }
+
+    /// Rebuilds an error from its wire shape, as app code reports it; built-in codes map back to
+    /// their variants so that their statuses and retry rules apply.
+    pub fn from_json(value: &Value) -> Self {
+        let code = value
+            .get("code")
+            .and_then(Value::as_str)
+            .unwrap_or("INTERNAL");
+        let message = value
+            .get("message")
+            .and_then(Value::as_str)
+            .unwrap_or(code)
+            .to_owned();
+        let data = value.get("data").cloned().filter(|data| !data.is_null());
+        match (code, data) {
+            ("INVALID_ARGS", None) => Self::InvalidArgs(message),
+            ("UNAUTHORIZED", None) => Self::Unauthorized(message),
+            ("FORBIDDEN", None) => Self::Forbidden(message),
+            ("NOT_FOUND", None) => Self::NotFound(message),
+            ("CONFLICT", None) => Self::Conflict(message),
+            ("UNAVAILABLE", None) => Self::Unavailable(message),
+            ("INTERNAL", None) => Self::Internal(message),
+            (code, data) => Self::App {
+                code: code.to_owned(),
+                message,
+                data,
+            },
+        }
+    }
+
+    pub fn is_retryable_conflict(&self) -> bool {
+        matches!(self, Self::Conflict(_))
+    }
+}
+
+/// SQLSTATEs that mean "run the whole transaction again".
+fn is_conflict_state(code: &tokio_postgres::error::SqlState) -> bool {
+    use tokio_postgres::error::SqlState;
+    *code == SqlState::T_R_SERIALIZATION_FAILURE || *code == SqlState::T_R_DEADLOCK_DETECTED
+}
+
+impl From<tokio_postgres::Error> for ConvoyError {
+    fn from(error: tokio_postgres::Error) -> Self {
+        use tokio_postgres::error::SqlState;
+        let Some(db_error) = error.as_db_error() else {
+            // No server answer at all: the connection broke or could not be made.
+            return Self::Unavailable(format!("the database connection failed: {error}"));
+        };
+        let code = db_error.code();
+        if is_conflict_state(code) {
+            return Self::Conflict(
+                "the mutation conflicted with concurrent ones too many times".into(),
+            );
+        }
+        if *code == SqlState::UNTRANSLATABLE_CHARACTER
+            || *code == SqlState::INVALID_TEXT_REPRESENTATION
+            || *code == SqlState::CHARACTER_NOT_IN_REPERTOIRE
+        {
+            // Postgres JSONB refuses NUL (\u0000) in strings; the app can do nothing but not send it.
+            return Self::InvalidArgs(format!(
+                "the value cannot be stored in Postgres: {}",
+                db_error.message()
+            ));
+        }
+        if code.code().starts_with("08")
+            || code.code().starts_with("57P")
+            || *code == SqlState::TOO_MANY_CONNECTIONS
+        {
+            return Self::Unavailable(format!(
+                "the database is unavailable: {}",
+                db_error.message()
+            ));
+        }
+        Self::Internal(format!("database error: {}", db_error.message()))
+    }
+}
+
+impl From<deadpool_postgres::PoolError> for ConvoyError {
+    fn from(error: deadpool_postgres::PoolError) -> Self {
+        match error {
+            deadpool_postgres::PoolError::Backend(error) => error.into(),
+            other => Self::Unavailable(format!("no database connection could be had: {other}")),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn app_errors_round_trip_with_their_data() {
+        let error = ConvoyError::from_json(&json!({
+            "code": "PROJECT_LIMIT", "message": "Upgrade to add more projects", "data": { "limit": 3 }
+        }));
+        assert_eq!(error.code(), "PROJECT_LIMIT");
+        assert_eq!(error.http_status(), 400);
+        assert_eq!(
+            error.to_json(),
+            json!({ "code": "PROJECT_LIMIT", "message": "Upgrade to add more projects", "data": { "limit": 3 } })
+        );
+    }
+
+    #[test]
+    fn builtin_codes_keep_their_statuses() {
+        let error =
+            ConvoyError::from_json(&json!({ "code": "UNAUTHORIZED", "message": "no token" }));
+        assert_eq!(error.http_status(), 401);
+        assert_eq!(ConvoyError::NotFound("x".into()).http_status(), 404);
+        assert_eq!(ConvoyError::PayloadTooLarge("x".into()).http_status(), 413);
+    }
+}

@@ -1,0 +1,15 @@
+//! Convoy's database core: the pool, schema sync, the planner and the transactions of function
+//! calls. Pure Rust: the HTTP server and the Node binding sit on top of it.
+
+pub mod database;
+pub mod document;
+pub mod engine;
+pub mod error;
+pub mod plan;
+pub mod schema;
+pub mod sql;
+
+pub use database::{Database, DEFAULT_POOL_SIZE};
+pub use engine::{Call, CallKind, Engine, Outcome};
+pub use error::{ConvoyError, Result};
+pub use schema::{Schema, SyncReport};

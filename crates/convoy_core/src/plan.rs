@@ -1,0 +1,598 @@
+//! The planner: the query IR that `ctx.db.query(...)` builds in JavaScript (docs/architecture.md)
+//! becomes one parameterised statement. Names come from the schema and are quoted; every value
+//! is a bind parameter.
+
+use std::fmt::Write as _;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use serde::Deserialize;
+use serde_json::Value;
+use tokio_postgres::types::ToSql;
+use uuid::Uuid;
+
+use crate::error::{ConvoyError, Result};
+use crate::schema::{Schema, Table};
+use crate::sql::{field_expr, quote_ident};
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct QueryPlan {
+    pub table: String,
+    #[serde(default)]
+    pub index: Option<IndexRange>,
+    #[serde(default)]
+    pub filter: Option<Filter>,
+    #[serde(default)]
+    pub order: Order,
+    #[serde(default)]
+    pub limit: Option<u32>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct IndexRange {
+    pub name: String,
+    #[serde(default)]
+    pub eq: Vec<FieldValue>,
+    #[serde(default)]
+    pub range: Vec<RangeBound>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FieldValue {
+    pub field: String,
+    pub value: Value,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RangeBound {
+    pub field: String,
+    pub op: RangeOp,
+    pub value: Value,
+}
+
+#[derive(Debug, Clone, Copy, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RangeOp {
+    Gt,
+    Gte,
+    Lt,
+    Lte,
+}
+
+#[derive(Debug, Clone, Copy, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum CompareOp {
+    Eq,
+    Neq,
+    Gt,
+    Gte,
+    Lt,
+    Lte,
+}
+
+impl From<RangeOp> for CompareOp {
+    fn from(op: RangeOp) -> Self {
+        match op {
+            RangeOp::Gt => Self::Gt,
+            RangeOp::Gte => Self::Gte,
+            RangeOp::Lt => Self::Lt,
+            RangeOp::Lte => Self::Lte,
+        }
+    }
+}
+
+impl CompareOp {
+    fn sql(self) -> &'static str {
+        match self {
+            Self::Eq => "=",
+            // `!=` would drop documents that lack the field (NULL); "is not equal" keeps them.
+            Self::Neq => "IS DISTINCT FROM",
+            Self::Gt => ">",
+            Self::Gte => ">=",
+            Self::Lt => "<",
+            Self::Lte => "<=",
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(untagged, deny_unknown_fields)]
+pub enum Filter {
+    Compare {
+        cmp: CompareOp,
+        left: Operand,
+        right: Operand,
+    },
+    And {
+        and: Vec<Filter>,
+    },
+    Or {
+        or: Vec<Filter>,
+    },
+    Not {
+        not: Box<Filter>,
+    },
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(untagged, deny_unknown_fields)]
+pub enum Operand {
+    Field { field: String },
+    Value { value: Value },
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Order {
+    #[serde(default)]
+    pub dir: Direction,
+    #[serde(default)]
+    pub field: Option<String>,
+}
+
+#[derive(Debug, Default, Clone, Copy, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Direction {
+    #[default]
+    Asc,
+    Desc,
+}
+
+impl Direction {
+    fn sql(self) -> &'static str {
+        match self {
+            Self::Asc => "ASC",
+            Self::Desc => "DESC",
+        }
+    }
+}
+
+/// A bind parameter of a planned statement.
+#[derive(Debug)]
+pub enum Param {
+    Json(Value),
+    Uuid(Uuid),
+    Time(SystemTime),
+    Int(i64),
+}
+
+impl Param {
+    pub fn as_sql(&self) -> &(dyn ToSql + Sync) {
+        match self {
+            Self::Json(value) => value,
+            Self::Uuid(id) => id,
+            Self::Time(time) => time,
+            Self::Int(number) => number,
+        }
+    }
+}
+
+/// SQL text plus its parameters, ready for `prepare_cached`.
+#[derive(Debug)]
+pub struct Statement {
+    pub sql: String,
+    pub params: Vec<Param>,
+}
+
+impl Statement {
+    pub fn param_refs(&self) -> Vec<&(dyn ToSql + Sync)> {
+        self.params.iter().map(Param::as_sql).collect()
+    }
+
+    fn bind(&mut self, param: Param) -> String {
+        self.params.push(param);
+        format!("${}", self.params.len())
+    }
+}
+
+pub const DOCUMENT_COLUMNS: &str = "id, data, created_at";
+
+/// How a name in a query reads in SQL: the system fields are columns, the rest live in `data`.
+enum FieldRef {
+    Id,
+    CreationTime,
+    Data(String),
+}
+
+impl FieldRef {
+    fn parse(field: &str) -> Result<Self> {
+        match field {
+            "_id" => Ok(Self::Id),
+            "_creationTime" => Ok(Self::CreationTime),
+            "" => Err(ConvoyError::InvalidArgs(
+                "a field name cannot be empty".into(),
+            )),
+            field if field.starts_with('_') => Err(ConvoyError::InvalidArgs(format!(
+                "unknown system field {field:?} (there are _id and _creationTime)"
+            ))),
+            field => Ok(Self::Data(field_expr(field)?)),
+        }
+    }
+
+    /// The field compared with a value: system fields keep their column types (so the primary
+    /// key and creation time can use their btrees), document fields compare as JSONB.
+    fn compare_with_value(
+        &self,
+        op: CompareOp,
+        value: &Value,
+        statement: &mut Statement,
+    ) -> Result<String> {
+        Ok(match self {
+            Self::Id => {
+                let Some(id) = value.as_str().and_then(|text| Uuid::parse_str(text).ok()) else {
+                    return Err(ConvoyError::InvalidArgs(format!(
+                        "_id must be compared with an id, not {value}"
+                    )));
+                };
+                format!("id {} {}", op.sql(), statement.bind(Param::Uuid(id)))
+            }
+            Self::CreationTime => {
+                let Some(millis) = value
+                    .as_f64()
+                    .filter(|millis| millis.is_finite() && *millis >= 0.0)
+                else {
+                    return Err(ConvoyError::InvalidArgs(format!(
+                        "_creationTime must be compared with a number of milliseconds, not {value}"
+                    )));
+                };
+                let time = UNIX_EPOCH + Duration::from_secs_f64(millis / 1000.0);
+                format!(
+                    "created_at {} {}",
+                    op.sql(),
+                    statement.bind(Param::Time(time))
+                )
+            }
+            Self::Data(expr) => {
+                format!(
+                    "{expr} {} {}::jsonb",
+                    op.sql(),
+                    statement.bind(Param::Json(value.clone()))
+                )
+            }
+        })
+    }
+
+    /// The field as a JSONB value, for comparisons between two fields.
+    fn as_jsonb(&self) -> String {
+        match self {
+            Self::Id => "to_jsonb(id::text)".to_owned(),
+            Self::CreationTime => "to_jsonb(extract(epoch FROM created_at) * 1000)".to_owned(),
+            Self::Data(expr) => expr.clone(),
+        }
+    }
+
+    fn order_expr(&self) -> &str {
+        match self {
+            Self::Id => "id",
+            Self::CreationTime => "created_at",
+            Self::Data(expr) => expr,
+        }
+    }
+}
+
+pub fn plan_query(schema: &Schema, plan: &QueryPlan) -> Result<Statement> {
+    let table = managed_table(schema, &plan.table)?;
+    let mut statement = Statement {
+        sql: format!(
+            "SELECT {DOCUMENT_COLUMNS} FROM {}",
+            quote_ident(&table.name)?
+        ),
+        params: Vec::new(),
+    };
+    let mut conditions = Vec::new();
+    if let Some(range) = &plan.index {
+        index_conditions(table, range, &mut statement, &mut conditions)?;
+    }
+    if let Some(filter) = &plan.filter {
+        conditions.push(filter_sql(filter, &mut statement, 0)?);
+    }
+    if !conditions.is_empty() {
+        write!(statement.sql, " WHERE {}", conditions.join(" AND ")).expect("writing to a String");
+    }
+    let order_field = FieldRef::parse(plan.order.field.as_deref().unwrap_or("_creationTime"))?;
+    let dir = plan.order.dir.sql();
+    write!(
+        statement.sql,
+        " ORDER BY {} {dir}",
+        order_field.order_expr()
+    )
+    .expect("writing to a String");
+    if !matches!(order_field, FieldRef::Id) {
+        // Ties broken by id keep the order total, so pages and `first()` are deterministic.
+        write!(statement.sql, ", id {dir}").expect("writing to a String");
+    }
+    if let Some(limit) = plan.limit {
+        let placeholder = statement.bind(Param::Int(i64::from(limit)));
+        write!(statement.sql, " LIMIT {placeholder}").expect("writing to a String");
+    }
+    Ok(statement)
+}
+
+fn managed_table<'a>(schema: &'a Schema, name: &str) -> Result<&'a Table> {
+    let table = schema.table(name)?;
+    if !table.managed {
+        return Err(ConvoyError::InvalidArgs(format!(
+            "table {name:?} is unmanaged; reading unmanaged tables through ctx.db is not supported yet, use ctx.db.raw"
+        )));
+    }
+    Ok(table)
+}
+
+/// An index range is equality on a prefix of the index's fields, then at most one field with
+/// lower and/or upper bounds: the shape a btree can answer without scanning.
+fn index_conditions(
+    table: &Table,
+    range: &IndexRange,
+    statement: &mut Statement,
+    conditions: &mut Vec<String>,
+) -> Result<()> {
+    let index = table.index(&range.name)?;
+    for (position, eq) in range.eq.iter().enumerate() {
+        match index.fields.get(position) {
+            Some(field) if *field == eq.field => {}
+            expected => {
+                return Err(ConvoyError::InvalidArgs(format!(
+                    "withIndex({:?}): fields must be compared in the index's order ({}); got {:?} where {} was expected",
+                    index.name,
+                    index.fields.join(", "),
+                    eq.field,
+                    expected.map_or("nothing".to_owned(), |field| format!("{field:?}"))
+                )))
+            }
+        }
+        conditions.push(FieldRef::parse(&eq.field)?.compare_with_value(
+            CompareOp::Eq,
+            &eq.value,
+            statement,
+        )?);
+    }
+    if range.range.len() > 2 {
+        return Err(ConvoyError::InvalidArgs(
+            "withIndex: at most one lower and one upper bound".into(),
+        ));
+    }
+    for bound in &range.range {
+        let expected = index.fields.get(range.eq.len());
+        if expected != Some(&bound.field) {
+            return Err(ConvoyError::InvalidArgs(format!(
+                "withIndex({:?}): a range must be on the field after the equalities ({}); got {:?}",
+                index.name,
+                expected.map_or("none left".to_owned(), |field| format!("{field:?}")),
+                bound.field
+            )));
+        }
+        conditions.push(FieldRef::parse(&bound.field)?.compare_with_value(
+            bound.op.into(),
+            &bound.value,
+            statement,
+        )?);
+    }
+    Ok(())
+}
+
+/// Filters nest; a bound on depth keeps a hostile or runaway filter from exhausting the stack.
+const MAX_FILTER_DEPTH: usize = 32;
+
+fn filter_sql(filter: &Filter, statement: &mut Statement, depth: usize) -> Result<String> {
+    if depth > MAX_FILTER_DEPTH {
+        return Err(ConvoyError::InvalidArgs(format!(
+            "filter is nested more than {MAX_FILTER_DEPTH} levels deep"
+        )));
+    }
+    let join = |parts: &[Filter],
+                joiner: &str,
+                empty: &str,
+                statement: &mut Statement|
+     -> Result<String> {
+        if parts.is_empty() {
+            return Ok(empty.to_owned());
+        }
+        let parts = parts
+            .iter()
+            .map(|part| filter_sql(part, statement, depth + 1))
+            .collect::<Result<Vec<_>>>()?;
+        Ok(format!("({})", parts.join(joiner)))
+    };
+    match filter {
+        Filter::And { and } => join(and, " AND ", "TRUE", statement),
+        Filter::Or { or } => join(or, " OR ", "FALSE", statement),
+        Filter::Not { not } => Ok(format!(
+            "(NOT COALESCE({}, FALSE))",
+            filter_sql(not, statement, depth + 1)?
+        )),
+        Filter::Compare { cmp, left, right } => compare_sql(*cmp, left, right, statement),
+    }
+}
+
+fn compare_sql(
+    op: CompareOp,
+    left: &Operand,
+    right: &Operand,
+    statement: &mut Statement,
+) -> Result<String> {
+    Ok(match (left, right) {
+        (Operand::Field { field }, Operand::Value { value }) => {
+            FieldRef::parse(field)?.compare_with_value(op, value, statement)?
+        }
+        (Operand::Value { value }, Operand::Field { field }) => {
+            FieldRef::parse(field)?.compare_with_value(mirror(op), value, statement)?
+        }
+        (Operand::Field { field: left }, Operand::Field { field: right }) => format!(
+            "{} {} {}",
+            FieldRef::parse(left)?.as_jsonb(),
+            op.sql(),
+            FieldRef::parse(right)?.as_jsonb()
+        ),
+        (Operand::Value { value: left }, Operand::Value { value: right }) => {
+            let left = statement.bind(Param::Json(left.clone()));
+            let right = statement.bind(Param::Json(right.clone()));
+            format!("{left}::jsonb {} {right}::jsonb", op.sql())
+        }
+    })
+}
+
+/// `value < field` is `field > value`.
+fn mirror(op: CompareOp) -> CompareOp {
+    match op {
+        CompareOp::Gt => CompareOp::Lt,
+        CompareOp::Gte => CompareOp::Lte,
+        CompareOp::Lt => CompareOp::Gt,
+        CompareOp::Lte => CompareOp::Gte,
+        other => other,
+    }
+}
+
+pub fn plan_get(schema: &Schema, table: Option<&str>, id: Uuid) -> Result<Statement> {
+    let mut statement = Statement {
+        sql: String::new(),
+        params: Vec::new(),
+    };
+    let placeholder = statement.bind(Param::Uuid(id));
+    let tables: Vec<&Table> = match table {
+        Some(name) => vec![managed_table(schema, name)?],
+        // An id alone does not name its table; one statement asks every managed table.
+        None => schema.managed_tables().collect(),
+    };
+    if tables.is_empty() {
+        return Err(ConvoyError::InvalidArgs("the schema has no tables".into()));
+    }
+    statement.sql = tables
+        .iter()
+        .map(|table| {
+            Ok(format!(
+                "SELECT {DOCUMENT_COLUMNS} FROM {} WHERE id = {placeholder}",
+                quote_ident(&table.name)?
+            ))
+        })
+        .collect::<Result<Vec<_>>>()?
+        .join(" UNION ALL ");
+    Ok(statement)
+}
+
+pub fn plan_insert(schema: &Schema, table: &str) -> Result<String> {
+    let table = managed_table(schema, table)?;
+    Ok(format!(
+        "INSERT INTO {} (id, data, created_at, updated_at) VALUES ($1, $2, $3, $3)",
+        quote_ident(&table.name)?
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn schema() -> Schema {
+        Schema::from_json(
+            &json!({ "tables": [
+                { "name": "projects", "managed": true, "indexes": [
+                    { "name": "by_userId", "fields": ["userId"] },
+                    { "name": "by_user_status", "fields": ["userId", "status", "createdAt"] }
+                ] },
+                { "name": "users", "managed": true },
+                { "name": "legacy", "managed": false }
+            ] })
+            .to_string(),
+        )
+        .unwrap()
+    }
+
+    fn planned(plan: serde_json::Value) -> Result<Statement> {
+        let plan: QueryPlan = serde_json::from_value(plan).unwrap();
+        plan_query(&schema(), &plan)
+    }
+
+    #[test]
+    fn the_product_example_is_one_indexed_statement() {
+        let statement = planned(json!({
+            "table": "projects",
+            "index": { "name": "by_userId", "eq": [{ "field": "userId", "value": "0190c0de-0000-7000-8000-000000000000" }] },
+            "order": { "dir": "desc", "field": "createdAt" }
+        }))
+        .unwrap();
+        assert_eq!(
+            statement.sql,
+            "SELECT id, data, created_at FROM \"projects\" WHERE (data->'userId') = $1::jsonb \
+             ORDER BY (data->'createdAt') DESC, id DESC"
+        );
+        assert_eq!(statement.params.len(), 1);
+    }
+
+    #[test]
+    fn ranges_filters_and_limits_are_parameters() {
+        let statement = planned(json!({
+            "table": "projects",
+            "index": { "name": "by_user_status",
+                       "eq": [{ "field": "userId", "value": "u" }, { "field": "status", "value": "active" }],
+                       "range": [{ "field": "createdAt", "op": "gte", "value": 10 }, { "field": "createdAt", "op": "lt", "value": 20 }] },
+            "filter": { "or": [
+                { "cmp": "neq", "left": { "field": "name" }, "right": { "value": "x'); DROP TABLE users; --" } },
+                { "not": { "cmp": "lt", "left": { "value": 3 }, "right": { "field": "_creationTime" } } }
+            ] },
+            "limit": 10
+        }))
+        .unwrap();
+        assert_eq!(
+            statement.sql,
+            "SELECT id, data, created_at FROM \"projects\" WHERE (data->'userId') = $1::jsonb \
+             AND (data->'status') = $2::jsonb AND (data->'createdAt') >= $3::jsonb \
+             AND (data->'createdAt') < $4::jsonb AND ((data->'name') IS DISTINCT FROM $5::jsonb \
+             OR (NOT COALESCE(created_at > $6, FALSE))) ORDER BY created_at ASC, id ASC LIMIT $7"
+        );
+        assert_eq!(statement.params.len(), 7);
+    }
+
+    #[test]
+    fn field_names_are_quoted_as_literals() {
+        let statement = planned(json!({
+            "table": "projects",
+            "filter": { "cmp": "eq", "left": { "field": "a'b" }, "right": { "value": 1 } }
+        }))
+        .unwrap();
+        assert!(
+            statement.sql.contains("(data->'a''b') = $1::jsonb"),
+            "{}",
+            statement.sql
+        );
+    }
+
+    #[test]
+    fn index_misuse_is_invalid_args() {
+        let out_of_order = planned(json!({
+            "table": "projects",
+            "index": { "name": "by_user_status", "eq": [{ "field": "status", "value": "active" }] }
+        }));
+        assert!(matches!(out_of_order, Err(ConvoyError::InvalidArgs(_))));
+        let unknown_index = planned(json!({ "table": "projects", "index": { "name": "nope" } }));
+        assert!(matches!(unknown_index, Err(ConvoyError::InvalidArgs(_))));
+        let unknown_table = planned(json!({ "table": "nope" }));
+        assert!(matches!(unknown_table, Err(ConvoyError::InvalidArgs(_))));
+        let bad_id = planned(json!({
+            "table": "projects", "filter": { "cmp": "eq", "left": { "field": "_id" }, "right": { "value": "x" } }
+        }));
+        assert!(matches!(bad_id, Err(ConvoyError::InvalidArgs(_))));
+    }
+
+    #[test]
+    fn deep_filters_are_refused() {
+        let mut filter = json!({ "cmp": "eq", "left": { "field": "a" }, "right": { "value": 1 } });
+        for _ in 0..40 {
+            filter = json!({ "not": filter });
+        }
+        let result = planned(json!({ "table": "projects", "filter": filter }));
+        assert!(matches!(result, Err(ConvoyError::InvalidArgs(_))));
+    }
+
+    #[test]
+    fn get_without_a_table_asks_every_managed_table() {
+        let statement = plan_get(&schema(), None, Uuid::nil()).unwrap();
+        assert_eq!(
+            statement.sql,
+            "SELECT id, data, created_at FROM \"projects\" WHERE id = $1 UNION ALL \
+             SELECT id, data, created_at FROM \"users\" WHERE id = $1"
+        );
+    }
+}

@@ -1,0 +1,353 @@
+//! The app's schema as the core sees it, and schema sync (SPEC §3): create what is missing,
+//! rebuild changed indexes, never drop or rewrite data; running it twice changes nothing.
+
+use serde::{Deserialize, Serialize};
+
+use crate::database::Database;
+use crate::error::{ConvoyError, Result};
+use crate::sql::{field_expr, quote_ident, quote_literal};
+
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+pub struct Schema {
+    pub tables: Vec<Table>,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+pub struct Table {
+    pub name: String,
+    /// `false` for `.unmanaged()` tables: existing relational tables Convoy never creates or alters.
+    pub managed: bool,
+    #[serde(default)]
+    pub indexes: Vec<Index>,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+pub struct Index {
+    pub name: String,
+    pub fields: Vec<String>,
+}
+
+impl Schema {
+    pub fn from_json(json: &str) -> Result<Self> {
+        let schema: Self = serde_json::from_str(json).map_err(|error| {
+            ConvoyError::InvalidArgs(format!("invalid schema description: {error}"))
+        })?;
+        for table in &schema.tables {
+            if table.name.is_empty() || table.name.len() > 63 {
+                return Err(ConvoyError::InvalidArgs(format!(
+                    "table name {:?} must be 1 to 63 characters",
+                    table.name
+                )));
+            }
+            for index in &table.indexes {
+                if index.fields.is_empty() {
+                    return Err(ConvoyError::InvalidArgs(format!(
+                        "index {} of table {} has no fields",
+                        index.name, table.name
+                    )));
+                }
+            }
+        }
+        Ok(schema)
+    }
+
+    pub fn table(&self, name: &str) -> Result<&Table> {
+        self.tables
+            .iter()
+            .find(|table| table.name == name)
+            .ok_or_else(|| ConvoyError::InvalidArgs(format!("table {name:?} is not in the schema")))
+    }
+
+    pub fn managed_tables(&self) -> impl Iterator<Item = &Table> {
+        self.tables.iter().filter(|table| table.managed)
+    }
+}
+
+impl Table {
+    pub fn index(&self, name: &str) -> Result<&Index> {
+        self.indexes
+            .iter()
+            .find(|index| index.name == name)
+            .ok_or_else(|| {
+                ConvoyError::InvalidArgs(format!("table {:?} has no index {name:?}", self.name))
+            })
+    }
+}
+
+impl Index {
+    /// The Postgres name of this index: table, index and a hash of the definition, so that a
+    /// changed definition gets a new name and can be built beside the old one.
+    pub fn postgres_name(&self, table: &str) -> String {
+        let hash = fnv1a(self.definition(table).as_bytes());
+        let mut name = format!("{table}_{}", self.name);
+        // Postgres cuts identifiers at 63 bytes; keep room for the 9 characters of the hash.
+        while name.len() > 54 {
+            name.pop();
+        }
+        format!("{name}_{:08x}", hash as u32)
+    }
+
+    fn definition(&self, table: &str) -> String {
+        format!("{table}:{}", self.fields.join(","))
+    }
+
+    fn expressions(&self) -> Result<String> {
+        Ok(self
+            .fields
+            .iter()
+            .map(|field| field_expr(field))
+            .collect::<Result<Vec<_>>>()?
+            .join(", "))
+    }
+}
+
+fn fnv1a(bytes: &[u8]) -> u64 {
+    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |hash, byte| {
+        (hash ^ u64::from(*byte)).wrapping_mul(0x0000_0100_0000_01b3)
+    })
+}
+
+/// What sync found and did: the statements it ran (or, in a dry run, would run) and notes for
+/// the user, such as tables the schema no longer names (kept, never dropped).
+#[derive(Debug, Default, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SyncReport {
+    pub statements: Vec<String>,
+    pub notes: Vec<String>,
+    pub applied: bool,
+}
+
+/// One advisory lock key for all schema syncs, so two processes starting at once take turns.
+const SYNC_LOCK_KEY: i64 = 0x636f_6e76_6f79; // "convoy"
+
+const BOOKKEEPING: &str = "
+CREATE SCHEMA IF NOT EXISTS convoy;
+CREATE TABLE IF NOT EXISTS convoy.tables (
+  name text PRIMARY KEY,
+  created_at timestamptz NOT NULL DEFAULT now()
+);
+CREATE TABLE IF NOT EXISTS convoy.indexes (
+  table_name text NOT NULL,
+  index_name text NOT NULL,
+  fields jsonb NOT NULL,
+  postgres_name text NOT NULL,
+  PRIMARY KEY (table_name, index_name)
+);";
+
+pub async fn sync_schema(
+    database: &Database,
+    schema: &Schema,
+    dry_run: bool,
+) -> Result<SyncReport> {
+    let client = database.connection().await?;
+    client
+        .execute("SELECT pg_advisory_lock($1)", &[&SYNC_LOCK_KEY])
+        .await?;
+    let result = sync_locked(&client, schema, dry_run).await;
+    // The lock is per session: release it even when sync failed, or the pooled connection keeps it.
+    client
+        .execute("SELECT pg_advisory_unlock($1)", &[&SYNC_LOCK_KEY])
+        .await?;
+    result
+}
+
+async fn sync_locked(
+    client: &tokio_postgres::Client,
+    schema: &Schema,
+    dry_run: bool,
+) -> Result<SyncReport> {
+    let mut report = SyncReport {
+        applied: !dry_run,
+        ..SyncReport::default()
+    };
+    let has_bookkeeping: bool = client
+        .query_one("SELECT to_regclass('convoy.indexes') IS NOT NULL", &[])
+        .await?
+        .get(0);
+    if !has_bookkeeping {
+        report.statements.push(BOOKKEEPING.trim().to_owned());
+        if !dry_run {
+            client.batch_execute(BOOKKEEPING).await?;
+        }
+    }
+
+    // Statements are collected first and run in order, so a dry run prints exactly what a real
+    // run would do.
+    let mut plan: Vec<String> = Vec::new();
+    for table in schema.managed_tables() {
+        plan_table(client, table, has_bookkeeping, &mut plan, &mut report.notes).await?;
+    }
+    if has_bookkeeping {
+        let known: Vec<String> = client
+            .query("SELECT name FROM convoy.tables ORDER BY name", &[])
+            .await?
+            .iter()
+            .map(|row| row.get(0))
+            .collect();
+        for name in known {
+            if !schema.tables.iter().any(|table| table.name == name) {
+                report.notes.push(format!(
+                    "table {name} is no longer in the schema; it was kept with its data (Convoy never drops tables)"
+                ));
+            }
+        }
+    }
+    for statement in plan {
+        if !dry_run {
+            client.batch_execute(&statement).await?;
+        }
+        report.statements.push(statement);
+    }
+    Ok(report)
+}
+
+async fn plan_table(
+    client: &tokio_postgres::Client,
+    table: &Table,
+    has_bookkeeping: bool,
+    plan: &mut Vec<String>,
+    notes: &mut Vec<String>,
+) -> Result<()> {
+    let quoted = quote_ident(&table.name)?;
+    let columns: Vec<(String, String)> = client
+        .query(
+            "SELECT column_name::text, data_type::text FROM information_schema.columns
+             WHERE table_schema = current_schema() AND table_name = $1",
+            &[&table.name],
+        )
+        .await?
+        .iter()
+        .map(|row| (row.get(0), row.get(1)))
+        .collect();
+    if columns.is_empty() {
+        plan.push(format!(
+            "CREATE TABLE IF NOT EXISTS {quoted} (\n  id uuid PRIMARY KEY,\n  data jsonb NOT NULL,\n  created_at timestamptz NOT NULL DEFAULT now(),\n  updated_at timestamptz NOT NULL DEFAULT now()\n)"
+        ));
+    } else if !columns
+        .iter()
+        .any(|(name, kind)| name == "data" && kind == "jsonb")
+        || !columns
+            .iter()
+            .any(|(name, kind)| name == "id" && kind == "uuid")
+    {
+        return Err(ConvoyError::InvalidArgs(format!(
+            "table {} already exists but is not a Convoy table (it needs `id uuid` and `data jsonb` columns); \
+             to read an existing table, declare it with .unmanaged()",
+            table.name
+        )));
+    }
+    plan.push(format!(
+        "INSERT INTO convoy.tables (name) VALUES ({}) ON CONFLICT DO NOTHING",
+        quote_literal(&table.name)?
+    ));
+
+    let recorded: Vec<(String, String)> = if has_bookkeeping {
+        client
+            .query(
+                "SELECT index_name, postgres_name FROM convoy.indexes WHERE table_name = $1",
+                &[&table.name],
+            )
+            .await?
+            .iter()
+            .map(|row| (row.get(0), row.get(1)))
+            .collect()
+    } else {
+        Vec::new()
+    };
+
+    for index in &table.indexes {
+        let postgres_name = index.postgres_name(&table.name);
+        let state: Option<bool> = client
+            .query_opt(
+                "SELECT i.indisvalid FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid
+                 JOIN pg_namespace n ON n.oid = c.relnamespace
+                 WHERE c.relname = $1 AND n.nspname = current_schema()",
+                &[&postgres_name],
+            )
+            .await?
+            .map(|row| row.get(0));
+        let quoted_index = quote_ident(&postgres_name)?;
+        match state {
+            Some(true) => {}
+            Some(false) => {
+                // A concurrent build that was interrupted leaves an invalid index behind.
+                plan.push(format!("DROP INDEX CONCURRENTLY IF EXISTS {quoted_index}"));
+                plan.push(create_index(&quoted_index, &quoted, index)?);
+            }
+            None => plan.push(create_index(&quoted_index, &quoted, index)?),
+        }
+        let fields = serde_json::to_string(&index.fields).expect("a list of strings serializes");
+        plan.push(format!(
+            "INSERT INTO convoy.indexes (table_name, index_name, fields, postgres_name) VALUES ({}, {}, {}, {})
+             ON CONFLICT (table_name, index_name) DO UPDATE SET fields = excluded.fields, postgres_name = excluded.postgres_name",
+            quote_literal(&table.name)?,
+            quote_literal(&index.name)?,
+            quote_literal(&fields)?,
+            quote_literal(&postgres_name)?
+        ));
+        if let Some((_, old)) = recorded
+            .iter()
+            .find(|(name, old)| name == &index.name && old != &postgres_name)
+        {
+            notes.push(format!(
+                "index {}.{} changed: built anew, the old one dropped",
+                table.name, index.name
+            ));
+            plan.push(format!(
+                "DROP INDEX CONCURRENTLY IF EXISTS {}",
+                quote_ident(old)?
+            ));
+        }
+    }
+    for (name, old) in &recorded {
+        if !table.indexes.iter().any(|index| &index.name == name) {
+            notes.push(format!(
+                "index {}.{name} is no longer in the schema: dropped (the data is untouched)",
+                table.name
+            ));
+            plan.push(format!(
+                "DROP INDEX CONCURRENTLY IF EXISTS {}",
+                quote_ident(old)?
+            ));
+            plan.push(format!(
+                "DELETE FROM convoy.indexes WHERE table_name = {} AND index_name = {}",
+                quote_literal(&table.name)?,
+                quote_literal(name)?
+            ));
+        }
+    }
+    Ok(())
+}
+
+fn create_index(quoted_index: &str, quoted_table: &str, index: &Index) -> Result<String> {
+    // CONCURRENTLY: building an index on a live table must not block its writers.
+    Ok(format!(
+        "CREATE INDEX CONCURRENTLY IF NOT EXISTS {quoted_index} ON {quoted_table} ({})",
+        index.expressions()?
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn index_names_fit_postgres_and_change_with_the_definition() {
+        let index = Index {
+            name: "by_userId".into(),
+            fields: vec!["userId".into()],
+        };
+        let name = index.postgres_name("projects");
+        assert!(name.starts_with("projects_by_userId_"), "{name}");
+        let changed = Index {
+            fields: vec!["userId".into(), "createdAt".into()],
+            ..index.clone()
+        };
+        assert_ne!(name, changed.postgres_name("projects"));
+        let long = Index {
+            name: "x".repeat(60),
+            fields: vec!["a".into()],
+        };
+        assert!(long.postgres_name(&"t".repeat(60)).len() <= 63);
+    }
+}

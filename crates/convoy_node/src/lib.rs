@@ -1,0 +1,256 @@
+//! The napi binding: converts between JavaScript and the Rust core, and holds no logic of its own.
+//! Its only user is `src/server/native.ts`.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use convoy_core::{ConvoyError, Database, DEFAULT_POOL_SIZE};
+use convoy_server::{Dispatch, Dispatcher, FunctionTable, ServerHandle};
+use napi::bindgen_prelude::Unknown;
+use napi::threadsafe_function::{ThreadsafeFunction, ThreadsafeFunctionCallMode};
+use napi::{Error, Result, Status};
+use napi_derive::napi;
+
+/// One tokio runtime for the process. Node already keeps a core busy, so by default tokio gets
+/// one worker fewer than there are cores: on 2 cores the default runtime pushed p99 from ~15 ms
+/// to ~250 ms at equal throughput (DESIGN.md). `CONVOY_WORKER_THREADS` overrides it.
+#[napi_derive::module_init]
+fn init() {
+    let workers = std::env::var("CONVOY_WORKER_THREADS")
+        .ok()
+        .and_then(|value| value.parse::<usize>().ok())
+        .unwrap_or_else(|| {
+            std::thread::available_parallelism()
+                .map_or(1, |cores| cores.get().saturating_sub(1))
+                .max(1)
+        });
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(workers)
+        .thread_name("convoy")
+        .enable_all()
+        .build()
+        .expect("the tokio runtime could not start");
+    napi::bindgen_prelude::create_custom_tokio_runtime(runtime);
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("CONVOY_LOG")
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+        )
+        .with_writer(std::io::stderr)
+        .try_init();
+    let default_hook = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        eprintln!(
+            "convoy: this is a bug in Convoy's native core; please report it with the lines below."
+        );
+        default_hook(info);
+    }));
+}
+
+/// napi rejects async calls with a generic status only, so the code travels in the message;
+/// `src/server/native.ts` decodes it back into a `ConvoyError`.
+fn to_js(error: ConvoyError) -> Error {
+    Error::new(
+        Status::GenericFailure,
+        format!("CONVOY_ERROR:{}", error.to_json()),
+    )
+}
+
+#[napi(object)]
+pub struct ConnectOptions {
+    pub database_url: String,
+    pub pool_size: Option<u32>,
+}
+
+#[napi(object)]
+pub struct ServerOptions {
+    pub port: u32,
+    pub host: Option<String>,
+    pub max_body_bytes: Option<u32>,
+    pub call_timeout_ms: Option<u32>,
+}
+
+#[napi(object)]
+pub struct FunctionCall {
+    pub call_id: u32,
+    pub kind: String,
+    pub path: String,
+    pub args_json: String,
+    pub headers_json: String,
+}
+
+struct NodeDispatcher {
+    dispatch: ThreadsafeFunction<FunctionCall, Unknown<'static>, FunctionCall, Status, false>,
+}
+
+impl Dispatcher for NodeDispatcher {
+    fn dispatch(&self, call: Dispatch) -> convoy_core::Result<()> {
+        let status = self.dispatch.call(
+            FunctionCall {
+                call_id: call.call_id,
+                kind: call.kind.as_str().to_owned(),
+                path: call.path,
+                args_json: call.args_json,
+                headers_json: call.headers_json,
+            },
+            ThreadsafeFunctionCallMode::NonBlocking,
+        );
+        match status {
+            Status::Ok => Ok(()),
+            status => Err(ConvoyError::Unavailable(format!(
+                "the JavaScript runtime is not taking calls ({status})"
+            ))),
+        }
+    }
+}
+
+#[napi]
+pub struct Engine {
+    core: Arc<convoy_core::Engine>,
+    functions: Arc<FunctionTable>,
+    server: tokio::sync::Mutex<Option<ServerHandle>>,
+}
+
+#[napi]
+impl Engine {
+    #[napi(factory)]
+    pub async fn connect(options: ConnectOptions) -> Result<Engine> {
+        let pool_size = options
+            .pool_size
+            .map_or(DEFAULT_POOL_SIZE, |size| size as usize);
+        let database = Database::connect(&options.database_url, pool_size)
+            .await
+            .map_err(to_js)?;
+        Ok(Engine {
+            core: Arc::new(convoy_core::Engine::new(database)),
+            functions: Arc::new(FunctionTable::default()),
+            server: tokio::sync::Mutex::new(None),
+        })
+    }
+
+    /// Creates what the schema needs; returns the report as JSON.
+    #[napi]
+    pub async fn sync_schema(&self, schema_json: String, dry_run: bool) -> Result<String> {
+        let schema = convoy_core::Schema::from_json(&schema_json).map_err(to_js)?;
+        let report = self
+            .core
+            .sync_schema(&schema, dry_run)
+            .await
+            .map_err(to_js)?;
+        Ok(serde_json::to_string(&report).expect("a report serializes"))
+    }
+
+    #[napi]
+    pub fn set_schema(&self, schema_json: String) -> Result<()> {
+        let schema = convoy_core::Schema::from_json(&schema_json).map_err(to_js)?;
+        self.core.set_schema(schema);
+        Ok(())
+    }
+
+    #[napi]
+    pub fn set_functions(&self, functions_json: String) -> Result<()> {
+        self.functions
+            .replace_from_json(&functions_json)
+            .map(|_| ())
+            .map_err(|message| to_js(ConvoyError::InvalidArgs(message)))
+    }
+
+    /// The document with this id as JSON, or `"null"`. An empty `table` means "any table".
+    #[napi]
+    pub async fn db_get(&self, call_id: u32, table: String, id: String) -> Result<String> {
+        let table = (!table.is_empty()).then_some(table.as_str());
+        self.core.get(call_id, table, &id).await.map_err(to_js)
+    }
+
+    #[napi]
+    pub async fn db_insert(
+        &self,
+        call_id: u32,
+        table: String,
+        document_json: String,
+    ) -> Result<String> {
+        self.core
+            .insert(call_id, &table, &document_json)
+            .await
+            .map_err(to_js)
+    }
+
+    #[napi]
+    pub async fn db_query(&self, call_id: u32, plan_json: String) -> Result<String> {
+        self.core.query(call_id, &plan_json).await.map_err(to_js)
+    }
+
+    /// Starts the HTTP server; resolves with the port it listens on.
+    #[napi]
+    pub async fn start_server(
+        &self,
+        options: ServerOptions,
+        dispatch: ThreadsafeFunction<FunctionCall, Unknown<'static>, FunctionCall, Status, false>,
+    ) -> Result<u32> {
+        let mut server = self.server.lock().await;
+        if server.is_some() {
+            return Err(to_js(ConvoyError::Internal(
+                "the server is already running".into(),
+            )));
+        }
+        let defaults = convoy_server::ServerOptions::default();
+        let options = convoy_server::ServerOptions {
+            host: options.host.unwrap_or(defaults.host.clone()),
+            port: u16::try_from(options.port).map_err(|_| {
+                to_js(ConvoyError::InvalidArgs(format!(
+                    "port {} is out of range",
+                    options.port
+                )))
+            })?,
+            max_body_bytes: options
+                .max_body_bytes
+                .map_or(defaults.max_body_bytes, |bytes| bytes as usize),
+            call_timeout: options.call_timeout_ms.map_or(defaults.call_timeout, |ms| {
+                Duration::from_millis(u64::from(ms))
+            }),
+            ..defaults
+        };
+        let handle = convoy_server::start(
+            self.core.clone(),
+            Arc::new(NodeDispatcher { dispatch }),
+            self.functions.clone(),
+            options,
+        )
+        .await
+        .map_err(to_js)?;
+        let port = u32::from(handle.address.port());
+        *server = Some(handle);
+        Ok(port)
+    }
+
+    /// The answer of user code for a call: its result as JSON text, or a `{code, message, data?}`
+    /// error as JSON text.
+    #[napi]
+    pub fn respond(&self, call_id: u32, ok: bool, payload_json: String) {
+        let outcome = if ok {
+            Ok(payload_json)
+        } else {
+            Err(serde_json::from_str(&payload_json).map_or_else(
+                |_| ConvoyError::Internal(payload_json),
+                |value| ConvoyError::from_json(&value),
+            ))
+        };
+        self.core.respond(call_id, outcome);
+    }
+
+    /// Stops the HTTP server and releases the dispatch function, so Node can exit.
+    #[napi]
+    pub async fn stop_server(&self) -> Result<()> {
+        if let Some(handle) = self.server.lock().await.take() {
+            handle.stop().await;
+        }
+        Ok(())
+    }
+
+    #[napi]
+    pub async fn close(&self) -> Result<()> {
+        self.stop_server().await?;
+        self.core.database().close();
+        Ok(())
+    }
+}

@@ -1,0 +1,146 @@
+//! Running one function call: dispatch to user code, wait for its answer, end its transaction,
+//! and run a conflicting mutation again.
+
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use convoy_core::{Call, CallKind, ConvoyError, Engine, Result};
+use tokio::sync::Semaphore;
+
+/// A call as user code receives it.
+pub struct Dispatch {
+    pub call_id: u32,
+    pub kind: CallKind,
+    pub path: String,
+    pub args_json: String,
+    pub headers_json: String,
+}
+
+/// Hands calls to user code (the Node binding implements it with a ThreadsafeFunction). The
+/// answer comes back later through [`Engine::respond`].
+pub trait Dispatcher: Send + Sync + 'static {
+    fn dispatch(&self, call: Dispatch) -> Result<()>;
+}
+
+pub(crate) struct CallRunner {
+    pub engine: Arc<Engine>,
+    pub dispatcher: Arc<dyn Dispatcher>,
+    /// Bounds the calls waiting in Node: a ThreadsafeFunction's queue is unbounded.
+    pub in_flight: Semaphore,
+    pub timeout: Duration,
+    pub max_attempts: u32,
+}
+
+impl CallRunner {
+    /// Runs `path` and returns its result as JSON text.
+    pub async fn run(
+        &self,
+        kind: CallKind,
+        path: &str,
+        args_json: &str,
+        headers_json: &str,
+    ) -> Result<String> {
+        let _permit = self
+            .in_flight
+            .acquire()
+            .await
+            .map_err(|_| ConvoyError::Unavailable("the server is shutting down".into()))?;
+        let mut attempt = 1;
+        loop {
+            match self.attempt(kind, path, args_json, headers_json).await {
+                Err(error) if error.is_retryable_conflict() && attempt < self.max_attempts => {
+                    tokio::time::sleep(backoff(attempt)).await;
+                    attempt += 1;
+                }
+                Err(ConvoyError::Conflict(_)) => {
+                    return Err(ConvoyError::Conflict(format!(
+                        "{path} conflicted with concurrent mutations {attempt} times in a row; try again"
+                    )))
+                }
+                result => return result,
+            }
+        }
+    }
+
+    async fn attempt(
+        &self,
+        kind: CallKind,
+        path: &str,
+        args_json: &str,
+        headers_json: &str,
+    ) -> Result<String> {
+        let (call, answer) = self.engine.begin_call(kind);
+        let mut guard = CallGuard {
+            engine: self.engine.clone(),
+            call: Some(call.clone()),
+        };
+        self.dispatcher.dispatch(Dispatch {
+            call_id: call.id,
+            kind,
+            path: path.to_owned(),
+            args_json: args_json.to_owned(),
+            headers_json: headers_json.to_owned(),
+        })?;
+        let outcome = match tokio::time::timeout(self.timeout, answer).await {
+            Ok(Ok(outcome)) => outcome,
+            Ok(Err(_)) => Err(ConvoyError::Internal(format!(
+                "{path} ended without an answer"
+            ))),
+            Err(_) => Err(ConvoyError::Internal(format!(
+                "{path} did not finish within {} s",
+                self.timeout.as_secs()
+            ))),
+        };
+        let call = guard
+            .call
+            .take()
+            .expect("the guard holds the call until here");
+        match kind {
+            CallKind::Mutation => {
+                let finished = self.engine.finish_call(&call, outcome.is_ok()).await;
+                match (finished, outcome) {
+                    // A conflict outranks what the handler made of it: the whole call runs again.
+                    (Err(conflict), _) if conflict.is_retryable_conflict() => Err(conflict),
+                    (Err(error), Ok(_)) => Err(error),
+                    (_, outcome) => outcome,
+                }
+            }
+            CallKind::Query => {
+                // The answer is complete; ending the read-only transaction need not delay it.
+                let engine = self.engine.clone();
+                tokio::spawn(async move {
+                    let _ = engine.finish_call(&call, true).await;
+                });
+                outcome
+            }
+        }
+    }
+}
+
+/// Rolls the call back if the request is dropped before it ends (the client went away).
+struct CallGuard {
+    engine: Arc<Engine>,
+    call: Option<Arc<Call>>,
+}
+
+impl Drop for CallGuard {
+    fn drop(&mut self) {
+        if let Some(call) = self.call.take() {
+            let engine = self.engine.clone();
+            tokio::spawn(async move {
+                let _ = engine.finish_call(&call, false).await;
+            });
+        }
+    }
+}
+
+/// Exponential backoff with jitter: 2, 4, 8 … ms (capped at 256), each scaled by 0.5–1.5 so that
+/// conflicting mutations do not retry in lockstep.
+fn backoff(attempt: u32) -> Duration {
+    let base = 2u64.pow(attempt.min(8));
+    let nanos = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |since| since.subsec_nanos());
+    let jitter = 0.5 + f64::from(nanos % 1000) / 1000.0;
+    Duration::from_micros((base as f64 * 1000.0 * jitter) as u64)
+}

@@ -1,0 +1,278 @@
+//! The HTTP/1.1 side: accept loop, routing, request limits and the JSON envelopes of SPEC §6.
+
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use convoy_core::{CallKind, ConvoyError, Engine, Result};
+use http_body_util::{BodyExt, Full, Limited};
+use hyper::body::Incoming;
+use hyper::header::{HeaderValue, ALLOW, CACHE_CONTROL, CONTENT_LENGTH, CONTENT_TYPE};
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper::{Method, Request, Response, StatusCode};
+use hyper_util::rt::TokioIo;
+use serde::Deserialize;
+use serde_json::value::RawValue;
+use tokio::net::TcpListener;
+use tokio::sync::{watch, Semaphore};
+use tokio::task::JoinHandle;
+
+use crate::call::{CallRunner, Dispatcher};
+use crate::functions::FunctionTable;
+
+pub struct ServerOptions {
+    pub host: String,
+    pub port: u16,
+    /// Request bodies larger than this are refused with `PAYLOAD_TOO_LARGE` (SPEC §5: 1 MiB).
+    pub max_body_bytes: usize,
+    /// How long a function may take before its caller gets an error.
+    pub call_timeout: Duration,
+    /// Runs of a conflicting mutation before the caller gets `CONFLICT`.
+    pub max_attempts: u32,
+    /// Calls handed to Node and not yet answered; more wait their turn.
+    pub max_in_flight: usize,
+}
+
+impl Default for ServerOptions {
+    fn default() -> Self {
+        Self {
+            host: "127.0.0.1".into(),
+            port: 3737,
+            max_body_bytes: 1024 * 1024,
+            call_timeout: Duration::from_secs(30),
+            max_attempts: 10,
+            max_in_flight: 512,
+        }
+    }
+}
+
+pub struct ServerHandle {
+    pub address: SocketAddr,
+    shutdown: watch::Sender<bool>,
+    accept_loop: JoinHandle<()>,
+}
+
+impl ServerHandle {
+    /// Stops accepting, asks open connections to close after their current request, and waits
+    /// for the accept loop to end.
+    pub async fn stop(self) {
+        let _ = self.shutdown.send(true);
+        let _ = self.accept_loop.await;
+    }
+}
+
+struct State {
+    runner: CallRunner,
+    functions: Arc<FunctionTable>,
+    max_body_bytes: usize,
+}
+
+pub async fn start(
+    engine: Arc<Engine>,
+    dispatcher: Arc<dyn Dispatcher>,
+    functions: Arc<FunctionTable>,
+    options: ServerOptions,
+) -> Result<ServerHandle> {
+    let listener = TcpListener::bind((options.host.as_str(), options.port))
+        .await
+        .map_err(|error| {
+            ConvoyError::Unavailable(format!(
+                "could not listen on {}:{}: {error}",
+                options.host, options.port
+            ))
+        })?;
+    let address = listener
+        .local_addr()
+        .map_err(|error| ConvoyError::Internal(error.to_string()))?;
+    let state = Arc::new(State {
+        runner: CallRunner {
+            engine,
+            dispatcher,
+            in_flight: Semaphore::new(options.max_in_flight),
+            timeout: options.call_timeout,
+            max_attempts: options.max_attempts.max(1),
+        },
+        functions,
+        max_body_bytes: options.max_body_bytes,
+    });
+    let (shutdown, stopping) = watch::channel(false);
+    let accept_loop = tokio::spawn(accept(listener, state, stopping));
+    tracing::info!(%address, "convoy server listening");
+    Ok(ServerHandle {
+        address,
+        shutdown,
+        accept_loop,
+    })
+}
+
+async fn accept(listener: TcpListener, state: Arc<State>, mut stopping: watch::Receiver<bool>) {
+    loop {
+        let stream = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok((stream, _)) => stream,
+                Err(error) => {
+                    // Out of file descriptors and the like: wait a moment rather than spin.
+                    tracing::warn!(%error, "accept failed");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+            _ = stopping.changed() => return,
+        };
+        let _ = stream.set_nodelay(true);
+        let state = state.clone();
+        let mut stopping = stopping.clone();
+        tokio::spawn(async move {
+            let service = service_fn(move |request| {
+                let state = state.clone();
+                async move { Ok::<_, Infallible>(route(&state, request).await) }
+            });
+            let connection = http1::Builder::new()
+                .keep_alive(true)
+                .serve_connection(TokioIo::new(stream), service);
+            tokio::pin!(connection);
+            tokio::select! {
+                _ = connection.as_mut() => {}
+                _ = stopping.changed() => {
+                    connection.as_mut().graceful_shutdown();
+                    let _ = connection.await;
+                }
+            }
+        });
+    }
+}
+
+async fn route(state: &State, request: Request<Incoming>) -> Response<Full<Bytes>> {
+    let kind = match request.uri().path() {
+        "/api/query" => CallKind::Query,
+        "/api/mutation" => CallKind::Mutation,
+        "/health" => return health(state, request.method()).await,
+        path => {
+            return error_response(&ConvoyError::NotFound(format!(
+                "no route {path}; Convoy serves POST /api/query, POST /api/mutation and GET /health"
+            )))
+        }
+    };
+    if request.method() != Method::POST {
+        let mut response = error_response(&ConvoyError::InvalidArgs(format!(
+            "{} takes POST with a JSON body {{\"path\", \"args\"}}",
+            request.uri().path()
+        )));
+        *response.status_mut() = StatusCode::METHOD_NOT_ALLOWED;
+        response
+            .headers_mut()
+            .insert(ALLOW, HeaderValue::from_static("POST"));
+        return response;
+    }
+    match call(state, kind, request).await {
+        Ok(value) => json_response(StatusCode::OK, format!("{{\"value\":{value}}}")),
+        Err(error) => error_response(&error),
+    }
+}
+
+#[derive(Deserialize)]
+struct CallRequest<'a> {
+    path: String,
+    #[serde(borrow, default)]
+    args: Option<&'a RawValue>,
+}
+
+async fn call(state: &State, kind: CallKind, request: Request<Incoming>) -> Result<String> {
+    let too_large = || {
+        ConvoyError::PayloadTooLarge(format!(
+            "the request body is larger than the limit of {} bytes",
+            state.max_body_bytes
+        ))
+    };
+    let declared_length = request
+        .headers()
+        .get(CONTENT_LENGTH)
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| value.parse::<usize>().ok());
+    if declared_length.is_some_and(|length| length > state.max_body_bytes) {
+        return Err(too_large());
+    }
+    let headers_json = headers_json(&request);
+    let body = Limited::new(request.into_body(), state.max_body_bytes)
+        .collect()
+        .await
+        .map_err(|error| {
+            if error.is::<http_body_util::LengthLimitError>() {
+                too_large()
+            } else {
+                ConvoyError::InvalidArgs(format!("the request body could not be read: {error}"))
+            }
+        })?
+        .to_bytes();
+    let request: CallRequest = serde_json::from_slice(&body).map_err(|error| {
+        ConvoyError::InvalidArgs(format!(
+            "the body must be JSON of the form {{\"path\": \"file:function\", \"args\": {{…}}}}: {error}"
+        ))
+    })?;
+    let declared_kind = state.functions.kind_of(&request.path).ok_or_else(|| {
+        ConvoyError::NotFound(format!("there is no function named {:?}", request.path))
+    })?;
+    if declared_kind != kind {
+        return Err(ConvoyError::InvalidArgs(format!(
+            "{} is a {}; call it with POST /api/{}",
+            request.path,
+            declared_kind.as_str(),
+            declared_kind.as_str()
+        )));
+    }
+    let args = request.args.map_or("{}", RawValue::get);
+    state
+        .runner
+        .run(kind, &request.path, args, &headers_json)
+        .await
+}
+
+/// The request's headers as a JSON object (lower-case names; repeated headers joined by ", "),
+/// for `createContext(req)` in user code.
+fn headers_json(request: &Request<Incoming>) -> String {
+    let mut headers = serde_json::Map::new();
+    for (name, value) in request.headers() {
+        let value = String::from_utf8_lossy(value.as_bytes()).into_owned();
+        headers
+            .entry(name.as_str())
+            .and_modify(|existing| {
+                if let serde_json::Value::String(existing) = existing {
+                    existing.push_str(", ");
+                    existing.push_str(&value);
+                }
+            })
+            .or_insert(serde_json::Value::String(value));
+    }
+    serde_json::Value::Object(headers).to_string()
+}
+
+async fn health(state: &State, method: &Method) -> Response<Full<Bytes>> {
+    if method != Method::GET && method != Method::HEAD {
+        return error_response(&ConvoyError::InvalidArgs("/health takes GET".into()));
+    }
+    match state.runner.engine.database().ping().await {
+        Ok(()) => json_response(StatusCode::OK, "{\"status\":\"ok\"}".into()),
+        Err(error) => error_response(&error),
+    }
+}
+
+fn error_response(error: &ConvoyError) -> Response<Full<Bytes>> {
+    let status =
+        StatusCode::from_u16(error.http_status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    json_response(
+        status,
+        serde_json::json!({ "error": error.to_json() }).to_string(),
+    )
+}
+
+fn json_response(status: StatusCode, body: String) -> Response<Full<Bytes>> {
+    let mut response = Response::new(Full::new(Bytes::from(body)));
+    *response.status_mut() = status;
+    let headers = response.headers_mut();
+    headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    headers.insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    response
+}

@@ -1,0 +1,11 @@
+//! Convoy's HTTP server (SPEC §6): `POST /api/query`, `POST /api/mutation`, `GET /health`,
+//! served by hyper on the core's tokio runtime. User functions run elsewhere (in Node); the
+//! server reaches them through a [`Dispatcher`].
+
+mod call;
+mod functions;
+mod http;
+
+pub use call::{Dispatch, Dispatcher};
+pub use functions::FunctionTable;
+pub use http::{start, ServerHandle, ServerOptions};

@@ -1,0 +1,113 @@
+/**
+ * `query` and `mutation`: a handler with the Zod shape of its args. The returned value is what
+ * `convoy/functions/**` exports; the runtime registers it under its wire name (`file:export`),
+ * and `api.<file>.<export>` in `_generated/api.ts` is a typed reference to it.
+ */
+import type { z } from 'zod';
+import type { DatabaseReader, DatabaseWriter } from './db/types.js';
+import type { DataModelFromSchema, FieldShape, GenericDataModel, SchemaDefinition } from './schema.js';
+
+export type FunctionKind = 'query' | 'mutation';
+
+const functionBrand = Symbol.for('@avvos/convoy/function');
+
+/** What every handler's `ctx` has; `createContext` in `convoy/server.ts` may add more. */
+export interface QueryCtx<DataModel extends GenericDataModel = GenericDataModel> {
+  db: DatabaseReader<DataModel>;
+}
+
+export interface MutationCtx<DataModel extends GenericDataModel = GenericDataModel> {
+  db: DatabaseWriter<DataModel>;
+  /** Runs `fn` once, after the mutation commits (never for a rolled-back or retried attempt). */
+  afterCommit(fn: () => void | Promise<void>): void;
+}
+
+export interface RegisteredFunction<Kind extends FunctionKind, Args, Returns> {
+  readonly [functionBrand]: true;
+  readonly kind: Kind;
+  /** The Zod shape the args are validated against before the handler runs. */
+  readonly input: FieldShape;
+  readonly handler: (ctx: any, args: any) => unknown;
+  /** Type-level only; never set at run time. */
+  readonly __args?: Args;
+  readonly __returns?: Returns;
+}
+
+export type RegisteredQuery<Args, Returns> = RegisteredFunction<'query', Args, Returns>;
+export type RegisteredMutation<Args, Returns> = RegisteredFunction<'mutation', Args, Returns>;
+
+export function isRegisteredFunction(value: unknown): value is RegisteredFunction<FunctionKind, unknown, unknown> {
+  return typeof value === 'object' && value !== null && (value as Record<symbol, unknown>)[functionBrand] === true;
+}
+
+type ArgsOf<Input extends FieldShape> = z.input<z.ZodObject<Input>>;
+type ParsedArgsOf<Input extends FieldShape> = z.output<z.ZodObject<Input>>;
+
+export interface QueryDefinition<DataModel extends GenericDataModel, Input extends FieldShape, Returns> {
+  input?: Input;
+  handler: (ctx: QueryCtx<DataModel>, args: ParsedArgsOf<Input>) => Returns | Promise<Returns>;
+}
+
+export interface MutationDefinition<DataModel extends GenericDataModel, Input extends FieldShape, Returns> {
+  input?: Input;
+  handler: (ctx: MutationCtx<DataModel>, args: ParsedArgsOf<Input>) => Returns | Promise<Returns>;
+}
+
+function register(kind: FunctionKind, definition: { input?: FieldShape; handler: (ctx: any, args: any) => unknown }) {
+  if (typeof definition?.handler !== 'function') {
+    throw new TypeError(`${kind}({ input, handler }): handler must be a function`);
+  }
+  return {
+    [functionBrand]: true,
+    kind,
+    input: definition.input ?? {},
+    handler: definition.handler,
+  } as RegisteredFunction<typeof kind, unknown, unknown>;
+}
+
+export interface FunctionBuilders<DataModel extends GenericDataModel> {
+  query<Input extends FieldShape = {}, Returns = unknown>(
+    definition: QueryDefinition<DataModel, Input, Returns>,
+  ): RegisteredQuery<ArgsOf<Input>, Returns>;
+  mutation<Input extends FieldShape = {}, Returns = unknown>(
+    definition: MutationDefinition<DataModel, Input, Returns>,
+  ): RegisteredMutation<ArgsOf<Input>, Returns>;
+}
+
+/** The generic builders; `_generated/server.ts` re-exports them typed against the app's schema. */
+export const query: FunctionBuilders<GenericDataModel>['query'] = (definition) =>
+  register('query', definition) as never;
+export const mutation: FunctionBuilders<GenericDataModel>['mutation'] = (definition) =>
+  register('mutation', definition) as never;
+
+/** Binds `query` and `mutation` to a schema's types (no run-time effect). */
+export function functionBuildersFor<Schema extends SchemaDefinition<any>>(): FunctionBuilders<
+  DataModelFromSchema<Schema>
+> {
+  return { query, mutation } as unknown as FunctionBuilders<DataModelFromSchema<Schema>>;
+}
+
+// ---- References, as `_generated/api.ts` holds them --------------------------------------------
+
+export interface FunctionReference<Kind extends FunctionKind = FunctionKind, Args = any, Returns = any> {
+  /** The wire name, `dir/file:export`. */
+  readonly path: string;
+  readonly kind: Kind;
+  /** Type-level only. */
+  readonly __args?: Args;
+  readonly __returns?: Returns;
+}
+
+export type FunctionReferenceFor<F> =
+  F extends RegisteredFunction<infer Kind, infer Args, infer Returns> ? FunctionReference<Kind, Args, Returns> : never;
+
+export type ArgsOfReference<Ref> = Ref extends FunctionReference<any, infer Args, any> ? Args : never;
+export type ReturnsOfReference<Ref> = Ref extends FunctionReference<any, any, infer Returns> ? Returns : never;
+
+/** Builds a reference; `_generated/api.ts` calls it with `typeof` the exported function. */
+export function functionReference<F extends RegisteredFunction<FunctionKind, any, any>>(
+  path: string,
+  kind: F['kind'],
+): FunctionReferenceFor<F> {
+  return { path, kind } as FunctionReferenceFor<F>;
+}
