@@ -1,0 +1,17 @@
+// convoy/schema.ts
+import { defineSchema, defineTable, defineRef } from '@avvos/convoy';
+import { z } from 'zod';
+
+export const schema = defineSchema({
+  users: defineTable({
+    name: z.string(),
+    email: z.string(),
+    createdAt: z.number(),
+  }),
+  projects: defineTable({
+    name: z.string(),
+    userId: defineRef('users'),
+    status: z.enum(['draft', 'active', 'archived']),
+    createdAt: z.number(),
+  }).index('by_userId', ['userId']),
+});
