@@ -17,6 +17,13 @@ export declare class Engine {
   setFunctions(functionsJson: string): void
   /** The document with this id as JSON, or `"null"`. An empty `table` means "any table". */
   dbGet(callId: number, table: string, id: string): Promise<string>
+  /**
+   * `{"table", "document"}` for the document with this id, in whichever table it is; `"null"`
+   * when there is none.
+   */
+  dbLocate(callId: number, id: string): Promise<string>
+  dbReplace(callId: number, table: string, id: string, documentJson: string): Promise<void>
+  dbDelete(callId: number, table: string, id: string): Promise<void>
   dbInsert(callId: number, table: string, documentJson: string): Promise<string>
   dbQuery(callId: number, planJson: string): Promise<string>
   /** Starts the HTTP server; resolves with the port it listens on. */

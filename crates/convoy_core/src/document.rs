@@ -77,11 +77,12 @@ pub fn creation_time_of(id: &Uuid) -> SystemTime {
     }
 }
 
-/// Appends `{"_id": …, "_creationTime": …, …fields}` for a row of `id, data, created_at`.
-pub fn append_document(out: &mut String, row: &Row) -> Result<()> {
-    let id: Uuid = row.try_get(0).map_err(internal)?;
-    let data: JsonbText = row.try_get(1).map_err(internal)?;
-    let created_at: SystemTime = row.try_get(2).map_err(internal)?;
+/// Appends `{"_id": …, "_creationTime": …, …fields}` for a row whose columns `id, data,
+/// created_at` start at `first`.
+pub fn append_document(out: &mut String, row: &Row, first: usize) -> Result<()> {
+    let id: Uuid = row.try_get(first).map_err(internal)?;
+    let data: JsonbText = row.try_get(first + 1).map_err(internal)?;
+    let created_at: SystemTime = row.try_get(first + 2).map_err(internal)?;
     let fields = data.0.trim_start();
     let Some(rest) = fields.strip_prefix('{') else {
         return Err(ConvoyError::Internal(format!(
@@ -107,7 +108,7 @@ pub fn documents_json(rows: &[Row]) -> Result<String> {
         if position > 0 {
             out.push(',');
         }
-        append_document(&mut out, row)?;
+        append_document(&mut out, row, 0)?;
     }
     out.push(']');
     Ok(out)

@@ -15,9 +15,11 @@ use tokio::sync::oneshot;
 use uuid::Uuid;
 
 use crate::database::Database;
-use crate::document::{creation_time_of, documents_json, JsonbParam};
+use crate::document::{append_document, creation_time_of, documents_json, JsonbParam};
 use crate::error::{ConvoyError, Result};
-use crate::plan::{plan_get, plan_insert, plan_query, QueryPlan, Statement};
+use crate::plan::{
+    plan_delete, plan_get, plan_insert, plan_query, plan_replace, QueryPlan, Statement,
+};
 use crate::schema::{sync_schema, Schema, SyncReport};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -191,20 +193,36 @@ impl Engine {
             })
     }
 
+    /// The document with this id as JSON text, or `"null"`; `table: None` looks in every table.
     pub async fn get(&self, call_id: u32, table: Option<&str>, id: &str) -> Result<String> {
+        Ok(self
+            .locate(call_id, table, id)
+            .await?
+            .map_or_else(|| "null".to_owned(), |(_, document)| document))
+    }
+
+    /// The document with this id and the table it is in.
+    pub async fn locate(
+        &self,
+        call_id: u32,
+        table: Option<&str>,
+        id: &str,
+    ) -> Result<Option<(String, String)>> {
         let Ok(id) = Uuid::parse_str(id) else {
             // Not an id at all: no document has it.
-            return Ok("null".to_owned());
+            return Ok(None);
         };
         let statement = plan_get(&self.schema(), table, id)?;
         let rows = self.run(call_id, &statement).await?;
-        match rows.first() {
-            None => Ok("null".to_owned()),
-            Some(_) => {
-                let json = documents_json(&rows[..1])?;
-                Ok(json[1..json.len() - 1].to_owned())
-            }
-        }
+        let Some(row) = rows.first() else {
+            return Ok(None);
+        };
+        let table: String = row
+            .try_get(0)
+            .map_err(|error| ConvoyError::Internal(error.to_string()))?;
+        let mut document = String::new();
+        append_document(&mut document, row, 1)?;
+        Ok(Some((table, document)))
     }
 
     pub async fn query(&self, call_id: u32, plan_json: &str) -> Result<String> {
@@ -236,6 +254,57 @@ impl Engine {
         self.execute(&call, &sql, &[&id, &document, &created_at])
             .await?;
         Ok(id.hyphenated().to_string())
+    }
+
+    /// Replaces a document's fields (JSON object text, validated in JavaScript). A missing
+    /// document is `NOT_FOUND`.
+    pub async fn replace(
+        &self,
+        call_id: u32,
+        table: &str,
+        id: &str,
+        document_json: &str,
+    ) -> Result<()> {
+        if !document_json.trim_start().starts_with('{') {
+            return Err(ConvoyError::InvalidArgs(
+                "a document must be a JSON object".into(),
+            ));
+        }
+        let sql = plan_replace(&self.schema(), table)?;
+        let id = parse_id(id)?;
+        let call = self.writing_call(call_id)?;
+        let updated = self
+            .execute(&call, &sql, &[&id, &JsonbParam(document_json)])
+            .await?;
+        if updated == 0 {
+            return Err(ConvoyError::NotFound(format!(
+                "there is no document {id} in {table}"
+            )));
+        }
+        Ok(())
+    }
+
+    /// Deletes a document. A missing document is `NOT_FOUND`.
+    pub async fn delete(&self, call_id: u32, table: &str, id: &str) -> Result<()> {
+        let sql = plan_delete(&self.schema(), table)?;
+        let id = parse_id(id)?;
+        let call = self.writing_call(call_id)?;
+        if self.execute(&call, &sql, &[&id]).await? == 0 {
+            return Err(ConvoyError::NotFound(format!(
+                "there is no document {id} in {table}"
+            )));
+        }
+        Ok(())
+    }
+
+    fn writing_call(&self, call_id: u32) -> Result<Arc<Call>> {
+        let call = self.call(call_id)?;
+        if call.kind != CallKind::Mutation {
+            return Err(ConvoyError::Internal(
+                "queries cannot write; use a mutation".into(),
+            ));
+        }
+        Ok(call)
     }
 
     async fn run(&self, call_id: u32, statement: &Statement) -> Result<Vec<tokio_postgres::Row>> {
@@ -308,4 +377,9 @@ impl Transaction {
         }
         error
     }
+}
+
+fn parse_id(id: &str) -> Result<Uuid> {
+    Uuid::parse_str(id)
+        .map_err(|_| ConvoyError::InvalidArgs(format!("{id:?} is not a document id")))
 }

@@ -445,6 +445,8 @@ fn mirror(op: CompareOp) -> CompareOp {
     }
 }
 
+/// Finds a document by id: in one table, or (when the table is not known, since ids do not carry
+/// it) in every managed table with one statement. The first column names the table.
 pub fn plan_get(schema: &Schema, table: Option<&str>, id: Uuid) -> Result<Statement> {
     let mut statement = Statement {
         sql: String::new(),
@@ -453,7 +455,6 @@ pub fn plan_get(schema: &Schema, table: Option<&str>, id: Uuid) -> Result<Statem
     let placeholder = statement.bind(Param::Uuid(id));
     let tables: Vec<&Table> = match table {
         Some(name) => vec![managed_table(schema, name)?],
-        // An id alone does not name its table; one statement asks every managed table.
         None => schema.managed_tables().collect(),
     };
     if tables.is_empty() {
@@ -463,7 +464,8 @@ pub fn plan_get(schema: &Schema, table: Option<&str>, id: Uuid) -> Result<Statem
         .iter()
         .map(|table| {
             Ok(format!(
-                "SELECT {DOCUMENT_COLUMNS} FROM {} WHERE id = {placeholder}",
+                "SELECT {}::text, {DOCUMENT_COLUMNS} FROM {} WHERE id = {placeholder}",
+                crate::sql::quote_literal(&table.name)?,
                 quote_ident(&table.name)?
             ))
         })
@@ -476,6 +478,22 @@ pub fn plan_insert(schema: &Schema, table: &str) -> Result<String> {
     let table = managed_table(schema, table)?;
     Ok(format!(
         "INSERT INTO {} (id, data, created_at, updated_at) VALUES ($1, $2, $3, $3)",
+        quote_ident(&table.name)?
+    ))
+}
+
+pub fn plan_replace(schema: &Schema, table: &str) -> Result<String> {
+    let table = managed_table(schema, table)?;
+    Ok(format!(
+        "UPDATE {} SET data = $2, updated_at = now() WHERE id = $1",
+        quote_ident(&table.name)?
+    ))
+}
+
+pub fn plan_delete(schema: &Schema, table: &str) -> Result<String> {
+    let table = managed_table(schema, table)?;
+    Ok(format!(
+        "DELETE FROM {} WHERE id = $1",
         quote_ident(&table.name)?
     ))
 }
@@ -591,8 +609,8 @@ mod tests {
         let statement = plan_get(&schema(), None, Uuid::nil()).unwrap();
         assert_eq!(
             statement.sql,
-            "SELECT id, data, created_at FROM \"projects\" WHERE id = $1 UNION ALL \
-             SELECT id, data, created_at FROM \"users\" WHERE id = $1"
+            "SELECT 'projects'::text, id, data, created_at FROM \"projects\" WHERE id = $1 UNION ALL \
+             SELECT 'users'::text, id, data, created_at FROM \"users\" WHERE id = $1"
         );
     }
 }

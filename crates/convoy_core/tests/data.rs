@@ -329,3 +329,62 @@ async fn get_finds_a_document_in_any_table() {
     assert_eq!(found.1, "null");
     assert_eq!(found.2, "null");
 }
+
+#[tokio::test]
+async fn replace_and_delete_touch_one_document_and_report_missing_ones() {
+    let db = TestDatabase::new().await;
+    let engine = db.engine(product_schema()).await;
+    let id = in_mutation(&engine, |call| {
+        let engine = engine.clone();
+        async move { engine.insert(call, "users", r#"{"name":"Ada"}"#).await }
+    })
+    .await
+    .unwrap();
+    in_mutation(&engine, |call| {
+        let engine = engine.clone();
+        let id = id.clone();
+        async move {
+            engine
+                .replace(call, "users", &id, r#"{"name":"Ada Lovelace"}"#)
+                .await
+        }
+    })
+    .await
+    .unwrap();
+    let located = in_call(&engine, CallKind::Query, |call| {
+        let engine = engine.clone();
+        let id = id.clone();
+        async move { engine.locate(call, None, &id).await }
+    })
+    .await
+    .unwrap()
+    .expect("found");
+    assert_eq!(located.0, "users");
+    assert_eq!(
+        serde_json::from_str::<Value>(&located.1).unwrap()["name"],
+        "Ada Lovelace"
+    );
+
+    let missing = uuid::Uuid::now_v7().to_string();
+    let replaced = in_mutation(&engine, |call| {
+        let engine = engine.clone();
+        async move { engine.replace(call, "users", &missing, "{}").await }
+    })
+    .await;
+    assert_eq!(replaced.unwrap_err().code(), "NOT_FOUND");
+
+    in_mutation(&engine, |call| {
+        let engine = engine.clone();
+        let id = id.clone();
+        async move { engine.delete(call, "users", &id).await }
+    })
+    .await
+    .unwrap();
+    let deleted_again = in_mutation(&engine, |call| {
+        let engine = engine.clone();
+        let id = id.clone();
+        async move { engine.delete(call, "users", &id).await }
+    })
+    .await;
+    assert_eq!(deleted_again.unwrap_err().code(), "NOT_FOUND");
+}

@@ -162,6 +162,41 @@ impl Engine {
         self.core.get(call_id, table, &id).await.map_err(to_js)
     }
 
+    /// `{"table", "document"}` for the document with this id, in whichever table it is; `"null"`
+    /// when there is none.
+    #[napi]
+    pub async fn db_locate(&self, call_id: u32, id: String) -> Result<String> {
+        let found = self.core.locate(call_id, None, &id).await.map_err(to_js)?;
+        Ok(found.map_or_else(
+            || "null".to_owned(),
+            |(table, document)| {
+                format!(
+                    "{{\"table\":{},\"document\":{document}}}",
+                    serde_json::Value::from(table)
+                )
+            },
+        ))
+    }
+
+    #[napi]
+    pub async fn db_replace(
+        &self,
+        call_id: u32,
+        table: String,
+        id: String,
+        document_json: String,
+    ) -> Result<()> {
+        self.core
+            .replace(call_id, &table, &id, &document_json)
+            .await
+            .map_err(to_js)
+    }
+
+    #[napi]
+    pub async fn db_delete(&self, call_id: u32, table: String, id: String) -> Result<()> {
+        self.core.delete(call_id, &table, &id).await.map_err(to_js)
+    }
+
     #[napi]
     pub async fn db_insert(
         &self,
