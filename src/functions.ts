@@ -18,8 +18,6 @@ export interface QueryCtx<DataModel extends GenericDataModel = GenericDataModel>
 
 export interface MutationCtx<DataModel extends GenericDataModel = GenericDataModel> {
   db: DatabaseWriter<DataModel>;
-  /** Runs `fn` once, after the mutation commits (never for a rolled-back or retried attempt). */
-  afterCommit(fn: () => void | Promise<void>): void;
 }
 
 export interface RegisteredFunction<Kind extends FunctionKind, Args, Returns> {

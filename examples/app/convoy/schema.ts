@@ -1,5 +1,5 @@
 // convoy/schema.ts
-import { defineSchema, defineTable, defineRef } from '@avvos/convoy';
+import { defineRef, defineSchema, defineTable } from '@avvos/convoy';
 import { z } from 'zod';
 
 export const schema = defineSchema({

@@ -1,7 +1,8 @@
 // convoy/functions/projects.ts
-import { mutation, query } from '../_generated/server';
+
 import { defineRef } from '@avvos/convoy';
 import { z } from 'zod';
+import { mutation, query } from '../_generated/server';
 
 export const createProject = mutation({
   input: { userId: defineRef('users'), name: z.string() },

@@ -1,6 +1,7 @@
 // Not in PRODUCT.md's walkthrough, which assumes users exist: the example needs a way to add one.
-import { mutation, query } from '../_generated/server';
+
 import { z } from 'zod';
+import { mutation, query } from '../_generated/server';
 
 export const createUser = mutation({
   input: { name: z.string().min(1), email: z.string().email() },

@@ -1,0 +1,161 @@
+/**
+ * The first thing a stranger does: `npm pack` this repository, install the tarball into an empty
+ * app with zod, type the PRODUCT.md example in, and run it — on their own Postgres, on the
+ * embedded one, and as the production server.
+ */
+import assert from 'node:assert/strict';
+import { cp, mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import { fileURLToPath } from 'node:url';
+import { createDatabase, type TestDatabase } from './helpers/postgres.js';
+import { freePort, run, start, waitForHealth } from './helpers/process.js';
+
+const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+const fixtures = path.join(root, '__test__', 'fixtures', 'stranger-app');
+const UUID_V7 = /^[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/;
+
+let work: string;
+let app: string;
+let database: TestDatabase;
+
+function envWithout(name: string, extra: Record<string, string> = {}): NodeJS.ProcessEnv {
+  const env = { ...process.env, ...extra };
+  delete env[name];
+  return env;
+}
+
+async function check(url: string, mode: 'create' | 'list', userId = ''): Promise<any> {
+  const result = await run('node', ['check.mjs', url, mode, userId], { cwd: app });
+  assert.equal(result.code, 0, result.output);
+  return JSON.parse(result.output.trim().split('\n').at(-1)!);
+}
+
+function assertTheExampleWorked(seen: any) {
+  assert.match(seen.userId, UUID_V7);
+  assert.match(seen.first, UUID_V7);
+  assert.deepEqual(
+    seen.projects.map((project: any) => project.name),
+    ['Second', 'First'],
+    "listProjects returns that user's projects, newest first",
+  );
+  for (const project of seen.projects) {
+    assert.equal(project.userId, seen.userId);
+    assert.equal(project.status, 'draft');
+    assert.equal(typeof project._creationTime, 'number');
+  }
+  assert.deepEqual(seen.errors, { wrongArgs: 'INVALID_ARGS', notAnId: 'INVALID_ARGS', unknownFunction: 'NOT_FOUND' });
+}
+
+describe('the packed package in a fresh app', { timeout: 600_000 }, () => {
+  before(async () => {
+    work = await mkdtemp(path.join(tmpdir(), 'convoy-pack-'));
+    app = path.join(work, 'app');
+    const packed = await run('npm', ['pack', '--pack-destination', work], { cwd: root });
+    assert.equal(packed.code, 0, packed.output);
+    const tarball = (await readdir(work)).find((name) => name.endsWith('.tgz'));
+    assert.ok(tarball, `npm pack wrote no tarball:\n${packed.output}`);
+
+    await cp(fixtures, app, { recursive: true });
+    await writeFile(
+      path.join(app, 'package.json'),
+      JSON.stringify({ name: 'stranger-app', private: true, type: 'module' }, null, 2),
+    );
+    const installed = await run(
+      'npm',
+      ['install', '--no-audit', '--no-fund', path.join(work, tarball), 'zod@4', 'typescript@5.9.3'],
+      { cwd: app },
+    );
+    assert.equal(installed.code, 0, installed.output);
+    // The PRODUCT.md example, as the user types it in.
+    await cp(path.join(root, 'examples', 'app', 'convoy', 'schema.ts'), path.join(app, 'convoy', 'schema.ts'));
+    await cp(path.join(root, 'examples', 'app', 'convoy', 'functions'), path.join(app, 'convoy', 'functions'), {
+      recursive: true,
+    });
+    database = await createDatabase();
+  });
+
+  after(async () => {
+    await database?.drop();
+    if (work) await rm(work, { recursive: true, force: true });
+  });
+
+  let userId: string;
+
+  test('`npx convoy dev` with DATABASE_URL serves the example', async () => {
+    const port = await freePort();
+    const url = `http://127.0.0.1:${port}`;
+    const dev = start('npx', ['convoy', 'dev', '--port', String(port)], {
+      cwd: app,
+      env: { ...process.env, DATABASE_URL: database.url },
+    });
+    try {
+      await waitForHealth(url, dev);
+      const seen = await check(url, 'create');
+      assertTheExampleWorked(seen);
+      userId = seen.userId;
+      // Refs are plain UUIDs in JSONB: PRODUCT.md's graduation SQL runs as written.
+      const rows = await database.query(
+        "SELECT count(*)::int AS n FROM projects p JOIN users u ON u.id = (p.data->>'userId')::uuid WHERE u.id = $1",
+        [userId],
+      );
+      assert.equal(rows[0].n, 2);
+    } finally {
+      assert.equal(await dev.stop('SIGINT'), 0, `convoy dev did not exit cleanly:\n${dev.output()}`);
+    }
+  });
+
+  test('the generated api types every call (tsc in the app)', async () => {
+    const checked = await run('npx', ['tsc', '-p', 'tsconfig.json'], { cwd: app });
+    assert.equal(checked.code, 0, checked.output);
+  });
+
+  test('`node convoy/_generated/http.js` is the production server', async () => {
+    const port = await freePort();
+    const url = `http://127.0.0.1:${port}`;
+    const server = start('node', ['convoy/_generated/http.js'], {
+      cwd: app,
+      env: { ...process.env, DATABASE_URL: database.url, PORT: String(port) },
+    });
+    try {
+      await waitForHealth(url, server);
+      const seen = await check(url, 'list', userId);
+      assert.deepEqual(
+        seen.projects.map((project: any) => project.name),
+        ['Second', 'First'],
+      );
+    } finally {
+      await server.stop('SIGTERM');
+    }
+  });
+
+  test('`npx convoy dev` without DATABASE_URL runs an embedded Postgres that keeps its data', async () => {
+    const port = await freePort();
+    const url = `http://127.0.0.1:${port}`;
+    const env = envWithout('DATABASE_URL');
+    const first = start('npx', ['convoy', 'dev', '--port', String(port)], { cwd: app, env });
+    let embeddedUserId: string;
+    try {
+      await waitForHealth(url, first, 180_000);
+      assert.match(first.output(), /embedded/i, 'says in one line that it runs an embedded Postgres');
+      const seen = await check(url, 'create');
+      assertTheExampleWorked(seen);
+      embeddedUserId = seen.userId;
+    } finally {
+      assert.equal(await first.stop('SIGINT'), 0, `convoy dev did not exit cleanly:\n${first.output()}`);
+    }
+    const second = start('npx', ['convoy', 'dev', '--port', String(port)], { cwd: app, env });
+    try {
+      await waitForHealth(url, second, 180_000);
+      const seen = await check(url, 'list', embeddedUserId);
+      assert.deepEqual(
+        seen.projects.map((project: any) => project.name),
+        ['Second', 'First'],
+        'the next start reuses the data',
+      );
+    } finally {
+      assert.equal(await second.stop('SIGINT'), 0, `convoy dev did not exit cleanly:\n${second.output()}`);
+    }
+  });
+});

@@ -1,0 +1,34 @@
+#!/usr/bin/env node
+import { readFileSync } from 'node:fs';
+import { cac } from 'cac';
+import { codegen, migrate } from './commands.js';
+import { dev } from './dev.js';
+
+const { version } = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8'));
+const cli = cac('convoy');
+
+cli
+  .command('dev', 'Sync the schema, write convoy/_generated/, serve, and reload on change')
+  .option('--port <port>', 'Port to serve on (default: PORT or 3737)')
+  .option('--dir <dir>', 'The folder that holds convoy/ (default: .)')
+  .action(dev);
+
+cli
+  .command('migrate', 'Sync the schema of DATABASE_URL (creates, never drops)')
+  .option('--dry-run', 'Print the SQL without running it')
+  .option('--dir <dir>', 'The folder that holds convoy/ (default: .)')
+  .action(migrate);
+
+cli
+  .command('codegen', 'Write convoy/_generated/ only')
+  .option('--dir <dir>', 'The folder that holds convoy/ (default: .)')
+  .action(codegen);
+
+cli.help();
+cli.version(version);
+cli.parse(process.argv, { run: false });
+if (!cli.matchedCommand) {
+  cli.outputHelp();
+  process.exit(cli.args.length > 0 ? 1 : 0);
+}
+await cli.runMatchedCommand();

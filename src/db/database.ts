@@ -1,0 +1,296 @@
+/**
+ * The run-time `ctx.db`: validates writes with the table's Zod schema, turns builder chains into
+ * the query IR of docs/architecture.md, and hands both to the native core for the current call.
+ */
+import type { z } from 'zod';
+import type { SchemaDefinition, TableDefinition } from '../schema.js';
+import { ConvoyError } from '../values/errors.js';
+import { isUuid } from '../values/id.js';
+import type { Expression, FilterBuilder, IndexRangeBuilder, PaginationOptions } from './types.js';
+
+/** What `ctx.db` needs of the native engine (its `db*` methods). */
+export interface DbBackend {
+  dbGet(callId: number, table: string, id: string): Promise<string>;
+  dbLocate(callId: number, id: string): Promise<string>;
+  dbQuery(callId: number, planJson: string): Promise<string>;
+  dbInsert(callId: number, table: string, documentJson: string): Promise<string>;
+  dbReplace(callId: number, table: string, id: string, documentJson: string): Promise<void>;
+  dbDelete(callId: number, table: string, id: string): Promise<void>;
+}
+
+/**
+ * Each parsed result object → the JSON text it came from. When a handler returns a query's result
+ * untouched, the runtime answers with that text instead of serializing the objects again.
+ */
+export const rawJsonOf = new WeakMap<object, string>();
+
+function parseResult<T>(json: string): T {
+  const value = JSON.parse(json);
+  if (typeof value === 'object' && value !== null) rawJsonOf.set(value, json);
+  return value;
+}
+
+// ---- The query IR -------------------------------------------------------------------------------
+
+type Operand = { field: string } | { value: unknown };
+type FilterNode =
+  | { cmp: 'eq' | 'neq' | 'lt' | 'lte' | 'gt' | 'gte'; left: Operand; right: Operand }
+  | { and: FilterNode[] }
+  | { or: FilterNode[] }
+  | { not: FilterNode };
+
+interface QueryPlan {
+  table: string;
+  index: {
+    name: string;
+    eq: { field: string; value: unknown }[];
+    range: { field: string; op: string; value: unknown }[];
+  } | null;
+  filter: FilterNode | null;
+  order: { dir: 'asc' | 'desc'; field: string | null };
+  limit: number | null;
+}
+
+// Expressions carry their IR; a field reference is an operand, a comparison is a filter node.
+const irOf = new WeakMap<object, Operand | FilterNode>();
+
+function expression(ir: Operand | FilterNode): Expression<any> {
+  const handle = Object.freeze({});
+  irOf.set(handle, ir);
+  return handle;
+}
+
+function operand(value: unknown): Operand {
+  const ir = typeof value === 'object' && value !== null ? irOf.get(value) : undefined;
+  if (ir && 'field' in ir) return ir;
+  if (ir) throw new ConvoyError('INVALID_ARGS', 'filter: a condition cannot be compared; use q.and / q.or');
+  return { value: value === undefined ? null : value };
+}
+
+function condition(value: Expression<boolean>): FilterNode {
+  const ir = irOf.get(value as object);
+  if (!ir || 'field' in ir || 'value' in ir) {
+    throw new ConvoyError('INVALID_ARGS', 'filter: expected a condition such as q.eq(q.field("status"), "active")');
+  }
+  return ir;
+}
+
+const filterBuilder: FilterBuilder<any> = {
+  field: (name) => expression({ field: name }),
+  eq: (left, right) => expression({ cmp: 'eq', left: operand(left), right: operand(right) }),
+  neq: (left, right) => expression({ cmp: 'neq', left: operand(left), right: operand(right) }),
+  lt: (left, right) => expression({ cmp: 'lt', left: operand(left), right: operand(right) }),
+  lte: (left, right) => expression({ cmp: 'lte', left: operand(left), right: operand(right) }),
+  gt: (left, right) => expression({ cmp: 'gt', left: operand(left), right: operand(right) }),
+  gte: (left, right) => expression({ cmp: 'gte', left: operand(left), right: operand(right) }),
+  and: (...conditions) => expression({ and: conditions.map(condition) }),
+  or: (...conditions) => expression({ or: conditions.map(condition) }),
+  not: (inner) => expression({ not: condition(inner) }),
+};
+
+class IndexRange implements IndexRangeBuilder<any, string> {
+  readonly eqs: { field: string; value: unknown }[] = [];
+  readonly bounds: { field: string; op: string; value: unknown }[] = [];
+
+  eq(field: string, value: unknown) {
+    if (this.bounds.length > 0) {
+      throw new ConvoyError('INVALID_ARGS', `withIndex: eq("${field}") must come before the range`);
+    }
+    this.eqs.push({ field, value });
+    return this;
+  }
+  gt(field: string, value: unknown) {
+    return this.bound(field, 'gt', value);
+  }
+  gte(field: string, value: unknown) {
+    return this.bound(field, 'gte', value);
+  }
+  lt(field: string, value: unknown) {
+    return this.bound(field, 'lt', value);
+  }
+  lte(field: string, value: unknown) {
+    return this.bound(field, 'lte', value);
+  }
+  private bound(field: string, op: string, value: unknown) {
+    this.bounds.push({ field, op, value });
+    return this;
+  }
+}
+
+class QueryBuilder {
+  private plan: QueryPlan;
+
+  constructor(
+    private readonly backend: DbBackend,
+    private readonly callId: number,
+    table: string,
+  ) {
+    this.plan = { table, index: null, filter: null, order: { dir: 'asc', field: null }, limit: null };
+  }
+
+  withIndex(name: string, range?: (q: IndexRange) => IndexRange) {
+    if (this.plan.index) throw new ConvoyError('INVALID_ARGS', 'withIndex may be called once per query');
+    const built = range ? range(new IndexRange()) : new IndexRange();
+    if (!(built instanceof IndexRange)) {
+      throw new ConvoyError('INVALID_ARGS', 'withIndex: the range callback must return q (e.g. q => q.eq(...))');
+    }
+    this.plan.index = { name, eq: built.eqs, range: built.bounds };
+    return this;
+  }
+
+  filter(predicate: (q: FilterBuilder<any>) => Expression<boolean>) {
+    const next = condition(predicate(filterBuilder));
+    this.plan.filter = this.plan.filter ? { and: [this.plan.filter, next] } : next;
+    return this;
+  }
+
+  order(direction: 'asc' | 'desc', field?: string) {
+    if (direction !== 'asc' && direction !== 'desc') {
+      throw new ConvoyError(
+        'INVALID_ARGS',
+        `order: direction must be "asc" or "desc", not ${JSON.stringify(direction)}`,
+      );
+    }
+    this.plan.order = { dir: direction, field: field ?? null };
+    return this;
+  }
+
+  collect() {
+    return this.run(null);
+  }
+
+  take(count: number) {
+    if (!Number.isInteger(count) || count < 0) {
+      throw new ConvoyError('INVALID_ARGS', `take: expected a whole number ≥ 0, got ${count}`);
+    }
+    return this.run(count);
+  }
+
+  async first() {
+    const [document] = await this.run(1);
+    return document ?? null;
+  }
+
+  async unique() {
+    const documents = await this.run(2);
+    if (documents.length > 1) {
+      throw new ConvoyError('INVALID_ARGS', `unique: more than one document in ${this.plan.table} matches`);
+    }
+    return documents[0] ?? null;
+  }
+
+  paginate(_options: PaginationOptions): Promise<never> {
+    throw new ConvoyError('INTERNAL', 'ctx.db.query(...).paginate is not available yet in this version of Convoy');
+  }
+
+  private async run(limit: number | null): Promise<any[]> {
+    const plan = { ...this.plan, limit };
+    return parseResult(await this.backend.dbQuery(this.callId, JSON.stringify(plan)));
+  }
+}
+
+// ---- Writes -------------------------------------------------------------------------------------
+
+function systemFieldsIn(value: Record<string, unknown>): string[] {
+  return Object.keys(value).filter((key) => key === '_id' || key === '_creationTime');
+}
+
+function validated(tableName: string, table: TableDefinition, value: unknown): Record<string, unknown> {
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) {
+    throw new ConvoyError('INVALID_ARGS', `a document of ${tableName} must be an object`);
+  }
+  const system = systemFieldsIn(value as Record<string, unknown>);
+  if (system.length > 0) {
+    throw new ConvoyError('INVALID_ARGS', `${system.join(' and ')} cannot be written: Convoy sets them`);
+  }
+  const result = (table.validator as z.ZodType).safeParse(value);
+  if (!result.success) {
+    throw new ConvoyError('INVALID_ARGS', `invalid document for ${tableName}: ${describeIssues(result.error.issues)}`, {
+      issues: result.error.issues,
+    });
+  }
+  return result.data as Record<string, unknown>;
+}
+
+export function describeIssues(issues: readonly z.core.$ZodIssue[]): string {
+  return issues
+    .map((issue) => (issue.path.length > 0 ? `${issue.path.join('.')}: ${issue.message}` : issue.message))
+    .join('; ');
+}
+
+function withoutSystemFields(document: Record<string, unknown>): Record<string, unknown> {
+  const { _id, _creationTime, ...fields } = document;
+  return fields;
+}
+
+// ---- ctx.db -------------------------------------------------------------------------------------
+
+export function createDatabase(
+  backend: DbBackend,
+  callId: number,
+  schema: SchemaDefinition,
+  kind: 'query' | 'mutation',
+): any {
+  const tableDefinition = (name: unknown): TableDefinition => {
+    const table = typeof name === 'string' && Object.hasOwn(schema.tables, name) ? schema.tables[name] : undefined;
+    if (!table) {
+      throw new ConvoyError('INVALID_ARGS', `there is no table ${JSON.stringify(name)} in the schema`);
+    }
+    return table;
+  };
+
+  const locate = async (id: unknown): Promise<{ table: string; document: Record<string, unknown> }> => {
+    const found = isUuid(id) ? JSON.parse(await backend.dbLocate(callId, id)) : null;
+    if (!found) throw new ConvoyError('NOT_FOUND', `there is no document with id ${JSON.stringify(id)}`);
+    return found;
+  };
+
+  const reader = {
+    async get(id: unknown) {
+      if (!isUuid(id)) return null;
+      return parseResult(await backend.dbGet(callId, '', id));
+    },
+    query(table: string) {
+      tableDefinition(table);
+      return new QueryBuilder(backend, callId, table);
+    },
+    raw(): Promise<never> {
+      throw new ConvoyError('INTERNAL', 'ctx.db.raw is not available yet in this version of Convoy');
+    },
+  };
+  if (kind === 'query') return reader;
+
+  return {
+    ...reader,
+    async insert(table: string, value: unknown) {
+      const document = validated(table, tableDefinition(table), value);
+      return backend.dbInsert(callId, table, JSON.stringify(document));
+    },
+    async patch(id: unknown, partial: unknown) {
+      if (typeof partial !== 'object' || partial === null || Array.isArray(partial)) {
+        throw new ConvoyError('INVALID_ARGS', 'patch: the changes must be an object');
+      }
+      const { table, document } = await locate(id);
+      const merged: Record<string, unknown> = { ...withoutSystemFields(document) };
+      const system = systemFieldsIn(partial as Record<string, unknown>);
+      if (system.length > 0) {
+        throw new ConvoyError('INVALID_ARGS', `${system.join(' and ')} cannot be written: Convoy sets them`);
+      }
+      for (const [field, value] of Object.entries(partial)) {
+        if (value === undefined) delete merged[field];
+        else merged[field] = value;
+      }
+      const next = validated(table, tableDefinition(table), merged);
+      await backend.dbReplace(callId, table, id as string, JSON.stringify(next));
+    },
+    async replace(id: unknown, value: unknown) {
+      const { table } = await locate(id);
+      const next = validated(table, tableDefinition(table), value);
+      await backend.dbReplace(callId, table, id as string, JSON.stringify(next));
+    },
+    async delete(id: unknown) {
+      const { table } = await locate(id);
+      await backend.dbDelete(callId, table, id as string);
+    },
+  };
+}

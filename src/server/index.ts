@@ -1,0 +1,45 @@
+/**
+ * `@avvos/convoy/server`: the runtime that `convoy dev` and the generated `http.js` start.
+ */
+import { realpathSync } from 'node:fs';
+import path from 'node:path';
+import { isConvoyError } from '../values/errors.js';
+import { startConvoy } from './runtime.js';
+
+export type { CreateContext, LoadedApp } from './app.js';
+export { type ConvoyOptions, type ConvoyServer, type SyncReport, startConvoy } from './runtime.js';
+
+/**
+ * The production server, as `node convoy/_generated/http.js` runs it: `DATABASE_URL` (required),
+ * `PORT` (default 3737), `HOST` (default 0.0.0.0, every interface).
+ */
+export async function runProduction(options: { entry: string }): Promise<void> {
+  const databaseUrl = process.env.DATABASE_URL;
+  if (!databaseUrl) {
+    console.error(
+      'convoy: DATABASE_URL is not set. Set it to your Postgres, e.g. postgresql://user:pass@host:5432/app',
+    );
+    process.exit(1);
+  }
+  // <app>/convoy/_generated/http.js → <app>
+  const appDir = path.resolve(path.dirname(realpathSync(options.entry)), '..', '..');
+  try {
+    const server = await startConvoy({
+      appDir,
+      databaseUrl,
+      port: Number(process.env.PORT ?? 3737),
+      host: process.env.HOST ?? '0.0.0.0',
+      dev: false,
+    });
+    console.log(`convoy: serving ${server.app.functions.size} functions on port ${server.port}`);
+    const stop = async () => {
+      await server.stop();
+      process.exit(0);
+    };
+    process.once('SIGINT', stop);
+    process.once('SIGTERM', stop);
+  } catch (error) {
+    console.error(`convoy: could not start: ${isConvoyError(error) ? error.message : (error as Error).stack}`);
+    process.exit(1);
+  }
+}

@@ -1,0 +1,137 @@
+/**
+ * The only importer of the native module. Everything else calls the engine through this wrapper,
+ * which turns native failures back into `ConvoyError`s.
+ */
+import { existsSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { fileURLToPath } from 'node:url';
+import { ConvoyError, type ConvoyErrorShape } from '../values/errors.js';
+
+export interface FunctionCall {
+  callId: number;
+  kind: 'query' | 'mutation';
+  path: string;
+  argsJson: string;
+  headersJson: string;
+}
+
+export interface ServerOptions {
+  port: number;
+  host?: string;
+  maxBodyBytes?: number;
+  callTimeoutMs?: number;
+}
+
+export interface Engine {
+  syncSchema(schemaJson: string, dryRun: boolean): Promise<string>;
+  setSchema(schemaJson: string): void;
+  setFunctions(functionsJson: string): void;
+  dbGet(callId: number, table: string, id: string): Promise<string>;
+  dbLocate(callId: number, id: string): Promise<string>;
+  dbQuery(callId: number, planJson: string): Promise<string>;
+  dbInsert(callId: number, table: string, documentJson: string): Promise<string>;
+  dbReplace(callId: number, table: string, id: string, documentJson: string): Promise<void>;
+  dbDelete(callId: number, table: string, id: string): Promise<void>;
+  startServer(options: ServerOptions, dispatch: (call: FunctionCall) => void): Promise<number>;
+  respond(callId: number, ok: boolean, payloadJson: string): void;
+  stopServer(): Promise<void>;
+  close(): Promise<void>;
+}
+
+interface NativeModule {
+  Engine: { connect(options: { databaseUrl: string; poolSize?: number }): Promise<Engine> };
+}
+
+const ERROR_PREFIX = 'CONVOY_ERROR:';
+
+/** A native rejection carries its `ConvoyError` as JSON in the message (napi keeps no codes). */
+export function fromNative(error: unknown): ConvoyError {
+  const message = error instanceof Error ? error.message : String(error);
+  if (message.startsWith(ERROR_PREFIX)) {
+    try {
+      return ConvoyError.fromJSON(JSON.parse(message.slice(ERROR_PREFIX.length)) as ConvoyErrorShape);
+    } catch {
+      // Fall through: report the raw message.
+    }
+  }
+  return new ConvoyError('INTERNAL', message);
+}
+
+let loaded: NativeModule | undefined;
+
+function native(): NativeModule {
+  if (!loaded) {
+    // dist/server/native.js → the package root, where `napi build` puts the loader.
+    const loader = fileURLToPath(new URL('../../native.cjs', import.meta.url));
+    if (!existsSync(loader)) {
+      throw new ConvoyError('INTERNAL', `Convoy's native core is missing (${loader}); run \`npm run build\``);
+    }
+    loaded = createRequire(import.meta.url)(loader) as NativeModule;
+  }
+  return loaded;
+}
+
+function rethrow(error: unknown): never {
+  throw fromNative(error);
+}
+
+/** The native engine with every failure turned into a `ConvoyError`. */
+class CheckedEngine implements Engine {
+  constructor(private readonly inner: Engine) {}
+
+  syncSchema(schemaJson: string, dryRun: boolean) {
+    return this.inner.syncSchema(schemaJson, dryRun).catch(rethrow);
+  }
+  setSchema(schemaJson: string) {
+    try {
+      this.inner.setSchema(schemaJson);
+    } catch (error) {
+      rethrow(error);
+    }
+  }
+  setFunctions(functionsJson: string) {
+    try {
+      this.inner.setFunctions(functionsJson);
+    } catch (error) {
+      rethrow(error);
+    }
+  }
+  dbGet(callId: number, table: string, id: string) {
+    return this.inner.dbGet(callId, table, id).catch(rethrow);
+  }
+  dbLocate(callId: number, id: string) {
+    return this.inner.dbLocate(callId, id).catch(rethrow);
+  }
+  dbQuery(callId: number, planJson: string) {
+    return this.inner.dbQuery(callId, planJson).catch(rethrow);
+  }
+  dbInsert(callId: number, table: string, documentJson: string) {
+    return this.inner.dbInsert(callId, table, documentJson).catch(rethrow);
+  }
+  dbReplace(callId: number, table: string, id: string, documentJson: string) {
+    return this.inner.dbReplace(callId, table, id, documentJson).catch(rethrow);
+  }
+  dbDelete(callId: number, table: string, id: string) {
+    return this.inner.dbDelete(callId, table, id).catch(rethrow);
+  }
+  startServer(options: ServerOptions, dispatch: (call: FunctionCall) => void) {
+    return this.inner.startServer(options, dispatch).catch(rethrow);
+  }
+  respond(callId: number, ok: boolean, payloadJson: string) {
+    this.inner.respond(callId, ok, payloadJson);
+  }
+  stopServer() {
+    return this.inner.stopServer().catch(rethrow);
+  }
+  close() {
+    return this.inner.close().catch(rethrow);
+  }
+}
+
+/** Connects to Postgres (and checks that it answers). */
+export async function connectEngine(databaseUrl: string, poolSize?: number): Promise<Engine> {
+  const engine = await native()
+    .Engine.connect({ databaseUrl, ...(poolSize ? { poolSize } : {}) })
+    .catch(rethrow);
+  return new CheckedEngine(engine);
+}

@@ -1,0 +1,154 @@
+/**
+ * The Convoy server: the native core serves HTTP and runs SQL; this side runs the app's handlers.
+ * Each call arrives from Rust as a `FunctionCall`, gets its args validated by Zod, runs, and is
+ * answered with `respond` — always exactly once, whatever the handler does.
+ */
+import { z } from 'zod';
+import { createDatabase, describeIssues, rawJsonOf } from '../db/database.js';
+import { describeSchema } from '../schema.js';
+import { ConvoyError, isConvoyError } from '../values/errors.js';
+import { type AnyFunction, type LoadedApp, loadApp } from './app.js';
+import { connectEngine, type Engine, type FunctionCall } from './native.js';
+
+export interface ConvoyOptions {
+  /** The folder holding `convoy/`. */
+  appDir: string;
+  databaseUrl: string;
+  /** 0 picks a free port. Default 3737. */
+  port?: number;
+  host?: string;
+  /** Dev mode shows internal errors in full to the client; production answers a generic message. */
+  dev?: boolean;
+  poolSize?: number;
+  /** Called with a line for the terminal (schema changes, internal errors). Default: console.error. */
+  log?: (line: string) => void;
+}
+
+export interface ConvoyServer {
+  readonly port: number;
+  readonly url: string;
+  /** The app as last loaded. */
+  readonly app: LoadedApp;
+  /** Schema sync report of the last load, as the core returned it. */
+  readonly lastSync: SyncReport;
+  /** Loads `convoy/` again and swaps it in; open connections and the HTTP server stay up. */
+  reload(): Promise<void>;
+  stop(): Promise<void>;
+}
+
+export interface SyncReport {
+  statements: string[];
+  notes: string[];
+  applied: boolean;
+}
+
+const validators = new WeakMap<AnyFunction, z.ZodType>();
+
+function argsValidator(fn: AnyFunction): z.ZodType {
+  let validator = validators.get(fn);
+  if (!validator) {
+    validator = z.strictObject(fn.input);
+    validators.set(fn, validator);
+  }
+  return validator;
+}
+
+export async function syncApp(engine: Engine, app: LoadedApp, dryRun: boolean): Promise<SyncReport> {
+  const schemaJson = JSON.stringify(describeSchema(app.schema));
+  const report = JSON.parse(await engine.syncSchema(schemaJson, dryRun)) as SyncReport;
+  if (!dryRun) engine.setSchema(schemaJson);
+  return report;
+}
+
+function installFunctions(engine: Engine, app: LoadedApp) {
+  engine.setFunctions(JSON.stringify([...app.functions].map(([path, fn]) => ({ path, kind: fn.kind }))));
+}
+
+export async function startConvoy(options: ConvoyOptions): Promise<ConvoyServer> {
+  const log = options.log ?? ((line: string) => console.error(line));
+  const dev = options.dev ?? false;
+  let app = await loadApp(options.appDir);
+  const engine = await connectEngine(options.databaseUrl, options.poolSize);
+  let lastSync: SyncReport;
+  try {
+    lastSync = await syncApp(engine, app, false);
+    installFunctions(engine, app);
+  } catch (error) {
+    await engine.close();
+    throw error;
+  }
+
+  const errorPayload = (error: unknown, call: FunctionCall): string => {
+    if (isConvoyError(error)) return JSON.stringify(error.toJSON());
+    // Not a ConvoyError: a bug or an unexpected failure in the handler.
+    const detail = error instanceof Error ? (error.stack ?? error.message) : String(error);
+    log(`convoy: ${call.path} failed: ${detail}`);
+    const message = dev ? (error instanceof Error ? error.message : String(error)) : 'Internal error';
+    return JSON.stringify({ code: 'INTERNAL', message, ...(dev ? { data: { stack: detail } } : {}) });
+  };
+
+  const run = async (call: FunctionCall): Promise<string> => {
+    const fn = app.functions.get(call.path);
+    if (!fn) throw new ConvoyError('NOT_FOUND', `there is no function named ${JSON.stringify(call.path)}`);
+    let args: unknown;
+    try {
+      args = JSON.parse(call.argsJson);
+    } catch {
+      throw new ConvoyError('INVALID_ARGS', 'args must be JSON');
+    }
+    const parsed = argsValidator(fn).safeParse(args);
+    if (!parsed.success) {
+      throw new ConvoyError('INVALID_ARGS', `invalid args for ${call.path}: ${describeIssues(parsed.error.issues)}`, {
+        issues: parsed.error.issues,
+      });
+    }
+    const db = createDatabase(engine, call.callId, app.schema, call.kind);
+    let ctx: Record<string, unknown> = { db };
+    if (app.createContext) {
+      const req = { method: 'POST', url: `/api/${call.kind}`, headers: JSON.parse(call.headersJson) };
+      const extra = await app.createContext(req, { db });
+      ctx = { ...(extra as Record<string, unknown>), db };
+    }
+    const result = await fn.handler(ctx, parsed.data);
+    if (typeof result === 'object' && result !== null) {
+      const raw = rawJsonOf.get(result);
+      if (raw !== undefined) return raw;
+    }
+    return JSON.stringify(result ?? null);
+  };
+
+  const dispatch = (call: FunctionCall) => {
+    run(call).then(
+      (payload) => engine.respond(call.callId, true, payload),
+      (error) => engine.respond(call.callId, false, errorPayload(error, call)),
+    );
+  };
+
+  const port = await engine
+    .startServer({ port: options.port ?? 3737, host: options.host ?? '127.0.0.1' }, dispatch)
+    .catch(async (error) => {
+      await engine.close();
+      throw error;
+    });
+  const url = `http://${options.host && options.host !== '0.0.0.0' ? options.host : '127.0.0.1'}:${port}`;
+
+  return {
+    port,
+    url,
+    get app() {
+      return app;
+    },
+    get lastSync() {
+      return lastSync;
+    },
+    async reload() {
+      const next = await loadApp(options.appDir);
+      lastSync = await syncApp(engine, next, false);
+      app = next;
+      installFunctions(engine, app);
+    },
+    async stop() {
+      await engine.close();
+    },
+  };
+}
