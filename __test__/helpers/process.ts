@@ -5,12 +5,21 @@ import { createServer } from 'node:net';
 export interface Running {
   child: ChildProcess;
   output(): string;
-  /** Sends `signal` and resolves with the exit code once the process has exited. */
-  stop(signal?: NodeJS.Signals, timeoutMs?: number): Promise<number | null>;
+  /**
+   * Sends `signal` to the process's whole group, as Ctrl-C in a terminal does (so it reaches a
+   * program started through `npx` and `sh -c` too), and resolves once the process has exited.
+   */
+  stop(signal?: NodeJS.Signals, timeoutMs?: number): Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
 }
 
 export function start(command: string, args: string[], options: { cwd: string; env: NodeJS.ProcessEnv }): Running {
-  const child = spawn(command, args, { cwd: options.cwd, env: options.env, stdio: ['ignore', 'pipe', 'pipe'] });
+  // A process group of its own, so that stop() can signal everything it started.
+  const child = spawn(command, args, {
+    cwd: options.cwd,
+    env: options.env,
+    stdio: ['ignore', 'pipe', 'pipe'],
+    detached: true,
+  });
   let output = '';
   child.stdout?.on('data', (chunk) => {
     output += chunk;
@@ -18,17 +27,27 @@ export function start(command: string, args: string[], options: { cwd: string; e
   child.stderr?.on('data', (chunk) => {
     output += chunk;
   });
-  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
+    child.once('exit', (code, signal) => resolve({ code, signal })),
+  );
+  const signalGroup = (signal: NodeJS.Signals) => {
+    try {
+      process.kill(-child.pid!, signal);
+    } catch {
+      // The group is already gone.
+    }
+  };
   return {
     child,
     output: () => output,
     async stop(signal = 'SIGINT', timeoutMs = 20_000) {
-      if (child.exitCode !== null || child.signalCode !== null) return child.exitCode;
-      child.kill(signal);
-      const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
-      const code = await exited;
+      if (child.exitCode === null && child.signalCode === null) signalGroup(signal);
+      const timer = setTimeout(() => signalGroup('SIGKILL'), timeoutMs);
+      const result = await exited;
       clearTimeout(timer);
-      return code;
+      // Whatever the leader did, leave nothing of the group behind.
+      signalGroup('SIGKILL');
+      return result;
     },
   };
 }

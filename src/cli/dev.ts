@@ -34,6 +34,7 @@ export async function dev(options: DevOptions): Promise<void> {
     stopping = true;
     await server?.stop().catch(() => {});
     await embedded?.stop().catch(() => {});
+    info(embedded ? 'stopped (the embedded Postgres too; its data stays in .convoy/)' : 'stopped');
     process.exit(code);
   };
   process.once('SIGINT', () => void shutdown(0));

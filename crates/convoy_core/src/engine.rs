@@ -52,6 +52,10 @@ pub type Outcome = Result<String>;
 pub struct Call {
     pub id: u32,
     pub kind: CallKind,
+    /// A query that has so far issued one statement per run runs without a transaction: one
+    /// statement is one snapshot already, and BEGIN and COMMIT would cost Postgres two more.
+    /// Its second statement would see another snapshot, so it restarts the call instead.
+    single_statement: bool,
     transaction: tokio::sync::Mutex<Transaction>,
     responder: Mutex<Option<oneshot::Sender<Outcome>>>,
 }
@@ -61,6 +65,10 @@ struct Transaction {
     connection: Option<Object>,
     began: bool,
     finished: bool,
+    /// Statements run so far (counted in single-statement mode).
+    statements: u32,
+    /// A single-statement call issued a second statement: run it again in a transaction.
+    needs_restart: bool,
     /// The first statement that failed: Postgres has aborted the transaction, so every later
     /// statement fails the same way and COMMIT is impossible.
     failure: Option<ConvoyError>,
@@ -112,7 +120,12 @@ impl Engine {
     }
 
     /// Registers a new call; its outcome arrives on the returned receiver (see [`Engine::respond`]).
-    pub fn begin_call(&self, kind: CallKind) -> (Arc<Call>, oneshot::Receiver<Outcome>) {
+    /// Mutations always run in a transaction; a query runs in one when `transactional`.
+    pub fn begin_call(
+        &self,
+        kind: CallKind,
+        transactional: bool,
+    ) -> (Arc<Call>, oneshot::Receiver<Outcome>) {
         let (sender, receiver) = oneshot::channel();
         let mut calls = self.calls.lock().expect("calls lock poisoned");
         // Ids wrap after four billion calls; skip any still in flight.
@@ -125,6 +138,7 @@ impl Engine {
         let call = Arc::new(Call {
             id,
             kind,
+            single_statement: kind == CallKind::Query && !transactional,
             transaction: tokio::sync::Mutex::new(Transaction::default()),
             responder: Mutex::new(Some(sender)),
         });
@@ -311,6 +325,21 @@ impl Engine {
         let call = self.call(call_id)?;
         let params = statement.param_refs();
         let mut transaction = self.open(&call).await?;
+        if call.single_statement {
+            if transaction.statements > 0 {
+                transaction.needs_restart = true;
+                return Err(ConvoyError::Restart);
+            }
+            transaction.statements += 1;
+            // The connection goes back to the pool as soon as its one statement is answered.
+            let connection = transaction.connection.take().expect("open() connects");
+            let result = async {
+                let prepared = connection.prepare_cached(&statement.sql).await?;
+                connection.query(&prepared, &params).await
+            }
+            .await;
+            return result.map_err(|error| transaction.fail(error.into()));
+        }
         let begin = (!transaction.began).then(|| call.kind.begin_sql());
         transaction.began = true;
         let connection = transaction.connection.as_ref().expect("open() connects");

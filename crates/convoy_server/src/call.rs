@@ -7,6 +7,8 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use convoy_core::{Call, CallKind, ConvoyError, Engine, Result};
 use tokio::sync::Semaphore;
 
+use crate::functions::FunctionInfo;
+
 /// A call as user code receives it.
 pub struct Dispatch {
     pub call_id: u32,
@@ -35,11 +37,12 @@ impl CallRunner {
     /// Runs `path` and returns its result as JSON text.
     pub async fn run(
         &self,
-        kind: CallKind,
+        function: &FunctionInfo,
         path: &str,
         args_json: &str,
         headers_json: &str,
     ) -> Result<String> {
+        let kind = function.kind;
         let _permit = self
             .in_flight
             .acquire()
@@ -47,7 +50,9 @@ impl CallRunner {
             .map_err(|_| ConvoyError::Unavailable("the server is shutting down".into()))?;
         let mut attempt = 1;
         loop {
-            match self.attempt(kind, path, args_json, headers_json).await {
+            let transactional = function.needs_transaction();
+            match self.attempt(kind, transactional, path, args_json, headers_json).await {
+                Err(ConvoyError::Restart) => function.mark_needs_transaction(),
                 Err(error) if error.is_retryable_conflict() && attempt < self.max_attempts => {
                     tokio::time::sleep(backoff(attempt)).await;
                     attempt += 1;
@@ -65,11 +70,12 @@ impl CallRunner {
     async fn attempt(
         &self,
         kind: CallKind,
+        transactional: bool,
         path: &str,
         args_json: &str,
         headers_json: &str,
     ) -> Result<String> {
-        let (call, answer) = self.engine.begin_call(kind);
+        let (call, answer) = self.engine.begin_call(kind, transactional);
         let mut guard = CallGuard {
             engine: self.engine.clone(),
             call: Some(call.clone()),
@@ -104,6 +110,11 @@ impl CallRunner {
                     (Err(error), Ok(_)) => Err(error),
                     (_, outcome) => outcome,
                 }
+            }
+            CallKind::Query if !transactional => {
+                // Nothing to commit; but a second statement means the call must run again.
+                self.engine.finish_call(&call, true).await?;
+                outcome
             }
             CallKind::Query => {
                 // The answer is complete; ending the read-only transaction need not delay it.

@@ -212,9 +212,10 @@ async fn call(state: &State, kind: CallKind, request: Request<Incoming>) -> Resu
             "the body must be JSON of the form {{\"path\": \"file:function\", \"args\": {{…}}}}: {error}"
         ))
     })?;
-    let declared_kind = state.functions.kind_of(&request.path).ok_or_else(|| {
+    let function = state.functions.get(&request.path).ok_or_else(|| {
         ConvoyError::NotFound(format!("there is no function named {:?}", request.path))
     })?;
+    let declared_kind = function.kind;
     if declared_kind != kind {
         return Err(ConvoyError::InvalidArgs(format!(
             "{} is a {}; call it with POST /api/{}",
@@ -226,7 +227,7 @@ async fn call(state: &State, kind: CallKind, request: Request<Incoming>) -> Resu
     let args = request.args.map_or("{}", RawValue::get);
     state
         .runner
-        .run(kind, &request.path, args, &headers_json)
+        .run(&function, &request.path, args, &headers_json)
         .await
 }
 

@@ -33,6 +33,8 @@ impl Dispatcher for RustHandlers {
             let outcome = match call.path.as_str() {
                 // Reads every counter row, then writes the next number: a textbook lost-update race.
                 "counter:next" => next_number(&engine, call.call_id).await,
+                // Two statements: must see one snapshot, so the call restarts inside a transaction.
+                "counter:countTwice" => count_twice(&engine, call.call_id).await,
                 "counter:fail" => Err(ConvoyError::App {
                     code: "NOPE".into(),
                     message: "refused".into(),
@@ -54,6 +56,13 @@ async fn next_number(engine: &Engine, call_id: u32) -> convoy_core::Result<Strin
     let document = json!({ "n": count + 1 }).to_string();
     engine.insert(call_id, "numbers", &document).await?;
     Ok((count + 1).to_string())
+}
+
+async fn count_twice(engine: &Engine, call_id: u32) -> convoy_core::Result<String> {
+    let all = json!({ "table": "numbers" }).to_string();
+    let first = serde_json::from_str::<Vec<Value>>(&engine.query(call_id, &all).await?).unwrap();
+    let second = serde_json::from_str::<Vec<Value>>(&engine.query(call_id, &all).await?).unwrap();
+    Ok(json!([first.len(), second.len()]).to_string())
 }
 
 async fn post(address: SocketAddr, path: &str, body: &str) -> (u16, Value) {
@@ -85,7 +94,10 @@ async fn concurrent_read_modify_write_mutations_lose_nothing() {
     engine.set_schema(schema);
     let functions = Arc::new(FunctionTable::default());
     functions
-        .replace_from_json(r#"[{"path":"counter:next","kind":"mutation"},{"path":"counter:fail","kind":"mutation"}]"#)
+        .replace_from_json(
+            r#"[{"path":"counter:next","kind":"mutation"},{"path":"counter:fail","kind":"mutation"},
+               {"path":"counter:countTwice","kind":"query"}]"#,
+        )
         .unwrap();
     let server = convoy_server::start(
         engine.clone(),
@@ -133,6 +145,15 @@ async fn concurrent_read_modify_write_mutations_lose_nothing() {
         (1..=WRITERS as i64).collect::<Vec<_>>(),
         "every write landed exactly once"
     );
+
+    // A query that reads twice restarts into a transaction once, then starts in one.
+    for _ in 0..2 {
+        let (status, body) = post(address, "/api/query", r#"{"path":"counter:countTwice"}"#).await;
+        assert_eq!(
+            (status, body),
+            (200, json!({ "value": [WRITERS, WRITERS] }))
+        );
+    }
 
     // An app's own error reaches the client as it was thrown.
     let (status, body) = post(address, "/api/mutation", r#"{"path":"counter:fail"}"#).await;

@@ -100,7 +100,7 @@ where
     F: FnOnce(u32) -> Fut,
     Fut: std::future::Future<Output = convoy_core::Result<T>>,
 {
-    let (call, _answer) = engine.begin_call(kind);
+    let (call, _answer) = engine.begin_call(kind, true);
     let result = work(call.id).await;
     engine.finish_call(&call, result.is_ok()).await?;
     result

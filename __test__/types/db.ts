@@ -1,0 +1,76 @@
+// Type tests: `tsc -p __test__/types` passes only if every @ts-expect-error line is an error.
+import { z } from 'zod';
+import { ConvoyClient } from '../../src/client/index.js';
+import { type FunctionReferenceFor, functionBuildersFor } from '../../src/functions.js';
+import { defineRef, defineSchema, defineTable } from '../../src/schema.js';
+import type { Id } from '../../src/values/id.js';
+
+const schema = defineSchema({
+  users: defineTable({ name: z.string(), email: z.string(), createdAt: z.number() }),
+  projects: defineTable({
+    name: z.string(),
+    userId: defineRef('users'),
+    status: z.enum(['draft', 'active', 'archived']),
+    createdAt: z.number(),
+  }).index('by_userId', ['userId']),
+});
+
+const { query, mutation } = functionBuildersFor<typeof schema>();
+
+export const createProject = mutation({
+  input: { userId: defineRef('users'), name: z.string() },
+  handler: async (ctx, input) => {
+    // @ts-expect-error a table that is not in the schema
+    ctx.db.query('nope');
+    // @ts-expect-error a field the table does not define
+    await ctx.db.insert('projects', { userId: input.userId, name: input.name, status: 'draft', createdAt: 1, extra: 1 });
+    // @ts-expect-error a status outside the enum
+    await ctx.db.insert('projects', { userId: input.userId, name: input.name, status: 'done', createdAt: 1 });
+    // @ts-expect-error the id says users, and users have no status
+    await ctx.db.patch(input.userId, { status: 'active' });
+    await ctx.db.patch(input.userId, { name: 'Ada' });
+    const user = await ctx.db.get(input.userId);
+    const email: string | undefined = user?.email;
+    void email;
+    return ctx.db.insert('projects', { userId: input.userId, name: input.name, status: 'draft', createdAt: Date.now() });
+  },
+});
+
+export const listProjects = query({
+  input: { userId: defineRef('users') },
+  handler: async (ctx, input) => {
+    // @ts-expect-error an index the table does not have
+    ctx.db.query('projects').withIndex('by_status');
+    // @ts-expect-error a field the index does not cover
+    ctx.db.query('projects').withIndex('by_userId', (q) => q.eq('status', 'draft'));
+    // @ts-expect-error queries cannot write
+    ctx.db.insert;
+    return ctx.db
+      .query('projects')
+      .withIndex('by_userId', (q) => q.eq('userId', input.userId))
+      .filter((q) => q.eq(q.field('status'), 'active'))
+      .order('desc', 'createdAt')
+      .collect();
+  },
+});
+
+const api = {
+  projects: {
+    createProject: { path: 'projects:createProject', kind: 'mutation' } as FunctionReferenceFor<typeof createProject>,
+    listProjects: { path: 'projects:listProjects', kind: 'query' } as FunctionReferenceFor<typeof listProjects>,
+  },
+};
+
+export async function clientCalls(client: ConvoyClient, userId: Id<'users'>) {
+  const id: Id<'projects'> = await client.mutation(api.projects.createProject, { userId, name: 'Rocket' });
+  // @ts-expect-error wrong arg type
+  await client.mutation(api.projects.createProject, { userId, name: 42 });
+  // @ts-expect-error missing arg
+  await client.mutation(api.projects.createProject, { userId });
+  // @ts-expect-error a query is not a mutation
+  await client.mutation(api.projects.listProjects, { userId });
+  const projects = await client.query(api.projects.listProjects, { userId });
+  const status: 'draft' | 'active' | 'archived' = projects[0]!.status;
+  const creation: number = projects[0]!._creationTime;
+  void [id, status, creation];
+}

@@ -1,0 +1,118 @@
+/** The servers under test, as child processes on loopback: started, waited for, always stopped. */
+import { spawn, spawnSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { createServer } from 'node:net';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+const exampleApp = path.join(root, 'examples', 'app');
+
+export const SERVERS = {
+  handwritten: {
+    label: 'hand-written (node:http + pg)',
+    cwd: root,
+    args: ['bench/handwritten-server.mjs'],
+  },
+  convoy: {
+    label: 'Convoy',
+    cwd: exampleApp,
+    args: ['convoy/_generated/http.js'],
+    prepare: generateConvoyServer,
+  },
+};
+
+/** `convoy/_generated/` is committed in an app; write it if this checkout does not have it yet. */
+function generateConvoyServer() {
+  if (existsSync(path.join(exampleApp, 'convoy', '_generated', 'http.js'))) return;
+  const cli = path.join(root, 'dist', 'cli', 'bin.js');
+  if (!existsSync(cli)) {
+    throw new Error(
+      "examples/app/convoy/_generated/http.js is missing and Convoy's CLI is not built (dist/cli/bin.js); run `npm run build`, or measure the hand-written server alone with `--only handwritten`",
+    );
+  }
+  const codegen = spawnSync(process.execPath, [cli, 'codegen'], { cwd: exampleApp, encoding: 'utf8' });
+  if (codegen.status !== 0) {
+    throw new Error(`\`convoy codegen\` failed in examples/app:\n${codegen.stdout}${codegen.stderr}`);
+  }
+}
+
+/** Starts one of SERVERS on a free loopback port and resolves once its /health answers 200. */
+export async function startServer(name, databaseUrl) {
+  const server = SERVERS[name];
+  server.prepare?.();
+  const port = await freePort();
+  const child = spawn(process.execPath, server.args, {
+    cwd: server.cwd,
+    env: { ...process.env, NODE_ENV: 'production', DATABASE_URL: databaseUrl, HOST: '127.0.0.1', PORT: String(port) },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let output = '';
+  const collect = (chunk) => {
+    output += chunk;
+  };
+  child.stdout.on('data', collect);
+  child.stderr.on('data', collect);
+  const exited = new Promise((resolve) => child.once('exit', resolve));
+  stopOnExit.add(child);
+
+  const running = {
+    name,
+    label: server.label,
+    url: `http://127.0.0.1:${port}`,
+    output: () => output,
+    async stop() {
+      stopOnExit.delete(child);
+      if (child.exitCode !== null || child.signalCode !== null) return;
+      child.kill('SIGTERM');
+      const timer = setTimeout(() => child.kill('SIGKILL'), 5_000);
+      await exited;
+      clearTimeout(timer);
+    },
+  };
+  try {
+    await waitForHealth(running, child);
+  } catch (error) {
+    await running.stop();
+    throw error;
+  }
+  return running;
+}
+
+async function waitForHealth(running, child, timeoutMs = 60_000) {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    if (child.exitCode !== null) {
+      throw new Error(`${running.label} exited (code ${child.exitCode}) before it was healthy:\n${running.output()}`);
+    }
+    try {
+      if ((await fetch(`${running.url}/health`)).ok) return;
+    } catch {
+      // Not listening yet.
+    }
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+  throw new Error(
+    `${running.label}: ${running.url}/health did not answer within ${timeoutMs / 1000} s:\n${running.output()}`,
+  );
+}
+
+// Children still running when the benchmark ends early (an error, Ctrl-C) are stopped with it.
+const stopOnExit = new Set();
+process.once('exit', () => {
+  for (const child of stopOnExit) child.kill('SIGKILL');
+});
+for (const signal of ['SIGINT', 'SIGTERM']) {
+  process.once(signal, () => process.exit(130));
+}
+
+function freePort() {
+  return new Promise((resolve, reject) => {
+    const probe = createServer();
+    probe.once('error', reject);
+    probe.listen(0, '127.0.0.1', () => {
+      const { port } = probe.address();
+      probe.close(() => resolve(port));
+    });
+  });
+}
