@@ -4,7 +4,7 @@
  * embedded one, and as the production server.
  */
 import assert from 'node:assert/strict';
-import { cp, mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
+import { cp, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
@@ -92,6 +92,27 @@ describe('the packed package in a fresh app', { timeout: 600_000 }, () => {
 
   let userId: string;
 
+  test('`npx convoy migrate` prints its plan, applies it once, and is idempotent', async () => {
+    const target = await createDatabase();
+    try {
+      const env = { ...process.env, DATABASE_URL: target.url };
+      const dryRun = await run('npx', ['convoy', 'migrate', '--dry-run'], { cwd: app, env });
+      assert.equal(dryRun.code, 0, dryRun.output);
+      assert.match(dryRun.output, /CREATE TABLE IF NOT EXISTS "projects"/);
+      const tables = async () =>
+        (await target.query("SELECT count(*)::int AS n FROM pg_tables WHERE tablename IN ('users', 'projects')"))[0].n;
+      assert.equal(await tables(), 0, 'a dry run creates nothing');
+      const applied = await run('npx', ['convoy', 'migrate'], { cwd: app, env });
+      assert.equal(applied.code, 0, applied.output);
+      assert.equal(await tables(), 2);
+      const again = await run('npx', ['convoy', 'migrate'], { cwd: app, env });
+      assert.equal(again.code, 0, again.output);
+      assert.match(again.output, /nothing to do/);
+    } finally {
+      await target.drop();
+    }
+  });
+
   test('`npx convoy dev` with DATABASE_URL serves the example', async () => {
     const port = await freePort();
     const url = `http://127.0.0.1:${port}`;
@@ -110,6 +131,27 @@ describe('the packed package in a fresh app', { timeout: 600_000 }, () => {
         [userId],
       );
       assert.equal(rows[0].n, 2);
+
+      // Editing convoy/ reloads in place: a new function is served and api.ts names it.
+      await writeFile(
+        path.join(app, 'convoy', 'functions', 'hello.ts'),
+        "import { query } from '../_generated/server';\n" +
+          "export const greet = query({ handler: async () => 'hello from a new file' });\n",
+      );
+      const deadline = Date.now() + 30_000;
+      let greeting: unknown;
+      while (Date.now() < deadline) {
+        const response = await fetch(`${url}/api/query`, {
+          method: 'POST',
+          body: JSON.stringify({ path: 'hello:greet', args: {} }),
+        });
+        greeting = await response.json();
+        if (response.ok) break;
+        await new Promise((resolve) => setTimeout(resolve, 200));
+      }
+      assert.deepEqual(greeting, { value: 'hello from a new file' }, dev.output());
+      const api = await readFile(path.join(app, 'convoy', '_generated', 'api.ts'), 'utf8');
+      assert.match(api, /greet: \{ path: 'hello:greet', kind: 'query' \}/);
     } finally {
       await assertStoppedCleanly(dev, url);
     }

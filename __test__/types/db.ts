@@ -1,6 +1,6 @@
 // Type tests: `tsc -p __test__/types` passes only if every @ts-expect-error line is an error.
 import { z } from 'zod';
-import { ConvoyClient } from '../../src/client/index.js';
+import type { ConvoyClient } from '../../src/client/index.js';
 import { type FunctionReferenceFor, functionBuildersFor } from '../../src/functions.js';
 import { defineRef, defineSchema, defineTable } from '../../src/schema.js';
 import type { Id } from '../../src/values/id.js';
@@ -23,7 +23,13 @@ export const createProject = mutation({
     // @ts-expect-error a table that is not in the schema
     ctx.db.query('nope');
     // @ts-expect-error a field the table does not define
-    await ctx.db.insert('projects', { userId: input.userId, name: input.name, status: 'draft', createdAt: 1, extra: 1 });
+    await ctx.db.insert('projects', {
+      userId: input.userId,
+      name: input.name,
+      status: 'draft',
+      createdAt: 1,
+      extra: 1,
+    });
     // @ts-expect-error a status outside the enum
     await ctx.db.insert('projects', { userId: input.userId, name: input.name, status: 'done', createdAt: 1 });
     // @ts-expect-error the id says users, and users have no status
@@ -32,7 +38,12 @@ export const createProject = mutation({
     const user = await ctx.db.get(input.userId);
     const email: string | undefined = user?.email;
     void email;
-    return ctx.db.insert('projects', { userId: input.userId, name: input.name, status: 'draft', createdAt: Date.now() });
+    return ctx.db.insert('projects', {
+      userId: input.userId,
+      name: input.name,
+      status: 'draft',
+      createdAt: Date.now(),
+    });
   },
 });
 

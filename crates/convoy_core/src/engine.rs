@@ -171,6 +171,10 @@ impl Engine {
             .remove(&call.id);
         let mut transaction = call.transaction.lock().await;
         transaction.finished = true;
+        // Whatever the handler made of the failed statement, the call must run again.
+        if transaction.needs_restart {
+            return Err(ConvoyError::Restart);
+        }
         let failure = transaction.failure.take();
         let Some(connection) = transaction.connection.take() else {
             return failure.map_or(Ok(()), Err);

@@ -5,9 +5,9 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use bytes::Bytes;
+use bytes::{Bytes, BytesMut};
 use convoy_core::{CallKind, ConvoyError, Engine, Result};
-use http_body_util::{BodyExt, Full, Limited};
+use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
 use hyper::header::{HeaderValue, ALLOW, CACHE_CONTROL, CONTENT_LENGTH, CONTENT_TYPE};
 use hyper::server::conn::http1;
@@ -181,32 +181,8 @@ struct CallRequest<'a> {
 }
 
 async fn call(state: &State, kind: CallKind, request: Request<Incoming>) -> Result<String> {
-    let too_large = || {
-        ConvoyError::PayloadTooLarge(format!(
-            "the request body is larger than the limit of {} bytes",
-            state.max_body_bytes
-        ))
-    };
-    let declared_length = request
-        .headers()
-        .get(CONTENT_LENGTH)
-        .and_then(|value| value.to_str().ok())
-        .and_then(|value| value.parse::<usize>().ok());
-    if declared_length.is_some_and(|length| length > state.max_body_bytes) {
-        return Err(too_large());
-    }
     let headers_json = headers_json(&request);
-    let body = Limited::new(request.into_body(), state.max_body_bytes)
-        .collect()
-        .await
-        .map_err(|error| {
-            if error.is::<http_body_util::LengthLimitError>() {
-                too_large()
-            } else {
-                ConvoyError::InvalidArgs(format!("the request body could not be read: {error}"))
-            }
-        })?
-        .to_bytes();
+    let body = read_body(request, state.max_body_bytes).await?;
     let request: CallRequest = serde_json::from_slice(&body).map_err(|error| {
         ConvoyError::InvalidArgs(format!(
             "the body must be JSON of the form {{\"path\": \"file:function\", \"args\": {{…}}}}: {error}"
@@ -229,6 +205,47 @@ async fn call(state: &State, kind: CallKind, request: Request<Incoming>) -> Resu
         .runner
         .run(&function, &request.path, args, &headers_json)
         .await
+}
+
+/// Reads a request body of at most `limit` bytes. A larger one is still read to its end and
+/// dropped, up to a bound, so that the client (which is busy uploading) receives the 413 instead
+/// of a connection reset; past the bound the connection is cut.
+async fn read_body(request: Request<Incoming>, limit: usize) -> Result<Bytes> {
+    let drain_limit = limit.saturating_mul(8).max(16 * 1024 * 1024);
+    let too_large = || {
+        ConvoyError::PayloadTooLarge(format!(
+            "the request body is larger than the limit of {limit} bytes"
+        ))
+    };
+    let declared = request
+        .headers()
+        .get(CONTENT_LENGTH)
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| value.parse::<usize>().ok());
+    if declared.is_some_and(|length| length > drain_limit) {
+        return Err(too_large());
+    }
+    let mut body = request.into_body();
+    let mut buffer = BytesMut::new();
+    let mut received = 0usize;
+    while let Some(frame) = body.frame().await {
+        let frame = frame.map_err(|error| {
+            ConvoyError::InvalidArgs(format!("the request body could not be read: {error}"))
+        })?;
+        let Ok(data) = frame.into_data() else {
+            continue;
+        };
+        received += data.len();
+        if received <= limit {
+            buffer.extend_from_slice(&data);
+        } else if received > drain_limit {
+            break;
+        }
+    }
+    if received > limit {
+        return Err(too_large());
+    }
+    Ok(buffer.freeze())
 }
 
 /// The request's headers as a JSON object (lower-case names; repeated headers joined by ", "),

@@ -1,0 +1,203 @@
+/**
+ * The runtime over real HTTP and a real Postgres: every ctx.db path the fixture app uses, and
+ * every bad input a client can send. After each failure the server keeps serving and the
+ * database holds exactly what committed.
+ */
+import assert from 'node:assert/strict';
+import path from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import { fileURLToPath } from 'node:url';
+import { type ConvoyServer, startConvoy } from '../dist/server/index.js';
+import { createDatabase, type TestDatabase } from './helpers/postgres.js';
+
+const appDir = path.join(path.dirname(fileURLToPath(import.meta.url)), 'fixtures', 'behaviour-app');
+const UUID_V7 = /^[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/;
+
+let database: TestDatabase;
+let server: ConvoyServer;
+const logged: string[] = [];
+
+async function post(kind: 'query' | 'mutation', body: unknown): Promise<{ status: number; body: any }> {
+  const response = await fetch(`${server.url}/api/${kind}`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: typeof body === 'string' ? body : JSON.stringify(body),
+  });
+  return { status: response.status, body: await response.json() };
+}
+
+const call = (kind: 'query' | 'mutation', name: string, args: Record<string, unknown> = {}) =>
+  post(kind, { path: `notes:${name}`, args });
+
+async function noteCount(): Promise<number> {
+  return (await database.query('SELECT count(*)::int AS n FROM notes'))[0].n;
+}
+
+describe('the runtime over HTTP', () => {
+  before(async () => {
+    database = await createDatabase();
+    server = await startConvoy({
+      appDir,
+      databaseUrl: database.url,
+      port: 0,
+      dev: true,
+      log: (line) => logged.push(line),
+    });
+  });
+
+  after(async () => {
+    await server?.stop();
+    await database?.drop();
+  });
+
+  test('insert answers a UUIDv7 id; queries read by index, range, filter and order', async () => {
+    for (const [text, n] of [
+      ['ten', 10],
+      ['two', 2],
+      ['thirty-three', 33],
+      ['one', 1],
+    ] as const) {
+      const { status, body } = await call('mutation', 'add', { text, n, tags: ["it's", 'ünï', '"quoted"'] });
+      assert.equal(status, 200);
+      assert.match(body.value, UUID_V7);
+    }
+    const listed = (await call('query', 'list')).body.value;
+    assert.deepEqual(
+      listed.map((note: any) => note.n),
+      [1, 2, 10, 33],
+      'numbers order as numbers',
+    );
+    assert.deepEqual(listed[0].tags, ["it's", 'ünï', '"quoted"']);
+    const range = (await call('query', 'between', { low: 2, high: 33 })).body.value;
+    assert.deepEqual(
+      range.map((note: any) => note.n),
+      [10, 2],
+    );
+    const filtered = (await call('query', 'tagged', { text: 'two' })).body.value;
+    assert.deepEqual(
+      filtered.map((note: any) => note.text),
+      ['two'],
+    );
+    assert.equal((await call('query', 'first')).body.value.n, 1);
+    assert.equal((await call('query', 'unique', { text: 'ten' })).body.value.n, 10);
+    assert.equal((await call('query', 'unique', { text: 'nobody' })).body.value, null);
+  });
+
+  test('a query that reads twice sees one snapshot (it restarts into a transaction)', async () => {
+    const count = await noteCount();
+    for (let run = 0; run < 2; run++) {
+      assert.deepEqual((await call('query', 'countTwice')).body, { value: [count, count] });
+    }
+  });
+
+  test('get, patch (shallow, undefined removes), replace and delete', async () => {
+    const id = (await call('mutation', 'add', { text: 'draft', n: 7 })).body.value;
+    const got = (await call('query', 'get', { id })).body.value;
+    assert.equal(got._id, id);
+    assert.equal(typeof got._creationTime, 'number');
+    const edited = (await call('mutation', 'edit', { id, text: 'final' })).body.value;
+    assert.deepEqual([edited.text, edited.n, edited._creationTime], ['final', 7, got._creationTime]);
+    const cleared = (await call('mutation', 'clearN', { id })).body.value;
+    assert.equal('n' in cleared, false);
+    const replaced = (await call('mutation', 'overwrite', { id, text: 'new' })).body.value;
+    assert.deepEqual(Object.keys(replaced).sort(), ['_creationTime', '_id', 'text']);
+    assert.deepEqual((await call('mutation', 'remove', { id })).body, { value: null });
+    assert.deepEqual((await call('query', 'get', { id })).body, { value: null });
+    const again = await call('mutation', 'remove', { id });
+    assert.equal(again.status, 404);
+    assert.equal(again.body.error.code, 'NOT_FOUND');
+    assert.equal((await call('query', 'get', { id: 'not-an-id' })).body.value, null);
+  });
+
+  test("an app's own error reaches the client as thrown, and the mutation rolls back", async () => {
+    const before = await noteCount();
+    const { status, body } = await call('mutation', 'addThenRefuse', { text: 'over the limit' });
+    assert.equal(status, 400);
+    assert.deepEqual(body, {
+      error: { code: 'NOTE_LIMIT', message: 'No more notes on the free plan', data: { limit: 3 } },
+    });
+    assert.equal(await noteCount(), before);
+  });
+
+  test('a crash rolls back and answers INTERNAL with the message in dev mode', async () => {
+    const before = await noteCount();
+    const { status, body } = await call('mutation', 'addThenCrash', { text: 'doomed' });
+    assert.equal(status, 500);
+    assert.equal(body.error.code, 'INTERNAL');
+    assert.equal(body.error.message, 'kaboom');
+    assert.equal(await noteCount(), before);
+    assert.ok(
+      logged.some((line) => line.includes('kaboom')),
+      'the detail goes to the server log',
+    );
+  });
+
+  test('handlers that throw synchronously or reject with a non-Error do not take the server down', async () => {
+    const sync = await call('query', 'throwsSynchronously');
+    assert.equal(sync.status, 500);
+    assert.equal(sync.body.error.message, 'thrown before any await');
+    const rejected = await call('query', 'rejectsWithString');
+    assert.equal(rejected.status, 500);
+    assert.equal(rejected.body.error.code, 'INTERNAL');
+    assert.deepEqual((await call('mutation', 'returnsNothing')).body, { value: null });
+  });
+
+  test('writes that fail validation are INVALID_ARGS and change nothing', async () => {
+    const before = await noteCount();
+    for (const name of ['addInvalid', 'addSystemField']) {
+      const { status, body } = await call('mutation', name);
+      assert.equal(status, 400, name);
+      assert.equal(body.error.code, 'INVALID_ARGS', name);
+    }
+    assert.equal(await noteCount(), before);
+  });
+
+  test('a database error the handler swallows still rolls the whole mutation back', async () => {
+    const before = await noteCount();
+    const { status, body } = await call('mutation', 'swallowDatabaseError');
+    assert.equal(status, 400);
+    assert.equal(body.error.code, 'INVALID_ARGS', 'NUL cannot be stored in JSONB');
+    assert.equal(await noteCount(), before);
+  });
+
+  test('bad requests get their documented codes', async () => {
+    const cases: Array<[string, () => Promise<{ status: number; body: any }>, number, string]> = [
+      ['malformed JSON', () => post('query', '{"path": '), 400, 'INVALID_ARGS'],
+      ['no path', () => post('query', { args: {} }), 400, 'INVALID_ARGS'],
+      ['path of the wrong type', () => post('query', { path: 42 }), 400, 'INVALID_ARGS'],
+      ['unknown function', () => post('query', { path: 'notes:nope', args: {} }), 404, 'NOT_FOUND'],
+      ['hostile path', () => post('query', { path: "notes:list'; DROP TABLE notes; --" }), 404, 'NOT_FOUND'],
+      ['mutation on /api/query', () => call('query', 'add', { text: 'x' }), 400, 'INVALID_ARGS'],
+      ['args of the wrong type', () => call('mutation', 'add', { text: 42 }), 400, 'INVALID_ARGS'],
+      ['unknown arg', () => call('mutation', 'add', { text: 'x', admin: true }), 400, 'INVALID_ARGS'],
+      ['args not an object', () => post('mutation', { path: 'notes:add', args: [1, 2] }), 400, 'INVALID_ARGS'],
+      ['NUL in a string', () => call('mutation', 'add', { text: 'a\u0000b' }), 400, 'INVALID_ARGS'],
+      [
+        'a body over 1 MiB',
+        () => call('mutation', 'add', { text: 'x'.repeat(2 * 1024 * 1024) }),
+        413,
+        'PAYLOAD_TOO_LARGE',
+      ],
+    ];
+    const before = await noteCount();
+    for (const [name, send, status, code] of cases) {
+      const response = await send();
+      assert.equal(response.status, status, name);
+      assert.equal(response.body.error.code, code, name);
+      assert.equal(typeof response.body.error.message, 'string', name);
+    }
+    assert.equal(await noteCount(), before, 'nothing was written');
+
+    const wrongMethod = await fetch(`${server.url}/api/query`);
+    assert.equal(wrongMethod.status, 405);
+    assert.equal(wrongMethod.headers.get('allow'), 'POST');
+    const unknownRoute = await fetch(`${server.url}/nope`);
+    assert.equal(unknownRoute.status, 404);
+    assert.equal((await fetch(`${server.url}/health`)).status, 200, 'still serving');
+  });
+
+  test('reload swaps the functions in without dropping the server', async () => {
+    await server.reload();
+    assert.equal((await call('query', 'first')).status, 200);
+  });
+});
