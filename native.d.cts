@@ -26,6 +26,8 @@ export declare class Engine {
   dbDelete(callId: number, table: string, id: string): Promise<void>
   dbInsert(callId: number, table: string, documentJson: string): Promise<string>
   dbQuery(callId: number, planJson: string): Promise<string>
+  /** One page of a query: `{"page", "isDone", "continueCursor"}` as JSON. */
+  dbPaginate(callId: number, planJson: string, cursor: string | undefined | null, numItems: number): Promise<string>
   /** Starts the HTTP server; resolves with the port it listens on. */
   startServer(options: ServerOptions, dispatch: ((arg: FunctionCall) => unknown)): Promise<number>
   /**

@@ -83,6 +83,21 @@ describe('the runtime over HTTP', () => {
     assert.equal((await call('query', 'unique', { text: 'nobody' })).body.value, null);
   });
 
+  test('paginate walks a query page by page with opaque cursors', async () => {
+    const all = (await call('query', 'list')).body.value.map((note: any) => note._id).reverse();
+    const seen: string[] = [];
+    let cursor: string | null = null;
+    for (let pages = 0; pages < 10; pages++) {
+      const { body } = await call('query', 'page', { cursor, numItems: 3 });
+      seen.push(...body.value.page.map((note: any) => note._id));
+      if (body.value.isDone) break;
+      cursor = body.value.continueCursor;
+    }
+    assert.deepEqual(seen, all);
+    const forged = await call('query', 'page', { cursor: 'forged', numItems: 3 });
+    assert.equal(forged.body.error.code, 'INVALID_ARGS');
+  });
+
   test('a query that reads twice sees one snapshot (it restarts into a transaction)', async () => {
     const count = await noteCount();
     for (let run = 0; run < 2; run++) {

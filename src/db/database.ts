@@ -13,6 +13,7 @@ export interface DbBackend {
   dbGet(callId: number, table: string, id: string): Promise<string>;
   dbLocate(callId: number, id: string): Promise<string>;
   dbQuery(callId: number, planJson: string): Promise<string>;
+  dbPaginate(callId: number, planJson: string, cursor: string | null, numItems: number): Promise<string>;
   dbInsert(callId: number, table: string, documentJson: string): Promise<string>;
   dbReplace(callId: number, table: string, id: string, documentJson: string): Promise<void>;
   dbDelete(callId: number, table: string, id: string): Promise<void>;
@@ -179,8 +180,17 @@ class QueryBuilder {
     return documents[0] ?? null;
   }
 
-  paginate(_options: PaginationOptions): Promise<never> {
-    throw new ConvoyError('INTERNAL', 'ctx.db.query(...).paginate is not available yet in this version of Convoy');
+  /** One page, continuing after `cursor` (null for the first); cursors are opaque keyset positions. */
+  async paginate(options: PaginationOptions) {
+    const { numItems, cursor } = options ?? ({} as PaginationOptions);
+    if (!Number.isInteger(numItems) || numItems < 1) {
+      throw new ConvoyError('INVALID_ARGS', `paginate: numItems must be a whole number ≥ 1, got ${numItems}`);
+    }
+    if (cursor !== null && cursor !== undefined && typeof cursor !== 'string') {
+      throw new ConvoyError('INVALID_ARGS', 'paginate: cursor must be a string from continueCursor, or null');
+    }
+    const plan = JSON.stringify({ ...this.plan, limit: null });
+    return parseResult(await this.backend.dbPaginate(this.callId, plan, cursor ?? null, numItems));
   }
 
   private async run(limit: number | null): Promise<any[]> {

@@ -29,6 +29,7 @@ export interface Engine {
   dbGet(callId: number, table: string, id: string): Promise<string>;
   dbLocate(callId: number, id: string): Promise<string>;
   dbQuery(callId: number, planJson: string): Promise<string>;
+  dbPaginate(callId: number, planJson: string, cursor: string | null, numItems: number): Promise<string>;
   dbInsert(callId: number, table: string, documentJson: string): Promise<string>;
   dbReplace(callId: number, table: string, id: string, documentJson: string): Promise<void>;
   dbDelete(callId: number, table: string, id: string): Promise<void>;
@@ -104,6 +105,9 @@ class CheckedEngine implements Engine {
   }
   dbQuery(callId: number, planJson: string) {
     return this.inner.dbQuery(callId, planJson).catch(rethrow);
+  }
+  dbPaginate(callId: number, planJson: string, cursor: string | null, numItems: number) {
+    return this.inner.dbPaginate(callId, planJson, cursor, numItems).catch(rethrow);
   }
   dbInsert(callId: number, table: string, documentJson: string) {
     return this.inner.dbInsert(callId, table, documentJson).catch(rethrow);

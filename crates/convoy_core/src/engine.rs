@@ -251,6 +251,28 @@ impl Engine {
         documents_json(&rows)
     }
 
+    /// One page of a query: `{"page", "isDone", "continueCursor"}`.
+    pub async fn paginate(
+        &self,
+        call_id: u32,
+        plan_json: &str,
+        cursor: Option<&str>,
+        num_items: u32,
+    ) -> Result<String> {
+        let plan: QueryPlan = serde_json::from_str(plan_json)
+            .map_err(|error| ConvoyError::InvalidArgs(format!("invalid query: {error}")))?;
+        let (statement, query) =
+            crate::page::plan_page(&self.schema(), &plan, plan_json, cursor, num_items)?;
+        let rows = self.run(call_id, &statement).await?;
+        crate::page::page_json(
+            &rows,
+            num_items,
+            &crate::plan::order_key(&plan)?,
+            &query,
+            cursor,
+        )
+    }
+
     /// Inserts a document (JSON object text, already validated against the table's schema in
     /// JavaScript) and returns its new UUIDv7 id.
     pub async fn insert(&self, call_id: u32, table: &str, document_json: &str) -> Result<String> {

@@ -142,6 +142,10 @@ pub enum Direction {
 }
 
 impl Direction {
+    pub fn is_desc(self) -> bool {
+        matches!(self, Self::Desc)
+    }
+
     fn sql(self) -> &'static str {
         match self {
             Self::Asc => "ASC",
@@ -182,7 +186,7 @@ impl Statement {
         self.params.iter().map(Param::as_sql).collect()
     }
 
-    fn bind(&mut self, param: Param) -> String {
+    pub(crate) fn bind(&mut self, param: Param) -> String {
         self.params.push(param);
         format!("${}", self.params.len())
     }
@@ -273,11 +277,49 @@ impl FieldRef {
     }
 }
 
+/// What a query sorts by, as SQL.
+pub enum OrderKey {
+    Id,
+    CreationTime,
+    /// A document field's expression, `(data->'field')`.
+    Field(String),
+}
+
+pub fn order_key(plan: &QueryPlan) -> Result<OrderKey> {
+    Ok(
+        match FieldRef::parse(plan.order.field.as_deref().unwrap_or("_creationTime"))? {
+            FieldRef::Id => OrderKey::Id,
+            FieldRef::CreationTime => OrderKey::CreationTime,
+            FieldRef::Data(expr) => OrderKey::Field(expr),
+        },
+    )
+}
+
 pub fn plan_query(schema: &Schema, plan: &QueryPlan) -> Result<Statement> {
+    let mut statement = build_select(schema, plan, None, |_| Ok(None))?;
+    if let Some(limit) = plan.limit {
+        let placeholder = statement.bind(Param::Int(i64::from(limit)));
+        write!(statement.sql, " LIMIT {placeholder}").expect("writing to a String");
+    }
+    Ok(statement)
+}
+
+/// `SELECT id, data, created_at [, sort key] FROM … WHERE … ORDER BY …`, without a LIMIT.
+/// `extra` may add one more condition (a page's cursor) once the others have bound theirs.
+pub(crate) fn build_select(
+    schema: &Schema,
+    plan: &QueryPlan,
+    sort_key_column: Option<&OrderKey>,
+    extra: impl FnOnce(&mut Statement) -> Result<Option<String>>,
+) -> Result<Statement> {
     let table = managed_table(schema, &plan.table)?;
+    let sort_column = match sort_key_column {
+        Some(OrderKey::Field(expr)) => format!(", {expr}"),
+        _ => String::new(),
+    };
     let mut statement = Statement {
         sql: format!(
-            "SELECT {DOCUMENT_COLUMNS} FROM {}",
+            "SELECT {DOCUMENT_COLUMNS}{sort_column} FROM {}",
             quote_ident(&table.name)?
         ),
         params: Vec::new(),
@@ -288,6 +330,9 @@ pub fn plan_query(schema: &Schema, plan: &QueryPlan) -> Result<Statement> {
     }
     if let Some(filter) = &plan.filter {
         conditions.push(filter_sql(filter, &mut statement, 0)?);
+    }
+    if let Some(condition) = extra(&mut statement)? {
+        conditions.push(condition);
     }
     if !conditions.is_empty() {
         write!(statement.sql, " WHERE {}", conditions.join(" AND ")).expect("writing to a String");
@@ -303,10 +348,6 @@ pub fn plan_query(schema: &Schema, plan: &QueryPlan) -> Result<Statement> {
     if !matches!(order_field, FieldRef::Id) {
         // Ties broken by id keep the order total, so pages and `first()` are deterministic.
         write!(statement.sql, ", id {dir}").expect("writing to a String");
-    }
-    if let Some(limit) = plan.limit {
-        let placeholder = statement.bind(Param::Int(i64::from(limit)));
-        write!(statement.sql, " LIMIT {placeholder}").expect("writing to a String");
     }
     Ok(statement)
 }

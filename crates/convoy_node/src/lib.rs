@@ -215,6 +215,21 @@ impl Engine {
         self.core.query(call_id, &plan_json).await.map_err(to_js)
     }
 
+    /// One page of a query: `{"page", "isDone", "continueCursor"}` as JSON.
+    #[napi]
+    pub async fn db_paginate(
+        &self,
+        call_id: u32,
+        plan_json: String,
+        cursor: Option<String>,
+        num_items: u32,
+    ) -> Result<String> {
+        self.core
+            .paginate(call_id, &plan_json, cursor.as_deref(), num_items)
+            .await
+            .map_err(to_js)
+    }
+
     /// Starts the HTTP server; resolves with the port it listens on.
     #[napi]
     pub async fn start_server(

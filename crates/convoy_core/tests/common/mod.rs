@@ -1,3 +1,6 @@
+// Each test crate uses a different part of these helpers.
+#![allow(dead_code)]
+
 //! A database of its own for each test, created on the server at `CONVOY_TEST_DATABASE_URL`
 //! (default: the local Postgres) and dropped when the test ends.
 
