@@ -28,6 +28,8 @@ export declare class Engine {
   dbQuery(callId: number, planJson: string): Promise<string>
   /** One page of a query: `{"page", "isDone", "continueCursor"}` as JSON. */
   dbPaginate(callId: number, planJson: string, cursor: string | undefined | null, numItems: number): Promise<string>
+  /** The app's own SQL with `$1…$n` bound to the JSON array `params_json`; rows as JSON. */
+  dbRaw(callId: number, sql: string, paramsJson: string): Promise<string>
   /** Starts the HTTP server; resolves with the port it listens on. */
   startServer(options: ServerOptions, dispatch: ((arg: FunctionCall) => unknown)): Promise<number>
   /**

@@ -98,6 +98,22 @@ describe('the runtime over HTTP', () => {
     assert.equal(forged.body.error.code, 'INVALID_ARGS');
   });
 
+  test('raw SQL binds values, runs in the mutation, and cannot write from a query', async () => {
+    const hostile = "ten' OR '1'='1";
+    assert.deepEqual((await call('query', 'countByText', { text: 'ten' })).body, { value: [{ count: 1 }] });
+    assert.deepEqual((await call('query', 'countByText', { text: hostile })).body, { value: [{ count: 0 }] });
+    const before = await noteCount();
+    const refused = await call('mutation', 'rawInsertThenRefuse');
+    assert.equal(refused.body.error.code, 'NOPE');
+    assert.equal(await noteCount(), before, 'the raw insert rolled back with the mutation');
+    const write = await call('query', 'rawWriteInQuery');
+    assert.equal(write.status, 500);
+    assert.match(write.body.error.message, /read-only/);
+    assert.equal(await noteCount(), before);
+    const hint = await call('query', 'rawFieldAsColumn');
+    assert.match(hint.body.error.message, /data->>'text'/);
+  });
+
   test('a query that reads twice sees one snapshot (it restarts into a transaction)', async () => {
     const count = await noteCount();
     for (let run = 0; run < 2; run++) {

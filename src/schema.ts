@@ -116,7 +116,12 @@ export function refTableOf(validator: z.ZodType): string | undefined {
 
 /** What the Rust core needs to know of the schema (SPEC §3; docs/architecture.md). */
 export interface SchemaDescription {
-  tables: Array<{ name: string; managed: boolean; indexes: Array<{ name: string; fields: string[] }> }>;
+  tables: Array<{
+    name: string;
+    managed: boolean;
+    indexes: Array<{ name: string; fields: string[] }>;
+    fields: string[];
+  }>;
 }
 
 export function describeSchema(schema: SchemaDefinition): SchemaDescription {
@@ -125,6 +130,7 @@ export function describeSchema(schema: SchemaDefinition): SchemaDescription {
       name,
       managed: !table.isUnmanaged,
       indexes: table.indexes.map((index) => ({ name: index.name, fields: [...index.fields] })),
+      fields: Object.keys(table.shape),
     })),
   };
 }

@@ -27,7 +27,7 @@ export class SqlFragment {
   private render(values: unknown[]): string {
     let text = this.strings[0] ?? '';
     this.values.forEach((value, index) => {
-      if (value instanceof SqlFragment) {
+      if (isSqlFragment(value)) {
         text += value.render(values);
       } else if (value instanceof Identifier) {
         text += quoteIdentifier(value.name);
@@ -39,6 +39,10 @@ export class SqlFragment {
     });
     return text;
   }
+}
+
+export function isSqlFragment(value: unknown): value is SqlFragment {
+  return typeof value === 'object' && value !== null && (value as Record<symbol, unknown>)[fragmentBrand] === true;
 }
 
 function quoteIdentifier(name: string): string {

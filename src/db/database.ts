@@ -4,6 +4,7 @@
  */
 import type { z } from 'zod';
 import type { SchemaDefinition, TableDefinition } from '../schema.js';
+import { isSqlFragment } from '../sql.js';
 import { ConvoyError } from '../values/errors.js';
 import { isUuid } from '../values/id.js';
 import type { Expression, FilterBuilder, IndexRangeBuilder, PaginationOptions } from './types.js';
@@ -15,6 +16,7 @@ export interface DbBackend {
   dbQuery(callId: number, planJson: string): Promise<string>;
   dbPaginate(callId: number, planJson: string, cursor: string | null, numItems: number): Promise<string>;
   dbInsert(callId: number, table: string, documentJson: string): Promise<string>;
+  dbRaw(callId: number, sql: string, paramsJson: string): Promise<string>;
   dbReplace(callId: number, table: string, id: string, documentJson: string): Promise<void>;
   dbDelete(callId: number, table: string, id: string): Promise<void>;
 }
@@ -264,8 +266,15 @@ export function createDatabase(
       tableDefinition(table);
       return new QueryBuilder(backend, callId, table);
     },
-    raw(): Promise<never> {
-      throw new ConvoyError('INTERNAL', 'ctx.db.raw is not available yet in this version of Convoy');
+    /** The app's own SQL; inside a mutation it runs in the mutation's transaction. */
+    async raw(statement: unknown) {
+      if (!isSqlFragment(statement)) {
+        throw new ConvoyError('INVALID_ARGS', 'ctx.db.raw takes a sql`…` template, so that every value is a parameter');
+      }
+      const { text, values } = statement.toQuery();
+      // Times cross as milliseconds since the epoch; JSON has no undefined.
+      const params = values.map((value) => (value instanceof Date ? value.getTime() : (value ?? null)));
+      return parseResult(await backend.dbRaw(callId, text, JSON.stringify(params)));
     },
   };
   if (kind === 'query') return reader;

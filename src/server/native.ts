@@ -31,6 +31,7 @@ export interface Engine {
   dbQuery(callId: number, planJson: string): Promise<string>;
   dbPaginate(callId: number, planJson: string, cursor: string | null, numItems: number): Promise<string>;
   dbInsert(callId: number, table: string, documentJson: string): Promise<string>;
+  dbRaw(callId: number, sql: string, paramsJson: string): Promise<string>;
   dbReplace(callId: number, table: string, id: string, documentJson: string): Promise<void>;
   dbDelete(callId: number, table: string, id: string): Promise<void>;
   startServer(options: ServerOptions, dispatch: (call: FunctionCall) => void): Promise<number>;
@@ -111,6 +112,9 @@ class CheckedEngine implements Engine {
   }
   dbInsert(callId: number, table: string, documentJson: string) {
     return this.inner.dbInsert(callId, table, documentJson).catch(rethrow);
+  }
+  dbRaw(callId: number, sql: string, paramsJson: string) {
+    return this.inner.dbRaw(callId, sql, paramsJson).catch(rethrow);
   }
   dbReplace(callId: number, table: string, id: string, documentJson: string) {
     return this.inner.dbReplace(callId, table, id, documentJson).catch(rethrow);

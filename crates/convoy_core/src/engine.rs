@@ -282,16 +282,12 @@ impl Engine {
             ));
         }
         let sql = plan_insert(&self.schema(), table)?;
-        let call = self.call(call_id)?;
-        if call.kind != CallKind::Mutation {
-            return Err(ConvoyError::Internal(
-                "queries cannot write; use a mutation".into(),
-            ));
-        }
+        let call = self.writing_call(call_id)?;
         let id = Uuid::now_v7();
         let created_at = creation_time_of(&id);
         let document = JsonbParam(document_json);
-        self.execute(&call, &sql, &[&id, &document, &created_at])
+        let params: [&(dyn tokio_postgres::types::ToSql + Sync); 3] = [&id, &document, &created_at];
+        self.run_with(&call, &sql, &params, ConvoyError::from)
             .await?;
         Ok(id.hyphenated().to_string())
     }
@@ -313,10 +309,12 @@ impl Engine {
         let sql = plan_replace(&self.schema(), table)?;
         let id = parse_id(id)?;
         let call = self.writing_call(call_id)?;
+        let document = JsonbParam(document_json);
+        let params: [&(dyn tokio_postgres::types::ToSql + Sync); 2] = [&id, &document];
         let updated = self
-            .execute(&call, &sql, &[&id, &JsonbParam(document_json)])
+            .run_with(&call, &sql, &params, ConvoyError::from)
             .await?;
-        if updated == 0 {
+        if updated.is_empty() {
             return Err(ConvoyError::NotFound(format!(
                 "there is no document {id} in {table}"
             )));
@@ -329,7 +327,11 @@ impl Engine {
         let sql = plan_delete(&self.schema(), table)?;
         let id = parse_id(id)?;
         let call = self.writing_call(call_id)?;
-        if self.execute(&call, &sql, &[&id]).await? == 0 {
+        if self
+            .run_with(&call, &sql, &[&id], ConvoyError::from)
+            .await?
+            .is_empty()
+        {
             return Err(ConvoyError::NotFound(format!(
                 "there is no document {id} in {table}"
             )));
@@ -347,31 +349,75 @@ impl Engine {
         Ok(call)
     }
 
+    /// Runs the app's own SQL; `params_json` is a JSON array bound to `$1…$n`.
+    pub async fn raw(&self, call_id: u32, sql: &str, params_json: &str) -> Result<String> {
+        let values: Vec<serde_json::Value> =
+            serde_json::from_str(params_json).map_err(|error| {
+                ConvoyError::InvalidArgs(format!(
+                    "raw SQL parameters must be a JSON array: {error}"
+                ))
+            })?;
+        let call = self.call(call_id)?;
+        if call.single_statement {
+            // In a query, raw SQL runs only inside the READ ONLY transaction: without one, a
+            // write in it would commit on its own.
+            call.transaction.lock().await.needs_restart = true;
+            return Err(ConvoyError::Restart);
+        }
+        let params: Vec<crate::raw::JsonParam> = values.iter().map(crate::raw::JsonParam).collect();
+        let refs: Vec<&(dyn tokio_postgres::types::ToSql + Sync)> = params
+            .iter()
+            .map(|param| param as &(dyn tokio_postgres::types::ToSql + Sync))
+            .collect();
+        let schema = self.schema();
+        let rows = self
+            .run_with(&call, sql, &refs, |error| {
+                crate::raw::explain_failure(error, &schema)
+            })
+            .await?;
+        crate::raw::rows_json(&rows)
+    }
+
     async fn run(&self, call_id: u32, statement: &Statement) -> Result<Vec<tokio_postgres::Row>> {
         let call = self.call(call_id)?;
         let params = statement.param_refs();
-        let mut transaction = self.open(&call).await?;
-        if call.single_statement {
-            if transaction.statements > 0 {
-                transaction.needs_restart = true;
-                return Err(ConvoyError::Restart);
-            }
-            transaction.statements += 1;
-            // The connection goes back to the pool as soon as its one statement is answered.
-            let connection = transaction.connection.take().expect("open() connects");
-            let result = async {
-                let prepared = connection.prepare_cached(&statement.sql).await?;
-                connection.query(&prepared, &params).await
-            }
-            .await;
-            return result.map_err(|error| transaction.fail(error.into()));
+        if !call.single_statement {
+            return self
+                .run_with(&call, &statement.sql, &params, ConvoyError::from)
+                .await;
         }
+        let mut transaction = self.open(&call).await?;
+        if transaction.statements > 0 {
+            transaction.needs_restart = true;
+            return Err(ConvoyError::Restart);
+        }
+        transaction.statements += 1;
+        // The connection goes back to the pool as soon as its one statement is answered.
+        let connection = transaction.connection.take().expect("open() connects");
+        let result = async {
+            let prepared = connection.prepare_cached(&statement.sql).await?;
+            connection.query(&prepared, &params).await
+        }
+        .await;
+        result.map_err(|error| transaction.fail(error.into()))
+    }
+
+    /// Runs one statement on the call's transaction, beginning it (pipelined) if this is the
+    /// first; a failure marks the transaction failed, described by `describe`.
+    async fn run_with(
+        &self,
+        call: &Call,
+        sql: &str,
+        params: &[&(dyn tokio_postgres::types::ToSql + Sync)],
+        describe: impl FnOnce(tokio_postgres::Error) -> ConvoyError,
+    ) -> Result<Vec<tokio_postgres::Row>> {
+        let mut transaction = self.open(call).await?;
         let begin = (!transaction.began).then(|| call.kind.begin_sql());
         transaction.began = true;
         let connection = transaction.connection.as_ref().expect("open() connects");
         let work = async {
-            let prepared = connection.prepare_cached(&statement.sql).await?;
-            connection.query(&prepared, &params).await
+            let prepared = connection.prepare_cached(sql).await?;
+            connection.query(&prepared, params).await
         };
         let result = match begin {
             Some(begin) => {
@@ -380,31 +426,7 @@ impl Engine {
             }
             None => work.await,
         };
-        result.map_err(|error| transaction.fail(error.into()))
-    }
-
-    async fn execute(
-        &self,
-        call: &Call,
-        sql: &str,
-        params: &[&(dyn tokio_postgres::types::ToSql + Sync)],
-    ) -> Result<u64> {
-        let mut transaction = self.open(call).await?;
-        let begin = (!transaction.began).then(|| call.kind.begin_sql());
-        transaction.began = true;
-        let connection = transaction.connection.as_ref().expect("open() connects");
-        let work = async {
-            let prepared = connection.prepare_cached(sql).await?;
-            connection.execute(&prepared, params).await
-        };
-        let result = match begin {
-            Some(begin) => {
-                let (began, count) = tokio::join!(connection.batch_execute(begin), work);
-                began.and(count)
-            }
-            None => work.await,
-        };
-        result.map_err(|error| transaction.fail(error.into()))
+        result.map_err(|error| transaction.fail(describe(error)))
     }
 
     /// Locks the call's transaction, taking a pooled connection at its first use.

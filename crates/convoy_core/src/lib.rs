@@ -7,6 +7,7 @@ pub mod engine;
 pub mod error;
 pub mod page;
 pub mod plan;
+pub mod raw;
 pub mod schema;
 pub mod sql;
 

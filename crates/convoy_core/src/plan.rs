@@ -526,7 +526,7 @@ pub fn plan_insert(schema: &Schema, table: &str) -> Result<String> {
 pub fn plan_replace(schema: &Schema, table: &str) -> Result<String> {
     let table = managed_table(schema, table)?;
     Ok(format!(
-        "UPDATE {} SET data = $2, updated_at = now() WHERE id = $1",
+        "UPDATE {} SET data = $2, updated_at = now() WHERE id = $1 RETURNING id",
         quote_ident(&table.name)?
     ))
 }
@@ -534,7 +534,7 @@ pub fn plan_replace(schema: &Schema, table: &str) -> Result<String> {
 pub fn plan_delete(schema: &Schema, table: &str) -> Result<String> {
     let table = managed_table(schema, table)?;
     Ok(format!(
-        "DELETE FROM {} WHERE id = $1",
+        "DELETE FROM {} WHERE id = $1 RETURNING id",
         quote_ident(&table.name)?
     ))
 }

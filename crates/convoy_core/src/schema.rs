@@ -19,6 +19,9 @@ pub struct Table {
     pub managed: bool,
     #[serde(default)]
     pub indexes: Vec<Index>,
+    /// The user's field names (for error messages that point at `data->>'field'`).
+    #[serde(default)]
+    pub fields: Vec<String>,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]

@@ -388,3 +388,77 @@ async fn replace_and_delete_touch_one_document_and_report_missing_ones() {
     .await;
     assert_eq!(deleted_again.unwrap_err().code(), "NOT_FOUND");
 }
+
+fn raw_schema() -> Value {
+    json!({ "tables": [
+        { "name": "projects", "managed": true, "fields": ["name", "status"], "indexes": [] }
+    ] })
+}
+
+async fn raw(
+    engine: &std::sync::Arc<convoy_core::Engine>,
+    sql: &str,
+    params: Value,
+) -> convoy_core::Result<Value> {
+    in_mutation(engine, |call| {
+        let engine = engine.clone();
+        let sql = sql.to_owned();
+        async move {
+            Ok(serde_json::from_str(&engine.raw(call, &sql, &params.to_string()).await?).unwrap())
+        }
+    })
+    .await
+}
+
+#[tokio::test]
+async fn raw_sql_binds_every_value_and_returns_json_rows() {
+    let db = TestDatabase::new().await;
+    let engine = db.engine(raw_schema()).await;
+    for (name, status) in [("a", "active"), ("b", "active"), ("c", "draft")] {
+        let document = json!({ "name": name, "status": status }).to_string();
+        in_mutation(&engine, |call| {
+            let engine = engine.clone();
+            async move { engine.insert(call, "projects", &document).await }
+        })
+        .await
+        .unwrap();
+    }
+    let rows = raw(
+        &engine,
+        "SELECT COUNT(*) AS count, sum(length(data->>'name'))::numeric / 2 AS half, \
+         max(created_at) > $2 AS recent, $3::jsonb AS echoed, $4::uuid AS id, $5::text AS hostile \
+         FROM projects WHERE data->>'status' = $1",
+        json!(["active", 0, { "nested": [1, "two"] }, "0190c0de-0000-7000-8000-000000000000", "'; DROP TABLE projects; --"]),
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        rows,
+        json!([{
+            "count": 2, "half": 1.0, "recent": true, "echoed": { "nested": [1, "two"] },
+            "id": "0190c0de-0000-7000-8000-000000000000", "hostile": "'; DROP TABLE projects; --"
+        }])
+    );
+    let still_there: Value = raw(&engine, "SELECT count(*) AS n FROM projects", json!([]))
+        .await
+        .unwrap();
+    assert_eq!(still_there, json!([{ "n": 3 }]));
+}
+
+#[tokio::test]
+async fn raw_sql_on_a_field_as_a_column_explains_the_data_column() {
+    let db = TestDatabase::new().await;
+    let engine = db.engine(raw_schema()).await;
+    let error = raw(
+        &engine,
+        "SELECT COUNT(*) AS count FROM projects WHERE status = 'active'",
+        json!([]),
+    )
+    .await
+    .unwrap_err();
+    assert!(error.to_string().contains("data->>'status'"), "{error}");
+    let error = raw(&engine, "SELECT $1::int AS n", json!(["not a number"]))
+        .await
+        .unwrap_err();
+    assert_eq!(error.code(), "INVALID_ARGS", "{error}");
+}

@@ -230,6 +230,15 @@ impl Engine {
             .map_err(to_js)
     }
 
+    /// The app's own SQL with `$1…$n` bound to the JSON array `params_json`; rows as JSON.
+    #[napi]
+    pub async fn db_raw(&self, call_id: u32, sql: String, params_json: String) -> Result<String> {
+        self.core
+            .raw(call_id, &sql, &params_json)
+            .await
+            .map_err(to_js)
+    }
+
     /// Starts the HTTP server; resolves with the port it listens on.
     #[napi]
     pub async fn start_server(
