@@ -175,7 +175,7 @@ describe('the runtime over HTTP', () => {
 
   test('writes that fail validation are INVALID_ARGS and change nothing', async () => {
     const before = await noteCount();
-    for (const name of ['addInvalid', 'addSystemField']) {
+    for (const name of ['addInvalid', 'addSystemField', 'addHuge', 'addDeep']) {
       const { status, body } = await call('mutation', name);
       assert.equal(status, 400, name);
       assert.equal(body.error.code, 'INVALID_ARGS', name);

@@ -207,6 +207,40 @@ function systemFieldsIn(value: Record<string, unknown>): string[] {
   return Object.keys(value).filter((key) => key === '_id' || key === '_creationTime');
 }
 
+/** Convex's published limits, which users moving over expect at least (DESIGN.md § Limits). */
+export const DOCUMENT_LIMITS = { maxBytes: 1024 * 1024, maxDepth: 16 } as const;
+
+function depthOf(value: unknown, depth = 0): number {
+  if (typeof value !== 'object' || value === null) return depth;
+  let deepest = depth + 1;
+  for (const child of Object.values(value)) {
+    deepest = Math.max(deepest, depthOf(child, depth + 1));
+    if (deepest > DOCUMENT_LIMITS.maxDepth) break;
+  }
+  return deepest;
+}
+
+/** The document as JSON text, once it passed the table's schema and the size and depth limits. */
+function serialized(tableName: string, table: TableDefinition, value: unknown): string {
+  const document = validated(tableName, table, value);
+  const depth = depthOf(document);
+  if (depth > DOCUMENT_LIMITS.maxDepth) {
+    throw new ConvoyError(
+      'INVALID_ARGS',
+      `a document of ${tableName} is nested more than ${DOCUMENT_LIMITS.maxDepth} levels deep (the limit)`,
+    );
+  }
+  const json = JSON.stringify(document);
+  const bytes = Buffer.byteLength(json);
+  if (bytes > DOCUMENT_LIMITS.maxBytes) {
+    throw new ConvoyError(
+      'INVALID_ARGS',
+      `a document of ${tableName} is ${bytes} bytes; the limit is ${DOCUMENT_LIMITS.maxBytes} bytes (1 MiB)`,
+    );
+  }
+  return json;
+}
+
 function validated(tableName: string, table: TableDefinition, value: unknown): Record<string, unknown> {
   if (typeof value !== 'object' || value === null || Array.isArray(value)) {
     throw new ConvoyError('INVALID_ARGS', `a document of ${tableName} must be an object`);
@@ -282,8 +316,7 @@ export function createDatabase(
   return {
     ...reader,
     async insert(table: string, value: unknown) {
-      const document = validated(table, tableDefinition(table), value);
-      return backend.dbInsert(callId, table, JSON.stringify(document));
+      return backend.dbInsert(callId, table, serialized(table, tableDefinition(table), value));
     },
     async patch(id: unknown, partial: unknown) {
       if (typeof partial !== 'object' || partial === null || Array.isArray(partial)) {
@@ -299,13 +332,11 @@ export function createDatabase(
         if (value === undefined) delete merged[field];
         else merged[field] = value;
       }
-      const next = validated(table, tableDefinition(table), merged);
-      await backend.dbReplace(callId, table, id as string, JSON.stringify(next));
+      await backend.dbReplace(callId, table, id as string, serialized(table, tableDefinition(table), merged));
     },
     async replace(id: unknown, value: unknown) {
       const { table } = await locate(id);
-      const next = validated(table, tableDefinition(table), value);
-      await backend.dbReplace(callId, table, id as string, JSON.stringify(next));
+      await backend.dbReplace(callId, table, id as string, serialized(table, tableDefinition(table), value));
     },
     async delete(id: unknown) {
       const { table } = await locate(id);
