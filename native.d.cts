@@ -13,7 +13,7 @@ export declare class Engine {
   static connect(options: ConnectOptions): Promise<Engine>
   /** Creates what the schema needs; returns the report as JSON. */
   syncSchema(schemaJson: string, dryRun: boolean): Promise<string>
-  setSchema(schemaJson: string): void
+  setSchema(schemaJson: string): Promise<void>
   setFunctions(functionsJson: string): void
   /** The document with this id as JSON, or `"null"`. An empty `table` means "any table". */
   dbGet(callId: number, table: string, id: string): Promise<string>

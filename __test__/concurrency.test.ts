@@ -7,6 +7,7 @@ import path from 'node:path';
 import { after, before, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { type ConvoyServer, startConvoy } from '../dist/server/index.js';
+import { createExistingTables } from './helpers/fixture.js';
 import { createDatabase, type TestDatabase } from './helpers/postgres.js';
 import { type Running, start } from './helpers/process.js';
 
@@ -30,6 +31,7 @@ async function mutation(url: string, name: string, args: unknown): Promise<any> 
 
 before(async () => {
   database = await createDatabase();
+  await createExistingTables(database);
   local = await startConvoy({ appDir, databaseUrl: database.url, port: 0, dev: true, log: () => {} });
   other = start('node', [path.join(here, 'fixtures', 'serve.mjs'), appDir, database.url], {
     cwd: here,

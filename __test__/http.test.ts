@@ -8,6 +8,7 @@ import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { type ConvoyServer, startConvoy } from '../dist/server/index.js';
+import { createExistingTables } from './helpers/fixture.js';
 import { createDatabase, type TestDatabase } from './helpers/postgres.js';
 
 const appDir = path.join(path.dirname(fileURLToPath(import.meta.url)), 'fixtures', 'behaviour-app');
@@ -36,6 +37,7 @@ async function noteCount(): Promise<number> {
 describe('the runtime over HTTP', () => {
   before(async () => {
     database = await createDatabase();
+    await createExistingTables(database);
     server = await startConvoy({
       appDir,
       databaseUrl: database.url,
@@ -112,6 +114,22 @@ describe('the runtime over HTTP', () => {
     assert.equal(await noteCount(), before);
     const hint = await call('query', 'rawFieldAsColumn');
     assert.match(hint.body.error.message, /data->>'text'/);
+  });
+
+  test('an unmanaged table is read and written through the same API, columns as fields', async () => {
+    assert.deepEqual((await post('mutation', { path: 'events:log', args: { event: 'signup' } })).body, { value: '1' });
+    assert.deepEqual((await post('mutation', { path: 'events:log', args: { event: 'login' } })).body, { value: '2' });
+    const recent = (await post('query', { path: 'events:recent', args: {} })).body.value;
+    assert.deepEqual(
+      recent.map((row: any) => [row._id, row.id, row.event]),
+      [
+        [2, 2, 'login'],
+        [1, 1, 'signup'],
+      ],
+    );
+    assert.equal(typeof recent[0].at, 'string', 'other columns come along as they are');
+    const refused = await post('mutation', { path: 'events:log', args: { event: 42 } });
+    assert.equal(refused.body.error.code, 'INVALID_ARGS');
   });
 
   test('a query that reads twice sees one snapshot (it restarts into a transaction)', async () => {

@@ -24,7 +24,7 @@ export interface ServerOptions {
 
 export interface Engine {
   syncSchema(schemaJson: string, dryRun: boolean): Promise<string>;
-  setSchema(schemaJson: string): void;
+  setSchema(schemaJson: string): Promise<void>;
   setFunctions(functionsJson: string): void;
   dbGet(callId: number, table: string, id: string): Promise<string>;
   dbLocate(callId: number, id: string): Promise<string>;
@@ -85,11 +85,7 @@ class CheckedEngine implements Engine {
     return this.inner.syncSchema(schemaJson, dryRun).catch(rethrow);
   }
   setSchema(schemaJson: string) {
-    try {
-      this.inner.setSchema(schemaJson);
-    } catch (error) {
-      rethrow(error);
-    }
+    return this.inner.setSchema(schemaJson).catch(rethrow);
   }
   setFunctions(functionsJson: string) {
     try {

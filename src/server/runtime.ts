@@ -56,7 +56,7 @@ function argsValidator(fn: AnyFunction): z.ZodType {
 export async function syncApp(engine: Engine, app: LoadedApp, dryRun: boolean): Promise<SyncReport> {
   const schemaJson = JSON.stringify(describeSchema(app.schema));
   const report = JSON.parse(await engine.syncSchema(schemaJson, dryRun)) as SyncReport;
-  if (!dryRun) engine.setSchema(schemaJson);
+  if (!dryRun) await engine.setSchema(schemaJson);
   return report;
 }
 

@@ -114,6 +114,20 @@ pub fn documents_json(rows: &[Row]) -> Result<String> {
     Ok(out)
 }
 
+/// A JSON array of rows that each hold one document as JSON text (unmanaged tables' rows).
+pub fn json_texts(rows: &[Row]) -> Result<String> {
+    let mut out = String::from("[");
+    for (position, row) in rows.iter().enumerate() {
+        if position > 0 {
+            out.push(',');
+        }
+        let text: &str = row.try_get(0).map_err(internal)?;
+        out.push_str(text);
+    }
+    out.push(']');
+    Ok(out)
+}
+
 fn internal(error: tokio_postgres::Error) -> ConvoyError {
     ConvoyError::Internal(format!("unexpected row shape: {error}"))
 }

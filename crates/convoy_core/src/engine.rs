@@ -20,7 +20,8 @@ use crate::error::{ConvoyError, Result};
 use crate::plan::{
     plan_delete, plan_get, plan_insert, plan_query, plan_replace, QueryPlan, Statement,
 };
-use crate::schema::{sync_schema, Schema, SyncReport};
+use crate::schema::{sync_schema, Schema, SyncReport, Table};
+use crate::sql::quote_ident;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum CallKind {
@@ -111,8 +112,12 @@ impl Engine {
         self.schema.read().expect("schema lock poisoned").clone()
     }
 
-    pub fn set_schema(&self, schema: Schema) {
+    /// Makes `schema` the one queries are planned against, after reading what the database says
+    /// of its unmanaged tables.
+    pub async fn set_schema(&self, mut schema: Schema) -> Result<()> {
+        crate::schema::introspect_unmanaged(&self.database, &mut schema).await?;
         *self.schema.write().expect("schema lock poisoned") = Arc::new(schema);
+        Ok(())
     }
 
     pub async fn sync_schema(&self, schema: &Schema, dry_run: bool) -> Result<SyncReport> {
@@ -248,7 +253,10 @@ impl Engine {
             .map_err(|error| ConvoyError::InvalidArgs(format!("invalid query: {error}")))?;
         let statement = plan_query(&self.schema(), &plan)?;
         let rows = self.run(call_id, &statement).await?;
-        documents_json(&rows)
+        match statement.shape {
+            crate::plan::RowShape::Document => documents_json(&rows),
+            crate::plan::RowShape::JsonText => crate::document::json_texts(&rows),
+        }
     }
 
     /// One page of a query: `{"page", "isDone", "continueCursor"}`.
@@ -267,7 +275,7 @@ impl Engine {
         crate::page::page_json(
             &rows,
             num_items,
-            &crate::plan::order_key(&plan)?,
+            &crate::plan::order_key(&self.schema(), &plan)?,
             &query,
             cursor,
         )
@@ -281,7 +289,14 @@ impl Engine {
                 "a document must be a JSON object".into(),
             ));
         }
-        let sql = plan_insert(&self.schema(), table)?;
+        let schema = self.schema();
+        let definition = schema.table(table)?;
+        if !definition.managed {
+            return self
+                .insert_unmanaged(call_id, definition, document_json)
+                .await;
+        }
+        let sql = plan_insert(&schema, table)?;
         let call = self.writing_call(call_id)?;
         let id = Uuid::now_v7();
         let created_at = creation_time_of(&id);
@@ -290,6 +305,50 @@ impl Engine {
         self.run_with(&call, &sql, &params, ConvoyError::from)
             .await?;
         Ok(id.hyphenated().to_string())
+    }
+
+    /// An insert into an existing relational table: only the given columns, so the table's own
+    /// defaults (serials, `now()`) fill the rest. Returns the primary key as text, or "" without one.
+    async fn insert_unmanaged(
+        &self,
+        call_id: u32,
+        table: &Table,
+        document_json: &str,
+    ) -> Result<String> {
+        let document: serde_json::Map<String, serde_json::Value> =
+            serde_json::from_str(document_json).map_err(|error| {
+                ConvoyError::InvalidArgs(format!("a document must be a JSON object: {error}"))
+            })?;
+        let mut columns = Vec::with_capacity(document.len());
+        for field in document.keys() {
+            if !table.columns.iter().any(|column| &column.name == field) {
+                return Err(ConvoyError::InvalidArgs(format!(
+                    "table {:?} has no column {field:?}",
+                    table.name
+                )));
+            }
+            columns.push(quote_ident(field)?);
+        }
+        let relation = quote_ident(&table.name)?;
+        let returning = match table.primary_key.as_slice() {
+            [key] => format!("{}::text", quote_ident(key)?),
+            _ => "NULL::text".to_owned(),
+        };
+        let list = columns.join(", ");
+        let call = self.writing_call(call_id)?;
+        let document = JsonbParam(document_json);
+        let rows = if columns.is_empty() {
+            let sql = format!("INSERT INTO {relation} DEFAULT VALUES RETURNING {returning}");
+            self.run_with(&call, &sql, &[], ConvoyError::from).await?
+        } else {
+            let sql = format!(
+                "INSERT INTO {relation} ({list}) SELECT {list} FROM jsonb_populate_record(NULL::{relation}, $1::jsonb) RETURNING {returning}"
+            );
+            self.run_with(&call, &sql, &[&document], ConvoyError::from)
+                .await?
+        };
+        let id: Option<String> = rows.first().map(|row| row.get(0)).unwrap_or_default();
+        Ok(id.unwrap_or_default())
     }
 
     /// Replaces a document's fields (JSON object text, validated in JavaScript). A missing

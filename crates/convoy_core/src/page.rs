@@ -70,7 +70,7 @@ pub fn plan_page(
         .filter(|text| !text.is_empty())
         .map(|text| decode(text, &query))
         .transpose()?;
-    let key = order_key(plan)?;
+    let key = order_key(schema, plan)?;
     let mut statement = build_select(schema, plan, Some(&key), |statement| match &cursor {
         None => Ok(None),
         Some(cursor) => after_cursor(&key, plan.order.dir.is_desc(), cursor, statement).map(Some),

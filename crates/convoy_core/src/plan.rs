@@ -179,6 +179,16 @@ impl Param {
 pub struct Statement {
     pub sql: String,
     pub params: Vec<Param>,
+    pub shape: RowShape,
+}
+
+/// What a statement's rows hold.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RowShape {
+    /// `id, data, created_at` of a managed table.
+    Document,
+    /// One column: the document as JSON text (an unmanaged table's row).
+    JsonText,
 }
 
 impl Statement {
@@ -194,15 +204,38 @@ impl Statement {
 
 pub const DOCUMENT_COLUMNS: &str = "id, data, created_at";
 
-/// How a name in a query reads in SQL: the system fields are columns, the rest live in `data`.
+/// How a name in a query reads in SQL: in a managed table the system fields are columns and the
+/// rest live in `data`; in an unmanaged table every field is a column of its own type.
 enum FieldRef {
     Id,
     CreationTime,
     Data(String),
+    Column { expr: String, sql_type: String },
 }
 
 impl FieldRef {
-    fn parse(field: &str) -> Result<Self> {
+    fn parse(table: &Table, field: &str) -> Result<Self> {
+        if !table.managed {
+            // `_id` of an unmanaged table is its primary key, when that is one column.
+            let name = match (field, table.primary_key.as_slice()) {
+                ("_id", [key]) => key.as_str(),
+                _ => field,
+            };
+            let column = table
+                .columns
+                .iter()
+                .find(|column| column.name == name)
+                .ok_or_else(|| {
+                    ConvoyError::InvalidArgs(format!(
+                        "table {:?} has no column {field:?}",
+                        table.name
+                    ))
+                })?;
+            return Ok(Self::Column {
+                expr: quote_ident(&column.name)?,
+                sql_type: column.sql_type.clone(),
+            });
+        }
         match field {
             "_id" => Ok(Self::Id),
             "_creationTime" => Ok(Self::CreationTime),
@@ -256,6 +289,12 @@ impl FieldRef {
                     statement.bind(Param::Json(value.clone()))
                 )
             }
+            // The value cast to the column's own type, so the table's btree indexes apply.
+            Self::Column { expr, sql_type } => format!(
+                "{expr} {} ({}::jsonb #>> '{{}}')::{sql_type}",
+                op.sql(),
+                statement.bind(Param::Json(value.clone()))
+            ),
         })
     }
 
@@ -265,6 +304,7 @@ impl FieldRef {
             Self::Id => "to_jsonb(id::text)".to_owned(),
             Self::CreationTime => "to_jsonb(extract(epoch FROM created_at) * 1000)".to_owned(),
             Self::Data(expr) => expr.clone(),
+            Self::Column { expr, .. } => format!("to_jsonb({expr})"),
         }
     }
 
@@ -272,7 +312,7 @@ impl FieldRef {
         match self {
             Self::Id => "id",
             Self::CreationTime => "created_at",
-            Self::Data(expr) => expr,
+            Self::Data(expr) | Self::Column { expr, .. } => expr,
         }
     }
 }
@@ -285,12 +325,16 @@ pub enum OrderKey {
     Field(String),
 }
 
-pub fn order_key(plan: &QueryPlan) -> Result<OrderKey> {
+pub fn order_key(schema: &Schema, plan: &QueryPlan) -> Result<OrderKey> {
+    let table = managed_table(schema, &plan.table)?;
     Ok(
-        match FieldRef::parse(plan.order.field.as_deref().unwrap_or("_creationTime"))? {
+        match FieldRef::parse(
+            table,
+            plan.order.field.as_deref().unwrap_or("_creationTime"),
+        )? {
             FieldRef::Id => OrderKey::Id,
             FieldRef::CreationTime => OrderKey::CreationTime,
-            FieldRef::Data(expr) => OrderKey::Field(expr),
+            FieldRef::Data(expr) | FieldRef::Column { expr, .. } => OrderKey::Field(expr),
         },
     )
 }
@@ -312,24 +356,30 @@ pub(crate) fn build_select(
     sort_key_column: Option<&OrderKey>,
     extra: impl FnOnce(&mut Statement) -> Result<Option<String>>,
 ) -> Result<Statement> {
-    let table = managed_table(schema, &plan.table)?;
+    let table = schema.table(&plan.table)?;
     let sort_column = match sort_key_column {
         Some(OrderKey::Field(expr)) => format!(", {expr}"),
         _ => String::new(),
     };
+    let (columns, shape) = if table.managed {
+        (
+            format!("{DOCUMENT_COLUMNS}{sort_column}"),
+            RowShape::Document,
+        )
+    } else {
+        (unmanaged_document(table)?, RowShape::JsonText)
+    };
     let mut statement = Statement {
-        sql: format!(
-            "SELECT {DOCUMENT_COLUMNS}{sort_column} FROM {}",
-            quote_ident(&table.name)?
-        ),
+        sql: format!("SELECT {columns} FROM {} AS t", quote_ident(&table.name)?),
         params: Vec::new(),
+        shape,
     };
     let mut conditions = Vec::new();
     if let Some(range) = &plan.index {
         index_conditions(table, range, &mut statement, &mut conditions)?;
     }
     if let Some(filter) = &plan.filter {
-        conditions.push(filter_sql(filter, &mut statement, 0)?);
+        conditions.push(filter_sql(table, filter, &mut statement, 0)?);
     }
     if let Some(condition) = extra(&mut statement)? {
         conditions.push(condition);
@@ -337,26 +387,53 @@ pub(crate) fn build_select(
     if !conditions.is_empty() {
         write!(statement.sql, " WHERE {}", conditions.join(" AND ")).expect("writing to a String");
     }
-    let order_field = FieldRef::parse(plan.order.field.as_deref().unwrap_or("_creationTime"))?;
     let dir = plan.order.dir.sql();
-    write!(
-        statement.sql,
-        " ORDER BY {} {dir}",
-        order_field.order_expr()
-    )
-    .expect("writing to a String");
-    if !matches!(order_field, FieldRef::Id) {
-        // Ties broken by id keep the order total, so pages and `first()` are deterministic.
-        write!(statement.sql, ", id {dir}").expect("writing to a String");
+    // The tiebreaker that makes the order total: the id, or an unmanaged table's primary key.
+    let tiebreaker = if table.managed {
+        Some("id".to_owned())
+    } else {
+        match table.primary_key.as_slice() {
+            [key] => Some(quote_ident(key)?),
+            _ => None,
+        }
+    };
+    let order_field = match plan.order.field.as_deref() {
+        Some(field) => Some(FieldRef::parse(table, field)?),
+        None if table.managed => Some(FieldRef::CreationTime),
+        // An unmanaged table has no creation time: by default it reads in primary-key order.
+        None => None,
+    };
+    let mut order = Vec::new();
+    if let Some(field) = &order_field {
+        order.push(format!("{} {dir}", field.order_expr()));
+    }
+    if let Some(tiebreaker) = tiebreaker {
+        if order_field.as_ref().map(FieldRef::order_expr) != Some(tiebreaker.as_str()) {
+            order.push(format!("{tiebreaker} {dir}"));
+        }
+    }
+    if !order.is_empty() {
+        write!(statement.sql, " ORDER BY {}", order.join(", ")).expect("writing to a String");
     }
     Ok(statement)
+}
+
+/// An unmanaged row as a document: its columns, plus `_id` when the primary key is one column.
+fn unmanaged_document(table: &Table) -> Result<String> {
+    Ok(match table.primary_key.as_slice() {
+        [key] => format!(
+            "(to_jsonb(t) || jsonb_build_object('_id', t.{}))::text",
+            quote_ident(key)?
+        ),
+        _ => "to_jsonb(t)::text".to_owned(),
+    })
 }
 
 fn managed_table<'a>(schema: &'a Schema, name: &str) -> Result<&'a Table> {
     let table = schema.table(name)?;
     if !table.managed {
         return Err(ConvoyError::InvalidArgs(format!(
-            "table {name:?} is unmanaged; reading unmanaged tables through ctx.db is not supported yet, use ctx.db.raw"
+            "table {name:?} is unmanaged (an existing table Convoy does not own); this works only on managed tables so far"
         )));
     }
     Ok(table)
@@ -384,7 +461,7 @@ fn index_conditions(
                 )))
             }
         }
-        conditions.push(FieldRef::parse(&eq.field)?.compare_with_value(
+        conditions.push(FieldRef::parse(table, &eq.field)?.compare_with_value(
             CompareOp::Eq,
             &eq.value,
             statement,
@@ -405,7 +482,7 @@ fn index_conditions(
                 bound.field
             )));
         }
-        conditions.push(FieldRef::parse(&bound.field)?.compare_with_value(
+        conditions.push(FieldRef::parse(table, &bound.field)?.compare_with_value(
             bound.op.into(),
             &bound.value,
             statement,
@@ -417,7 +494,12 @@ fn index_conditions(
 /// Filters nest; a bound on depth keeps a hostile or runaway filter from exhausting the stack.
 const MAX_FILTER_DEPTH: usize = 32;
 
-fn filter_sql(filter: &Filter, statement: &mut Statement, depth: usize) -> Result<String> {
+fn filter_sql(
+    table: &Table,
+    filter: &Filter,
+    statement: &mut Statement,
+    depth: usize,
+) -> Result<String> {
     if depth > MAX_FILTER_DEPTH {
         return Err(ConvoyError::InvalidArgs(format!(
             "filter is nested more than {MAX_FILTER_DEPTH} levels deep"
@@ -433,7 +515,7 @@ fn filter_sql(filter: &Filter, statement: &mut Statement, depth: usize) -> Resul
         }
         let parts = parts
             .iter()
-            .map(|part| filter_sql(part, statement, depth + 1))
+            .map(|part| filter_sql(table, part, statement, depth + 1))
             .collect::<Result<Vec<_>>>()?;
         Ok(format!("({})", parts.join(joiner)))
     };
@@ -442,13 +524,14 @@ fn filter_sql(filter: &Filter, statement: &mut Statement, depth: usize) -> Resul
         Filter::Or { or } => join(or, " OR ", "FALSE", statement),
         Filter::Not { not } => Ok(format!(
             "(NOT COALESCE({}, FALSE))",
-            filter_sql(not, statement, depth + 1)?
+            filter_sql(table, not, statement, depth + 1)?
         )),
-        Filter::Compare { cmp, left, right } => compare_sql(*cmp, left, right, statement),
+        Filter::Compare { cmp, left, right } => compare_sql(table, *cmp, left, right, statement),
     }
 }
 
 fn compare_sql(
+    table: &Table,
     op: CompareOp,
     left: &Operand,
     right: &Operand,
@@ -456,16 +539,16 @@ fn compare_sql(
 ) -> Result<String> {
     Ok(match (left, right) {
         (Operand::Field { field }, Operand::Value { value }) => {
-            FieldRef::parse(field)?.compare_with_value(op, value, statement)?
+            FieldRef::parse(table, field)?.compare_with_value(op, value, statement)?
         }
         (Operand::Value { value }, Operand::Field { field }) => {
-            FieldRef::parse(field)?.compare_with_value(mirror(op), value, statement)?
+            FieldRef::parse(table, field)?.compare_with_value(mirror(op), value, statement)?
         }
         (Operand::Field { field: left }, Operand::Field { field: right }) => format!(
             "{} {} {}",
-            FieldRef::parse(left)?.as_jsonb(),
+            FieldRef::parse(table, left)?.as_jsonb(),
             op.sql(),
-            FieldRef::parse(right)?.as_jsonb()
+            FieldRef::parse(table, right)?.as_jsonb()
         ),
         (Operand::Value { value: left }, Operand::Value { value: right }) => {
             let left = statement.bind(Param::Json(left.clone()));
@@ -492,6 +575,7 @@ pub fn plan_get(schema: &Schema, table: Option<&str>, id: Uuid) -> Result<Statem
     let mut statement = Statement {
         sql: String::new(),
         params: Vec::new(),
+        shape: RowShape::Document,
     };
     let placeholder = statement.bind(Param::Uuid(id));
     let tables: Vec<&Table> = match table {
@@ -574,7 +658,7 @@ mod tests {
         .unwrap();
         assert_eq!(
             statement.sql,
-            "SELECT id, data, created_at FROM \"projects\" WHERE (data->'userId') = $1::jsonb \
+            "SELECT id, data, created_at FROM \"projects\" AS t WHERE (data->'userId') = $1::jsonb \
              ORDER BY (data->'createdAt') DESC, id DESC"
         );
         assert_eq!(statement.params.len(), 1);
@@ -596,7 +680,7 @@ mod tests {
         .unwrap();
         assert_eq!(
             statement.sql,
-            "SELECT id, data, created_at FROM \"projects\" WHERE (data->'userId') = $1::jsonb \
+            "SELECT id, data, created_at FROM \"projects\" AS t WHERE (data->'userId') = $1::jsonb \
              AND (data->'status') = $2::jsonb AND (data->'createdAt') >= $3::jsonb \
              AND (data->'createdAt') < $4::jsonb AND ((data->'name') IS DISTINCT FROM $5::jsonb \
              OR (NOT COALESCE(created_at > $6, FALSE))) ORDER BY created_at ASC, id ASC LIMIT $7"

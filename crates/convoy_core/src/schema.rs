@@ -22,6 +22,20 @@ pub struct Table {
     /// The user's field names (for error messages that point at `data->>'field'`).
     #[serde(default)]
     pub fields: Vec<String>,
+    /// An unmanaged table's columns, read from the database (never from the app).
+    #[serde(skip)]
+    pub columns: Vec<Column>,
+    /// An unmanaged table's primary key columns, read from the database.
+    #[serde(skip)]
+    pub primary_key: Vec<String>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Column {
+    pub name: String,
+    /// The column's type as Postgres prints it (`integer`, `timestamp with time zone`, …): the
+    /// type query values are cast to.
+    pub sql_type: String,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -136,6 +150,65 @@ CREATE TABLE IF NOT EXISTS convoy.indexes (
   postgres_name text NOT NULL,
   PRIMARY KEY (table_name, index_name)
 );";
+
+/// Reads the columns and primary key of every unmanaged table; a table that does not exist is an
+/// error now rather than at the first query.
+pub async fn introspect_unmanaged(database: &Database, schema: &mut Schema) -> Result<()> {
+    let unmanaged: Vec<&mut Table> = schema
+        .tables
+        .iter_mut()
+        .filter(|table| !table.managed)
+        .collect();
+    if unmanaged.is_empty() {
+        return Ok(());
+    }
+    let client = database.connection().await?;
+    for table in unmanaged {
+        let relation = quote_ident(&table.name)?;
+        let columns = client
+            .query(
+                "SELECT a.attname::text, format_type(a.atttypid, a.atttypmod)
+                 FROM pg_attribute a
+                 WHERE a.attrelid = to_regclass($1) AND a.attnum > 0 AND NOT a.attisdropped
+                 ORDER BY a.attnum",
+                &[&relation],
+            )
+            .await?;
+        if columns.is_empty() {
+            return Err(ConvoyError::InvalidArgs(format!(
+                "the unmanaged table {} does not exist in the database (Convoy never creates unmanaged tables)",
+                table.name
+            )));
+        }
+        table.columns = columns
+            .iter()
+            .map(|row| Column {
+                name: row.get(0),
+                sql_type: row.get(1),
+            })
+            .collect();
+        for field in &table.fields {
+            if !table.columns.iter().any(|column| &column.name == field) {
+                return Err(ConvoyError::InvalidArgs(format!(
+                    "the unmanaged table {} has no column {field}, which the schema names",
+                    table.name
+                )));
+            }
+        }
+        table.primary_key = client
+            .query(
+                "SELECT a.attname::text FROM pg_index i
+                 JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = ANY (i.indkey)
+                 WHERE i.indrelid = to_regclass($1) AND i.indisprimary",
+                &[&relation],
+            )
+            .await?
+            .iter()
+            .map(|row| row.get(0))
+            .collect();
+    }
+    Ok(())
+}
 
 pub async fn sync_schema(
     database: &Database,

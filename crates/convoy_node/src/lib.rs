@@ -141,9 +141,9 @@ impl Engine {
     }
 
     #[napi]
-    pub fn set_schema(&self, schema_json: String) -> Result<()> {
+    pub async fn set_schema(&self, schema_json: String) -> Result<()> {
         let schema = convoy_core::Schema::from_json(&schema_json).map_err(to_js)?;
-        self.core.set_schema(schema);
+        self.core.set_schema(schema).await.map_err(to_js)?;
         Ok(())
     }
 

@@ -93,7 +93,7 @@ async fn concurrent_read_modify_write_mutations_lose_nothing() {
     )
     .unwrap();
     engine.sync_schema(&schema, false).await.unwrap();
-    engine.set_schema(schema);
+    engine.set_schema(schema).await.unwrap();
     let functions = Arc::new(FunctionTable::default());
     functions
         .replace_from_json(

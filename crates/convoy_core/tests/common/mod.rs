@@ -40,7 +40,7 @@ impl TestDatabase {
         let engine = Arc::new(Engine::new(database));
         let schema = Schema::from_json(&schema_json.to_string()).expect("schema");
         engine.sync_schema(&schema, false).await.expect("sync");
-        engine.set_schema(schema);
+        engine.set_schema(schema).await.expect("set schema");
         engine
     }
 

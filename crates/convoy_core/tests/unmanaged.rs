@@ -1,0 +1,187 @@
+//! `.unmanaged()` tables: an existing relational table read and written through the same API,
+//! its columns as the fields, compared in their own types so their own indexes apply.
+
+mod common;
+
+use common::{in_call, in_mutation, TestDatabase};
+use convoy_core::{CallKind, Database, Engine, Schema};
+use serde_json::{json, Value};
+use std::sync::Arc;
+
+async fn setup() -> (TestDatabase, Arc<Engine>) {
+    let db = TestDatabase::new().await;
+    db.psql()
+        .await
+        .batch_execute(
+            "CREATE TABLE events (
+               id serial PRIMARY KEY,
+               event text NOT NULL,
+               level integer,
+               at timestamptz NOT NULL DEFAULT now()
+             );
+             CREATE INDEX events_level ON events (level);
+             CREATE INDEX events_event ON events (event);
+             INSERT INTO events (event, level) SELECT 'e' || n, n % 10 FROM generate_series(1, 5000) n;
+             ANALYZE events;",
+        )
+        .await
+        .unwrap();
+    let engine = Arc::new(Engine::new(Database::connect(&db.url, 2).await.unwrap()));
+    let schema = json!({ "tables": [{
+        "name": "events", "managed": false, "fields": ["event", "level"],
+        "indexes": [{ "name": "by_level", "fields": ["level"] }]
+    }] });
+    let schema = Schema::from_json(&schema.to_string()).unwrap();
+    engine.sync_schema(&schema, false).await.unwrap();
+    engine.set_schema(schema).await.unwrap();
+    (db, engine)
+}
+
+async fn query(engine: &Arc<Engine>, plan: Value) -> convoy_core::Result<Vec<Value>> {
+    in_call(engine, CallKind::Query, |call| {
+        let engine = engine.clone();
+        async move { Ok(serde_json::from_str(&engine.query(call, &plan.to_string()).await?).unwrap()) }
+    })
+    .await
+}
+
+#[tokio::test]
+async fn columns_are_fields_and_values_take_the_columns_types() {
+    let (db, engine) = setup().await;
+    let rows = query(
+        &engine,
+        json!({
+            "table": "events",
+            "index": { "name": "by_level", "eq": [{ "field": "level", "value": 3 }] },
+            "filter": { "cmp": "lt", "left": { "field": "id" }, "right": { "value": 40 } },
+            "order": { "dir": "desc", "field": "id" },
+            "limit": 2
+        }),
+    )
+    .await
+    .unwrap();
+    let events: Vec<(&str, i64)> = rows
+        .iter()
+        .map(|row| (row["event"].as_str().unwrap(), row["_id"].as_i64().unwrap()))
+        .collect();
+    assert_eq!(events, [("e33", 33), ("e23", 23)]);
+    assert_eq!(rows[0]["level"], 3);
+    assert!(
+        rows[0]["at"].is_string(),
+        "a timestamp column reads as to_jsonb writes it"
+    );
+
+    // Default order is the primary key.
+    let first = query(&engine, json!({ "table": "events", "limit": 1 }))
+        .await
+        .unwrap();
+    assert_eq!(first[0]["_id"], 1);
+
+    // Convoy created nothing: the table is as it was, with no Convoy indexes.
+    let indexes: i64 = db
+        .psql()
+        .await
+        .query_one(
+            "SELECT count(*) FROM pg_indexes WHERE tablename = 'events'",
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(
+        indexes, 3,
+        "the primary key and the table's own two indexes only"
+    );
+
+    let unknown = query(&engine, json!({ "table": "events", "filter": { "cmp": "eq", "left": { "field": "data" }, "right": { "value": 1 } } })).await;
+    assert_eq!(unknown.unwrap_err().code(), "INVALID_ARGS");
+}
+
+#[tokio::test]
+async fn the_tables_own_index_is_used() {
+    let (db, _engine) = setup().await;
+    let schema = Schema::from_json(
+        &json!({ "tables": [{ "name": "events", "managed": false, "fields": ["event", "level"], "indexes": [] }] }).to_string(),
+    )
+    .unwrap();
+    let mut schema = schema;
+    convoy_core::schema::introspect_unmanaged(
+        &Database::connect(&db.url, 1).await.unwrap(),
+        &mut schema,
+    )
+    .await
+    .unwrap();
+    let plan: convoy_core::plan::QueryPlan = serde_json::from_value(json!({
+        "table": "events", "filter": { "cmp": "eq", "left": { "field": "event" }, "right": { "value": "e42" } }, "limit": 5
+    }))
+    .unwrap();
+    let statement = convoy_core::plan::plan_query(&schema, &plan).unwrap();
+    let explain = format!(
+        "EXPLAIN {}",
+        statement.sql.replace("$1", "'\"e42\"'").replace("$2", "5")
+    );
+    let lines: Vec<String> = db
+        .psql()
+        .await
+        .query(explain.as_str(), &[])
+        .await
+        .unwrap()
+        .iter()
+        .map(|row| row.get(0))
+        .collect();
+    assert!(
+        lines.iter().any(|line| line.contains("events_event")),
+        "{lines:#?}"
+    );
+}
+
+#[tokio::test]
+async fn inserts_fill_defaults_and_return_the_primary_key() {
+    let (db, engine) = setup().await;
+    let id = in_mutation(&engine, |call| {
+        let engine = engine.clone();
+        async move {
+            engine
+                .insert(call, "events", r#"{"event":"signup","level":7}"#)
+                .await
+        }
+    })
+    .await
+    .unwrap();
+    assert_eq!(id, "5001");
+    let row = db
+        .psql()
+        .await
+        .query_one(
+            "SELECT event, level, at IS NOT NULL FROM events WHERE id = 5001",
+            &[],
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        (
+            row.get::<_, String>(0),
+            row.get::<_, i32>(1),
+            row.get::<_, bool>(2)
+        ),
+        ("signup".into(), 7, true)
+    );
+    let missing = in_mutation(&engine, |call| {
+        let engine = engine.clone();
+        async move { engine.insert(call, "events", r#"{"nope":1}"#).await }
+    })
+    .await;
+    assert_eq!(missing.unwrap_err().code(), "INVALID_ARGS");
+}
+
+#[tokio::test]
+async fn a_missing_unmanaged_table_is_a_clear_error_at_start() {
+    let db = TestDatabase::new().await;
+    let engine = Engine::new(Database::connect(&db.url, 1).await.unwrap());
+    let schema = Schema::from_json(
+        &json!({ "tables": [{ "name": "ghosts", "managed": false }] }).to_string(),
+    )
+    .unwrap();
+    let error = engine.set_schema(schema).await.unwrap_err();
+    assert!(error.to_string().contains("does not exist"), "{error}");
+}
