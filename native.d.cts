@@ -37,6 +37,8 @@ export declare class Engine {
    * error as JSON text.
    */
   respond(callId: number, ok: boolean, payloadJson: string): void
+  /** Like `respond`, then resolves with whether the call committed (for `ctx.afterCommit`). */
+  respondAwaitingCommit(callId: number, ok: boolean, payloadJson: string): Promise<boolean>
   /** Stops the HTTP server and releases the dispatch function, so Node can exit. */
   stopServer(): Promise<void>
   close(): Promise<void>

@@ -66,4 +66,19 @@ test('50 concurrent read-modify-write mutations from two server processes end at
   );
   const rows = await database.query("SELECT (data->>'value')::int AS value FROM counters");
   assert.deepEqual(rows, [{ value: INCREMENTS }]);
+
+  // Conflicting attempts ran their handlers again, but each increment's afterCommit ran once.
+  const effects = async (url: string) => {
+    const response = await fetch(`${url}/api/query`, {
+      method: 'POST',
+      body: JSON.stringify({ path: 'counters:effects', args: {} }),
+    });
+    return (await response.json()).value as number;
+  };
+  let total = 0;
+  for (let tries = 0; tries < 50 && total < INCREMENTS; tries++) {
+    total = (await effects(local.url)) + (await effects(otherUrl));
+    if (total < INCREMENTS) await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+  assert.equal(total, INCREMENTS);
 });

@@ -132,6 +132,17 @@ describe('the runtime over HTTP', () => {
     assert.equal(refused.body.error.code, 'INVALID_ARGS');
   });
 
+  test('afterCommit runs once after a commit, and never after a rollback', async () => {
+    assert.equal((await call('mutation', 'addWithEffect', { text: 'sent', refuse: false })).status, 200);
+    assert.equal((await call('mutation', 'addWithEffect', { text: 'never', refuse: true })).status, 400);
+    let seen: string[] = [];
+    for (let tries = 0; tries < 50 && seen.length === 0; tries++) {
+      seen = (await call('query', 'effectsSeen')).body.value;
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+    assert.deepEqual(seen, ['sent']);
+  });
+
   test('a query that reads twice sees one snapshot (it restarts into a transaction)', async () => {
     const count = await noteCount();
     for (let run = 0; run < 2; run++) {

@@ -18,6 +18,11 @@ export interface QueryCtx<DataModel extends GenericDataModel = GenericDataModel>
 
 export interface MutationCtx<DataModel extends GenericDataModel = GenericDataModel> {
   db: DatabaseWriter<DataModel>;
+  /**
+   * Runs `fn` once, after this mutation commits: never for an attempt that rolls back or that
+   * conflicts and runs again. For side effects that must not repeat (emails, webhooks).
+   */
+  afterCommit(fn: () => unknown): void;
 }
 
 export interface RegisteredFunction<Kind extends FunctionKind, Args, Returns> {

@@ -36,6 +36,7 @@ export interface Engine {
   dbDelete(callId: number, table: string, id: string): Promise<void>;
   startServer(options: ServerOptions, dispatch: (call: FunctionCall) => void): Promise<number>;
   respond(callId: number, ok: boolean, payloadJson: string): void;
+  respondAwaitingCommit(callId: number, ok: boolean, payloadJson: string): Promise<boolean>;
   stopServer(): Promise<void>;
   close(): Promise<void>;
 }
@@ -123,6 +124,9 @@ class CheckedEngine implements Engine {
   }
   respond(callId: number, ok: boolean, payloadJson: string) {
     this.inner.respond(callId, ok, payloadJson);
+  }
+  respondAwaitingCommit(callId: number, ok: boolean, payloadJson: string) {
+    return this.inner.respondAwaitingCommit(callId, ok, payloadJson).catch(rethrow);
   }
   stopServer() {
     return this.inner.stopServer().catch(rethrow);

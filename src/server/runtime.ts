@@ -87,7 +87,7 @@ export async function startConvoy(options: ConvoyOptions): Promise<ConvoyServer>
     return JSON.stringify({ code: 'INTERNAL', message, ...(dev ? { data: { stack: detail } } : {}) });
   };
 
-  const run = async (call: FunctionCall): Promise<string> => {
+  const run = async (call: FunctionCall, afterCommit: Array<() => unknown>): Promise<string> => {
     const fn = app.functions.get(call.path);
     if (!fn) throw new ConvoyError('NOT_FOUND', `there is no function named ${JSON.stringify(call.path)}`);
     let args: unknown;
@@ -103,11 +103,13 @@ export async function startConvoy(options: ConvoyOptions): Promise<ConvoyServer>
       });
     }
     const db = createDatabase(engine, call.callId, app.schema, call.kind);
-    let ctx: Record<string, unknown> = { db };
+    const base: Record<string, unknown> =
+      call.kind === 'mutation' ? { db, afterCommit: (fn: () => unknown) => afterCommit.push(fn) } : { db };
+    let ctx = base;
     if (app.createContext) {
       const req = { method: 'POST', url: `/api/${call.kind}`, headers: JSON.parse(call.headersJson) };
-      const extra = await app.createContext(req, { db });
-      ctx = { ...(extra as Record<string, unknown>), db };
+      const extra = await app.createContext(req, base);
+      ctx = { ...(extra as Record<string, unknown>), ...base };
     }
     const result = await fn.handler(ctx, parsed.data);
     if (typeof result === 'object' && result !== null) {
@@ -117,9 +119,28 @@ export async function startConvoy(options: ConvoyOptions): Promise<ConvoyServer>
     return JSON.stringify(result ?? null);
   };
 
+  const runAfterCommit = async (call: FunctionCall, effects: Array<() => unknown>) => {
+    for (const effect of effects) {
+      try {
+        await effect();
+      } catch (error) {
+        log(`convoy: an afterCommit callback of ${call.path} failed: ${(error as Error)?.stack ?? error}`);
+      }
+    }
+  };
+
   const dispatch = (call: FunctionCall) => {
-    run(call).then(
-      (payload) => engine.respond(call.callId, true, payload),
+    const afterCommit: Array<() => unknown> = [];
+    run(call, afterCommit).then(
+      (payload) => {
+        if (afterCommit.length === 0) return engine.respond(call.callId, true, payload);
+        engine.respondAwaitingCommit(call.callId, true, payload).then(
+          async (committed) => {
+            if (committed) await runAfterCommit(call, afterCommit);
+          },
+          (error) => log(`convoy: ${call.path}: ${error}`),
+        );
+      },
       (error) => engine.respond(call.callId, false, errorPayload(error, call)),
     );
   };

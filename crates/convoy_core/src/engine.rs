@@ -59,6 +59,8 @@ pub struct Call {
     single_statement: bool,
     transaction: tokio::sync::Mutex<Transaction>,
     responder: Mutex<Option<oneshot::Sender<Outcome>>>,
+    /// Told whether the call committed, when someone asked (`ctx.afterCommit`).
+    committed: Mutex<Option<oneshot::Sender<bool>>>,
 }
 
 #[derive(Default)]
@@ -146,6 +148,7 @@ impl Engine {
             single_statement: kind == CallKind::Query && !transactional,
             transaction: tokio::sync::Mutex::new(Transaction::default()),
             responder: Mutex::new(Some(sender)),
+            committed: Mutex::new(None),
         });
         calls.insert(id, call.clone());
         (call, receiver)
@@ -166,10 +169,36 @@ impl Engine {
         }
     }
 
+    /// Delivers the answer like [`Engine::respond`], then resolves with whether the call's
+    /// transaction committed: `false` for a rollback and for an attempt that conflicted and runs
+    /// again. The watch is set up before the answer is sent, so the commit cannot slip past it.
+    pub async fn respond_awaiting_commit(&self, call_id: u32, outcome: Outcome) -> bool {
+        let Ok(call) = self.call(call_id) else {
+            return false;
+        };
+        let (sender, receiver) = oneshot::channel();
+        *call.committed.lock().expect("commit watch lock poisoned") = Some(sender);
+        self.respond(call_id, outcome);
+        receiver.await.unwrap_or(false)
+    }
+
     /// Ends a call: commits (when `commit` and nothing failed) or rolls back, and returns the
     /// connection to the pool. A conflict — in a statement or at COMMIT — comes back as
     /// `ConvoyError::Conflict` so that the caller can run the function again.
     pub async fn finish_call(&self, call: &Call, commit: bool) -> Result<()> {
+        let result = self.end_transaction(call, commit).await;
+        let watcher = call
+            .committed
+            .lock()
+            .expect("commit watch lock poisoned")
+            .take();
+        if let Some(watcher) = watcher {
+            let _ = watcher.send(commit && result.is_ok());
+        }
+        result
+    }
+
+    async fn end_transaction(&self, call: &Call, commit: bool) -> Result<()> {
         self.calls
             .lock()
             .expect("calls lock poisoned")

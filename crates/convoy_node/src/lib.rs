@@ -56,6 +56,17 @@ fn to_js(error: ConvoyError) -> Error {
     )
 }
 
+/// User code's answer: the result's JSON, or an error's `{code, message, data?}` JSON.
+fn outcome_of(ok: bool, payload_json: String) -> convoy_core::Outcome {
+    if ok {
+        return Ok(payload_json);
+    }
+    Err(serde_json::from_str(&payload_json).map_or_else(
+        |_| ConvoyError::Internal(payload_json),
+        |value| ConvoyError::from_json(&value),
+    ))
+}
+
 #[napi(object)]
 pub struct ConnectOptions {
     pub database_url: String,
@@ -286,15 +297,20 @@ impl Engine {
     /// error as JSON text.
     #[napi]
     pub fn respond(&self, call_id: u32, ok: bool, payload_json: String) {
-        let outcome = if ok {
-            Ok(payload_json)
-        } else {
-            Err(serde_json::from_str(&payload_json).map_or_else(
-                |_| ConvoyError::Internal(payload_json),
-                |value| ConvoyError::from_json(&value),
-            ))
-        };
-        self.core.respond(call_id, outcome);
+        self.core.respond(call_id, outcome_of(ok, payload_json));
+    }
+
+    /// Like `respond`, then resolves with whether the call committed (for `ctx.afterCommit`).
+    #[napi]
+    pub async fn respond_awaiting_commit(
+        &self,
+        call_id: u32,
+        ok: bool,
+        payload_json: String,
+    ) -> bool {
+        self.core
+            .respond_awaiting_commit(call_id, outcome_of(ok, payload_json))
+            .await
     }
 
     /// Stops the HTTP server and releases the dispatch function, so Node can exit.
