@@ -17,9 +17,15 @@ export type FieldsOf<Shape extends FieldShape> = z.output<z.ZodObject<Shape>>;
 // psql later; keep them plain.
 const IDENTIFIER = /^[A-Za-z_][A-Za-z0-9_]{0,62}$/;
 
-export class TableDefinition<Shape extends FieldShape = FieldShape, Indexes extends IndexMap = {}> {
+export class TableDefinition<
+  Shape extends FieldShape = FieldShape,
+  Indexes extends IndexMap = {},
+  Unmanaged extends boolean = false,
+> {
   /** Type-level record of the indexes; never set at run time. */
   declare readonly __indexes: Indexes;
+  /** Type-level: whether this is an existing relational table (`.unmanaged()`). */
+  declare readonly __unmanaged: Unmanaged;
   readonly shape: Shape;
   readonly indexes: ReadonlyArray<{ name: string; fields: readonly string[] }>;
   readonly isUnmanaged: boolean;
@@ -49,7 +55,7 @@ export class TableDefinition<Shape extends FieldShape = FieldShape, Indexes exte
   index<
     Name extends string,
     const Fields extends readonly [keyof FieldsOf<Shape> & string, ...(keyof FieldsOf<Shape> & string)[]],
-  >(name: Name, fields: Fields): TableDefinition<Shape, Indexes & Record<Name, Fields>> {
+  >(name: Name, fields: Fields): TableDefinition<Shape, Indexes & Record<Name, Fields>, Unmanaged> {
     if (!IDENTIFIER.test(name)) {
       throw new ConvoyError(
         'INVALID_ARGS',
@@ -67,12 +73,12 @@ export class TableDefinition<Shape extends FieldShape = FieldShape, Indexes exte
         );
       }
     }
-    return new TableDefinition(this.shape, [...this.indexes, { name, fields: [...fields] }], this.isUnmanaged);
+    return new TableDefinition(this.shape, [...this.indexes, { name, fields: [...fields] }], this.isUnmanaged) as never;
   }
 
   /** An existing relational table: Convoy never creates or alters it; its columns are the fields. */
-  unmanaged(): TableDefinition<Shape, Indexes> {
-    return new TableDefinition(this.shape, this.indexes, true);
+  unmanaged(): TableDefinition<Shape, Indexes, true> {
+    return new TableDefinition(this.shape, this.indexes, true) as never;
   }
 }
 
@@ -80,7 +86,7 @@ export function defineTable<Shape extends FieldShape>(shape: Shape): TableDefini
   return new TableDefinition(shape);
 }
 
-export type TablesMap = Record<string, TableDefinition<any, any>>;
+export type TablesMap = Record<string, TableDefinition<any, any, boolean>>;
 
 export interface SchemaDefinition<Tables extends TablesMap = TablesMap> {
   readonly tables: Tables;
@@ -137,10 +143,15 @@ export function describeSchema(schema: SchemaDefinition): SchemaDescription {
 
 // ---- Types derived from a schema -------------------------------------------------------------
 
-/** The system fields every document has. */
+/** The system fields every document of a managed table has. */
 export interface SystemFields<TableName extends string> {
   _id: Id<TableName>;
   _creationTime: number;
+}
+
+/** A row of an unmanaged table carries `_id` only when its primary key is one column. */
+export interface UnmanagedSystemFields {
+  _id?: string | number;
 }
 
 /** Per table: its documents, its user fields, its indexes. What `ctx.db` is typed against. */
@@ -149,7 +160,10 @@ export type GenericDataModel = Record<string, { document: any; fields: any; inde
 export type DataModelFromSchema<Schema extends SchemaDefinition<any>> = {
   [TableName in keyof Schema['tables'] & string]: {
     fields: FieldsOf<Schema['tables'][TableName]['shape']>;
-    document: SystemFields<TableName> & FieldsOf<Schema['tables'][TableName]['shape']>;
+    document: (Schema['tables'][TableName]['__unmanaged'] extends true
+      ? UnmanagedSystemFields
+      : SystemFields<TableName>) &
+      FieldsOf<Schema['tables'][TableName]['shape']>;
     indexes: Schema['tables'][TableName]['__indexes'];
   };
 };

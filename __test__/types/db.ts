@@ -81,3 +81,22 @@ export async function clientCalls(client: ConvoyClient, userId: Id<'users'>) {
   const creation: number = projects[0]!._creationTime;
   void [id, status, creation];
 }
+
+const withExisting = defineSchema({
+  events: defineTable({ event: z.string() }).unmanaged(),
+  notes: defineTable({ text: z.string() }),
+});
+const existing = functionBuildersFor<typeof withExisting>();
+
+export const recentEvents = existing.query({
+  handler: async (ctx) => {
+    const [event] = await ctx.db.query('events').order('desc', '_id').take(1);
+    const name: string | undefined = event?.event;
+    // @ts-expect-error an unmanaged row has no _creationTime
+    event?._creationTime;
+    const [note] = await ctx.db.query('notes').take(1);
+    const created: number | undefined = note?._creationTime;
+    void [name, created];
+    return event;
+  },
+});

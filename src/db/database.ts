@@ -4,6 +4,9 @@
  */
 import type { z } from 'zod';
 import type { SchemaDefinition, TableDefinition } from '../schema.js';
+
+type AnyTable = TableDefinition<any, any, boolean>;
+
 import { isSqlFragment } from '../sql.js';
 import { ConvoyError } from '../values/errors.js';
 import { isUuid } from '../values/id.js';
@@ -221,7 +224,7 @@ function depthOf(value: unknown, depth = 0): number {
 }
 
 /** The document as JSON text, once it passed the table's schema and the size and depth limits. */
-function serialized(tableName: string, table: TableDefinition, value: unknown): string {
+function serialized(tableName: string, table: AnyTable, value: unknown): string {
   const document = validated(tableName, table, value);
   const depth = depthOf(document);
   if (depth > DOCUMENT_LIMITS.maxDepth) {
@@ -241,7 +244,7 @@ function serialized(tableName: string, table: TableDefinition, value: unknown): 
   return json;
 }
 
-function validated(tableName: string, table: TableDefinition, value: unknown): Record<string, unknown> {
+function validated(tableName: string, table: AnyTable, value: unknown): Record<string, unknown> {
   if (typeof value !== 'object' || value === null || Array.isArray(value)) {
     throw new ConvoyError('INVALID_ARGS', `a document of ${tableName} must be an object`);
   }
@@ -277,7 +280,7 @@ export function createDatabase(
   schema: SchemaDefinition,
   kind: 'query' | 'mutation',
 ): any {
-  const tableDefinition = (name: unknown): TableDefinition => {
+  const tableDefinition = (name: unknown): AnyTable => {
     const table = typeof name === 'string' && Object.hasOwn(schema.tables, name) ? schema.tables[name] : undefined;
     if (!table) {
       throw new ConvoyError('INVALID_ARGS', `there is no table ${JSON.stringify(name)} in the schema`);
