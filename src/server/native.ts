@@ -5,6 +5,7 @@
 import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
+import type { DbBackend } from '../db/database.js';
 import { ConvoyError, type ConvoyErrorShape } from '../values/errors.js';
 
 export interface FunctionCall {
@@ -22,18 +23,11 @@ export interface ServerOptions {
   callTimeoutMs?: number;
 }
 
-export interface Engine {
+/** The native engine: `ctx.db`'s backend (its `db*` methods), schema, and HTTP server. */
+export interface Engine extends DbBackend {
   syncSchema(schemaJson: string, dryRun: boolean): Promise<string>;
   setSchema(schemaJson: string): Promise<void>;
   setFunctions(functionsJson: string): void;
-  dbGet(callId: number, table: string, id: string): Promise<string>;
-  dbLocate(callId: number, id: string): Promise<string>;
-  dbQuery(callId: number, planJson: string): Promise<string>;
-  dbPaginate(callId: number, planJson: string, cursor: string | null, numItems: number): Promise<string>;
-  dbInsert(callId: number, table: string, documentJson: string): Promise<string>;
-  dbRaw(callId: number, sql: string, paramsJson: string): Promise<string>;
-  dbReplace(callId: number, table: string, id: string, documentJson: string): Promise<void>;
-  dbDelete(callId: number, table: string, id: string): Promise<void>;
   startServer(options: ServerOptions, dispatch: (call: FunctionCall) => void): Promise<number>;
   respond(callId: number, ok: boolean, payloadJson: string): void;
   respondAwaitingCommit(callId: number, ok: boolean, payloadJson: string): Promise<boolean>;

@@ -283,17 +283,9 @@ async fn indexed_reads_use_their_index() {
     let plan: convoy_core::plan::QueryPlan = serde_json::from_str(&list_projects("u7")).unwrap();
     let schema = Schema::from_json(&product_schema().to_string()).unwrap();
     let statement = convoy_core::plan::plan_query(&schema, &plan).unwrap();
-    let explain = format!(
-        "EXPLAIN {}",
-        statement.sql.replace("$1::jsonb", "'\"u7\"'::jsonb")
-    );
-    let lines: Vec<String> = psql
-        .query(explain.as_str(), &[])
-        .await
-        .unwrap()
-        .iter()
-        .map(|row| row.get(0))
-        .collect();
+    let lines = db
+        .explain(&statement.sql.replace("$1::jsonb", "'\"u7\"'::jsonb"))
+        .await;
     assert!(
         lines.iter().any(|line| line.contains("projects_by_userId")),
         "{lines:#?}"

@@ -116,19 +116,9 @@ async fn the_tables_own_index_is_used() {
     }))
     .unwrap();
     let statement = convoy_core::plan::plan_query(&schema, &plan).unwrap();
-    let explain = format!(
-        "EXPLAIN {}",
-        statement.sql.replace("$1", "'\"e42\"'").replace("$2", "5")
-    );
-    let lines: Vec<String> = db
-        .psql()
-        .await
-        .query(explain.as_str(), &[])
-        .await
-        .unwrap()
-        .iter()
-        .map(|row| row.get(0))
-        .collect();
+    let lines = db
+        .explain(&statement.sql.replace("$1", "'\"e42\"'").replace("$2", "5"))
+        .await;
     assert!(
         lines.iter().any(|line| line.contains("events_event")),
         "{lines:#?}"

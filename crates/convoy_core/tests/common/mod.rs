@@ -44,6 +44,18 @@ impl TestDatabase {
         engine
     }
 
+    /// The lines of `EXPLAIN statement`, to check which index Postgres uses.
+    pub async fn explain(&self, statement: &str) -> Vec<String> {
+        self.psql()
+            .await
+            .query(format!("EXPLAIN {statement}").as_str(), &[])
+            .await
+            .expect("EXPLAIN")
+            .iter()
+            .map(|row| row.get(0))
+            .collect()
+    }
+
     /// A plain connection, for looking at what Convoy wrote the way a user would in psql.
     pub async fn psql(&self) -> tokio_postgres::Client {
         let (client, connection) = tokio_postgres::connect(&self.url, NoTls)
