@@ -143,6 +143,20 @@ describe('the runtime over HTTP', () => {
     assert.deepEqual(seen, ['sent']);
   });
 
+  test("createContext in convoy/server.ts sees the request's headers and shapes ctx", async () => {
+    const ask = (authorization?: string) =>
+      fetch(`${server.url}/api/query`, {
+        method: 'POST',
+        headers: authorization ? { authorization } : {},
+        body: JSON.stringify({ path: 'auth:whoami', args: {} }),
+      });
+    assert.deepEqual(await (await ask('Bearer ada')).json(), { value: { userId: 'user-ada' } });
+    assert.deepEqual(await (await ask()).json(), { value: { userId: null } });
+    const refused = await ask('Bearer bad');
+    assert.equal(refused.status, 401);
+    assert.deepEqual(await refused.json(), { error: { code: 'UNAUTHORIZED', message: 'That token is not valid' } });
+  });
+
   test('a query that reads twice sees one snapshot (it restarts into a transaction)', async () => {
     const count = await noteCount();
     for (let run = 0; run < 2; run++) {

@@ -96,7 +96,8 @@ describe('the packed package in a fresh app', { timeout: 600_000 }, () => {
     const target = await createDatabase();
     try {
       const env = { ...process.env, DATABASE_URL: target.url };
-      const dryRun = await run('npx', ['convoy', 'migrate', '--dry-run'], { cwd: app, env });
+      // PRODUCT.md spells the command with the package name.
+      const dryRun = await run('npx', ['@avvos/convoy', 'migrate', '--dry-run'], { cwd: app, env });
       assert.equal(dryRun.code, 0, dryRun.output);
       assert.match(dryRun.output, /CREATE TABLE IF NOT EXISTS "projects"/);
       const tables = async () =>
