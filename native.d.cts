@@ -62,4 +62,6 @@ export interface ServerOptions {
   host?: string
   maxBodyBytes?: number
   callTimeoutMs?: number
+  /** Browser origins other than the server's own that may call it (`http://localhost:*`). */
+  allowedOrigins?: Array<string>
 }

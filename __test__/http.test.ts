@@ -157,6 +157,35 @@ describe('the runtime over HTTP', () => {
     assert.deepEqual(await refused.json(), { error: { code: 'UNAUTHORIZED', message: 'That token is not valid' } });
   });
 
+  test('browsers: allowed origins get CORS, other sites are refused before anything runs', async () => {
+    const preflight = await fetch(`${server.url}/api/mutation`, {
+      method: 'OPTIONS',
+      headers: { origin: 'http://localhost:5173', 'access-control-request-method': 'POST' },
+    });
+    assert.equal(preflight.status, 204);
+    assert.equal(preflight.headers.get('access-control-allow-origin'), 'http://localhost:5173');
+    assert.match(preflight.headers.get('access-control-allow-headers') ?? '', /authorization/);
+
+    const fromVite = await fetch(`${server.url}/api/query`, {
+      method: 'POST',
+      headers: { origin: 'http://localhost:5173' },
+      body: JSON.stringify({ path: 'notes:first', args: {} }),
+    });
+    assert.equal(fromVite.status, 200);
+    assert.equal(fromVite.headers.get('access-control-allow-origin'), 'http://localhost:5173');
+
+    const before = await noteCount();
+    const fromElsewhere = await fetch(`${server.url}/api/mutation`, {
+      method: 'POST',
+      headers: { origin: 'https://evil.example', 'content-type': 'text/plain' },
+      body: JSON.stringify({ path: 'notes:add', args: { text: 'csrf' } }),
+    });
+    assert.equal(fromElsewhere.status, 403);
+    assert.equal((await fromElsewhere.json()).error.code, 'FORBIDDEN');
+    assert.equal(fromElsewhere.headers.get('access-control-allow-origin'), null);
+    assert.equal(await noteCount(), before, 'the cross-site mutation did not run');
+  });
+
   test('a query that reads twice sees one snapshot (it restarts into a transaction)', async () => {
     const count = await noteCount();
     for (let run = 0; run < 2; run++) {

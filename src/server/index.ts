@@ -4,7 +4,7 @@
 import { realpathSync } from 'node:fs';
 import path from 'node:path';
 import { isConvoyError } from '../values/errors.js';
-import { startConvoy } from './runtime.js';
+import { allowedOriginsFromEnv, startConvoy } from './runtime.js';
 
 export type { CreateContext, LoadedApp } from './app.js';
 export { type ConvoyOptions, type ConvoyServer, type SyncReport, startConvoy } from './runtime.js';
@@ -30,6 +30,7 @@ export async function runProduction(options: { entry: string }): Promise<void> {
       port: Number(process.env.PORT ?? 3737),
       host: process.env.HOST ?? '0.0.0.0',
       dev: false,
+      allowedOrigins: allowedOriginsFromEnv(),
     });
     console.log(`convoy: serving ${server.app.functions.size} functions on port ${server.port}`);
     const stop = async () => {

@@ -21,6 +21,7 @@ export interface ServerOptions {
   host?: string;
   maxBodyBytes?: number;
   callTimeoutMs?: number;
+  allowedOrigins?: string[];
 }
 
 /** The native engine: `ctx.db`'s backend (its `db*` methods), schema, and HTTP server. */

@@ -20,6 +20,11 @@ export interface ConvoyOptions {
   /** Dev mode shows internal errors in full to the client; production answers a generic message. */
   dev?: boolean;
   poolSize?: number;
+  /**
+   * Browser origins other than the server's own that may call it: exact (`https://app.example.com`)
+   * or any port (`http://localhost:*`). Dev mode adds localhost and 127.0.0.1 on any port.
+   */
+  allowedOrigins?: string[];
   /** Called with a line for the terminal (schema changes, internal errors). Default: console.error. */
   log?: (line: string) => void;
 }
@@ -40,6 +45,17 @@ export interface SyncReport {
   statements: string[];
   notes: string[];
   applied: boolean;
+}
+
+/** In dev mode a front end on this machine (Vite, Next) may call the server from any port. */
+const LOCAL_ORIGINS = ['http://localhost:*', 'http://127.0.0.1:*'];
+
+/** `CONVOY_ALLOWED_ORIGINS=https://app.example.com,http://localhost:*` as a list. */
+export function allowedOriginsFromEnv(): string[] {
+  return (process.env.CONVOY_ALLOWED_ORIGINS ?? '')
+    .split(',')
+    .map((origin) => origin.trim())
+    .filter(Boolean);
 }
 
 const validators = new WeakMap<AnyFunction, z.ZodType>();
@@ -146,7 +162,14 @@ export async function startConvoy(options: ConvoyOptions): Promise<ConvoyServer>
   };
 
   const port = await engine
-    .startServer({ port: options.port ?? 3737, host: options.host ?? '127.0.0.1' }, dispatch)
+    .startServer(
+      {
+        port: options.port ?? 3737,
+        host: options.host ?? '127.0.0.1',
+        allowedOrigins: [...(options.allowedOrigins ?? []), ...(dev ? LOCAL_ORIGINS : [])],
+      },
+      dispatch,
+    )
     .catch(async (error) => {
       await engine.close();
       throw error;

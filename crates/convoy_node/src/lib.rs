@@ -79,6 +79,8 @@ pub struct ServerOptions {
     pub host: Option<String>,
     pub max_body_bytes: Option<u32>,
     pub call_timeout_ms: Option<u32>,
+    /// Browser origins other than the server's own that may call it (`http://localhost:*`).
+    pub allowed_origins: Option<Vec<String>>,
 }
 
 #[napi(object)]
@@ -278,6 +280,9 @@ impl Engine {
             call_timeout: options.call_timeout_ms.map_or(defaults.call_timeout, |ms| {
                 Duration::from_millis(u64::from(ms))
             }),
+            allowed_origins: convoy_server::AllowedOrigins::new(
+                options.allowed_origins.unwrap_or_default(),
+            ),
             ..defaults
         };
         let handle = convoy_server::start(

@@ -9,7 +9,9 @@ use bytes::{Bytes, BytesMut};
 use convoy_core::{CallKind, ConvoyError, Engine, Result};
 use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
-use hyper::header::{HeaderValue, ALLOW, CACHE_CONTROL, CONTENT_LENGTH, CONTENT_TYPE};
+use hyper::header::{
+    HeaderValue, ALLOW, CACHE_CONTROL, CONTENT_LENGTH, CONTENT_TYPE, HOST, ORIGIN,
+};
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper::{Method, Request, Response, StatusCode};
@@ -21,6 +23,7 @@ use tokio::sync::{watch, Semaphore};
 use tokio::task::JoinHandle;
 
 use crate::call::{CallRunner, Dispatcher};
+use crate::cors::AllowedOrigins;
 use crate::functions::FunctionTable;
 
 pub struct ServerOptions {
@@ -34,6 +37,8 @@ pub struct ServerOptions {
     pub max_attempts: u32,
     /// Calls handed to Node and not yet answered; more wait their turn.
     pub max_in_flight: usize,
+    /// Browser origins other than the server's own that may call the API.
+    pub allowed_origins: AllowedOrigins,
 }
 
 impl Default for ServerOptions {
@@ -45,6 +50,7 @@ impl Default for ServerOptions {
             call_timeout: Duration::from_secs(30),
             max_attempts: 10,
             max_in_flight: 512,
+            allowed_origins: AllowedOrigins::default(),
         }
     }
 }
@@ -68,6 +74,7 @@ struct State {
     runner: CallRunner,
     functions: Arc<FunctionTable>,
     max_body_bytes: usize,
+    cors: AllowedOrigins,
 }
 
 pub async fn start(
@@ -97,6 +104,7 @@ pub async fn start(
         },
         functions,
         max_body_bytes: options.max_body_bytes,
+        cors: options.allowed_origins,
     });
     let (shutdown, stopping) = watch::channel(false);
     let accept_loop = tokio::spawn(accept(listener, state, stopping));
@@ -146,6 +154,45 @@ async fn accept(listener: TcpListener, state: Arc<State>, mut stopping: watch::R
 }
 
 async fn route(state: &State, request: Request<Incoming>) -> Response<Full<Bytes>> {
+    let origin = request.headers().get(ORIGIN).cloned();
+    let allowed = state.cors.allowed_origin(request.headers()).cloned();
+    if let Some(origin) = &origin {
+        // A browser request from a page of another origin that is not allowed is refused whole,
+        // not only hidden from the page: a cross-site form post must never run a mutation.
+        if allowed.is_none() && !is_same_origin(origin, request.headers().get(HOST)) {
+            let mut response = error_response(&ConvoyError::Forbidden(format!(
+                "the origin {} may not call this server; allow it with allowedOrigins (CONVOY_ALLOWED_ORIGINS)",
+                String::from_utf8_lossy(origin.as_bytes())
+            )));
+            state.cors.decorate(None, response.headers_mut());
+            return response;
+        }
+    }
+    let mut response = if request.method() == Method::OPTIONS {
+        let mut preflight = Response::new(Full::new(Bytes::new()));
+        *preflight.status_mut() = StatusCode::NO_CONTENT;
+        AllowedOrigins::preflight(preflight.headers_mut());
+        preflight
+    } else {
+        handle(state, request).await
+    };
+    state
+        .cors
+        .decorate(allowed.as_ref(), response.headers_mut());
+    response
+}
+
+/// Whether `Origin` names this very server (the `Host` the browser sent the request to).
+fn is_same_origin(origin: &HeaderValue, host: Option<&HeaderValue>) -> bool {
+    let (Ok(origin), Some(Ok(host))) = (origin.to_str(), host.map(HeaderValue::to_str)) else {
+        return false;
+    };
+    origin
+        .split_once("://")
+        .is_some_and(|(_, authority)| authority.eq_ignore_ascii_case(host))
+}
+
+async fn handle(state: &State, request: Request<Incoming>) -> Response<Full<Bytes>> {
     let kind = match request.uri().path() {
         "/api/query" => CallKind::Query,
         "/api/mutation" => CallKind::Mutation,

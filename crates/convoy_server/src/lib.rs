@@ -3,9 +3,11 @@
 //! server reaches them through a [`Dispatcher`].
 
 mod call;
+mod cors;
 mod functions;
 mod http;
 
 pub use call::{Dispatch, Dispatcher};
+pub use cors::AllowedOrigins;
 pub use functions::FunctionTable;
 pub use http::{start, ServerHandle, ServerOptions};
