@@ -303,4 +303,17 @@ describe('the runtime over HTTP', () => {
     await server.reload();
     assert.equal((await call('query', 'first')).status, 200);
   });
+
+  // Last: it stops the server.
+  test('stop lets requests in flight finish, then refuses new ones', async () => {
+    const inFlight = call('query', 'slow');
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    const stopping = performance.now();
+    await server.stop();
+    // The handler sleeps 400 ms: stop cannot have returned before it answered (production exits
+    // the process right after stop, so anything still running then would be cut off).
+    assert.ok(performance.now() - stopping >= 250, 'stop returned before the request in flight finished');
+    assert.deepEqual((await inFlight).body, { value: 'finished' });
+    await assert.rejects(fetch(`${server.url}/health`));
+  });
 });

@@ -20,7 +20,7 @@ use serde::Deserialize;
 use serde_json::value::RawValue;
 use tokio::net::TcpListener;
 use tokio::sync::{watch, Semaphore};
-use tokio::task::JoinHandle;
+use tokio::task::{JoinHandle, JoinSet};
 
 use crate::call::{CallRunner, Dispatcher};
 use crate::cors::AllowedOrigins;
@@ -62,8 +62,8 @@ pub struct ServerHandle {
 }
 
 impl ServerHandle {
-    /// Stops accepting, asks open connections to close after their current request, and waits
-    /// for the accept loop to end.
+    /// Stops accepting, lets each open connection finish the request it is serving, and waits for
+    /// them (up to ten seconds): what SIGTERM should do.
     pub async fn stop(self) {
         let _ = self.shutdown.send(true);
         let _ = self.accept_loop.await;
@@ -116,8 +116,14 @@ pub async fn start(
     })
 }
 
+/// How long `stop` waits for requests in flight to finish before it gives up on them.
+const DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
+
 async fn accept(listener: TcpListener, state: Arc<State>, mut stopping: watch::Receiver<bool>) {
+    let mut connections = JoinSet::new();
     loop {
+        // Forget connections that have closed, so the set holds only live ones.
+        while connections.try_join_next().is_some() {}
         let stream = tokio::select! {
             accepted = listener.accept() => match accepted {
                 Ok((stream, _)) => stream,
@@ -128,12 +134,12 @@ async fn accept(listener: TcpListener, state: Arc<State>, mut stopping: watch::R
                     continue;
                 }
             },
-            _ = stopping.changed() => return,
+            _ = stopping.changed() => break,
         };
         let _ = stream.set_nodelay(true);
         let state = state.clone();
         let mut stopping = stopping.clone();
-        tokio::spawn(async move {
+        connections.spawn(async move {
             let service = service_fn(move |request| {
                 let state = state.clone();
                 async move { Ok::<_, Infallible>(route(&state, request).await) }
@@ -150,6 +156,16 @@ async fn accept(listener: TcpListener, state: Arc<State>, mut stopping: watch::R
                 }
             }
         });
+    }
+    // Stopping: no new connections; each open one finishes the request it is serving (idle
+    // keep-alive connections close at once). Wait for them, within reason.
+    drop(listener);
+    let drained = tokio::time::timeout(DRAIN_TIMEOUT, async {
+        while connections.join_next().await.is_some() {}
+    })
+    .await;
+    if drained.is_err() {
+        tracing::warn!("stopped with requests still running after {DRAIN_TIMEOUT:?}");
     }
 }
 
