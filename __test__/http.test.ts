@@ -186,6 +186,24 @@ describe('the runtime over HTTP', () => {
     assert.equal(await noteCount(), before, 'the cross-site mutation did not run');
   });
 
+  test('/metrics counts calls, executions, restarts and the pool in Prometheus text', async () => {
+    const metric = async (name: string) => {
+      const text = await (await fetch(`${server.url}/metrics`)).text();
+      const line = text.split('\n').find((candidate) => candidate.startsWith(`${name} `));
+      return Number(line?.split(' ')[1]);
+    };
+    const queries = 'convoy_function_executions_total{kind="query"}';
+    const okQueries = 'convoy_calls_total{kind="query",outcome="ok"}';
+    const [runsBefore, okBefore] = [await metric(queries), await metric(okQueries)];
+    await call('query', 'first');
+    await call('query', 'first');
+    assert.equal(await metric(queries), runsBefore + 2);
+    assert.equal(await metric(okQueries), okBefore + 2);
+    assert.ok((await metric('convoy_pool_max_connections')) >= 1);
+    const response = await fetch(`${server.url}/metrics`);
+    assert.match(response.headers.get('content-type') ?? '', /^text\/plain; version=0\.0\.4/);
+  });
+
   test('a query that reads twice sees one snapshot (it restarts into a transaction)', async () => {
     const count = await noteCount();
     for (let run = 0; run < 2; run++) {

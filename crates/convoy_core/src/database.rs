@@ -12,6 +12,13 @@ use crate::error::{ConvoyError, Result};
 /// 2-core machine (DESIGN.md); more connections only made every latency worse.
 pub const DEFAULT_POOL_SIZE: usize = 8;
 
+pub struct PoolStatus {
+    pub size: usize,
+    pub available: usize,
+    pub waiting: usize,
+    pub max_size: usize,
+}
+
 #[derive(Clone)]
 pub struct Database {
     pool: Pool,
@@ -53,6 +60,17 @@ impl Database {
         let client = self.connection().await?;
         client.simple_query("SELECT 1").await?;
         Ok(())
+    }
+
+    /// The pool's size, idle connections and waiting callers, for `/metrics`.
+    pub fn status(&self) -> PoolStatus {
+        let status = self.pool.status();
+        PoolStatus {
+            size: status.size,
+            available: status.available,
+            waiting: status.waiting,
+            max_size: status.max_size,
+        }
     }
 
     pub fn close(&self) {

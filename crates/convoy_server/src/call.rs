@@ -8,6 +8,7 @@ use convoy_core::{Call, CallKind, ConvoyError, Engine, Result};
 use tokio::sync::Semaphore;
 
 use crate::functions::FunctionInfo;
+use crate::metrics::Metrics;
 
 /// A call as user code receives it.
 pub struct Dispatch {
@@ -31,6 +32,7 @@ pub(crate) struct CallRunner {
     pub in_flight: Semaphore,
     pub timeout: Duration,
     pub max_attempts: u32,
+    pub metrics: Metrics,
 }
 
 impl CallRunner {
@@ -52,8 +54,12 @@ impl CallRunner {
         loop {
             let transactional = function.needs_transaction();
             match self.attempt(kind, transactional, path, args_json, headers_json).await {
-                Err(ConvoyError::Restart) => function.mark_needs_transaction(),
+                Err(ConvoyError::Restart) => {
+                    self.metrics.restarted();
+                    function.mark_needs_transaction();
+                }
                 Err(error) if error.is_retryable_conflict() && attempt < self.max_attempts => {
+                    self.metrics.conflict_retried();
                     tokio::time::sleep(backoff(attempt)).await;
                     attempt += 1;
                 }
@@ -75,6 +81,7 @@ impl CallRunner {
         args_json: &str,
         headers_json: &str,
     ) -> Result<String> {
+        self.metrics.execution(kind);
         let (call, answer) = self.engine.begin_call(kind, transactional);
         let mut guard = CallGuard {
             engine: self.engine.clone(),

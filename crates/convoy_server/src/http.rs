@@ -25,6 +25,7 @@ use tokio::task::{JoinHandle, JoinSet};
 use crate::call::{CallRunner, Dispatcher};
 use crate::cors::AllowedOrigins;
 use crate::functions::FunctionTable;
+use crate::metrics::Metrics;
 
 pub struct ServerOptions {
     pub host: String,
@@ -101,6 +102,7 @@ pub async fn start(
             in_flight: Semaphore::new(options.max_in_flight),
             timeout: options.call_timeout,
             max_attempts: options.max_attempts.max(1),
+            metrics: Metrics::default(),
         },
         functions,
         max_body_bytes: options.max_body_bytes,
@@ -213,9 +215,18 @@ async fn handle(state: &State, request: Request<Incoming>) -> Response<Full<Byte
         "/api/query" => CallKind::Query,
         "/api/mutation" => CallKind::Mutation,
         "/health" => return health(state, request.method()).await,
+        "/metrics" => {
+            let body = state.runner.metrics.render(&state.runner.engine);
+            let mut response = Response::new(Full::new(Bytes::from(body)));
+            response.headers_mut().insert(
+                CONTENT_TYPE,
+                HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
+            );
+            return response;
+        }
         path => {
             return error_response(&ConvoyError::NotFound(format!(
-                "no route {path}; Convoy serves POST /api/query, POST /api/mutation and GET /health"
+                "no route {path}; Convoy serves POST /api/query, POST /api/mutation, GET /health and GET /metrics"
             )))
         }
     };
@@ -230,10 +241,15 @@ async fn handle(state: &State, request: Request<Incoming>) -> Response<Full<Byte
             .insert(ALLOW, HeaderValue::from_static("POST"));
         return response;
     }
-    match call(state, kind, request).await {
+    let response = match call(state, kind, request).await {
         Ok(value) => json_response(StatusCode::OK, format!("{{\"value\":{value}}}")),
         Err(error) => error_response(&error),
-    }
+    };
+    state
+        .runner
+        .metrics
+        .answered(kind, response.status().as_u16());
+    response
 }
 
 #[derive(Deserialize)]

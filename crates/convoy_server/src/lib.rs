@@ -6,6 +6,7 @@ mod call;
 mod cors;
 mod functions;
 mod http;
+mod metrics;
 
 pub use call::{Dispatch, Dispatcher};
 pub use cors::AllowedOrigins;

@@ -1,0 +1,128 @@
+//! `GET /metrics`: counters in the Prometheus text format, kept in atomics so that counting costs
+//! a request nothing measurable.
+
+use std::fmt::Write as _;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use convoy_core::{CallKind, Engine};
+
+#[derive(Default)]
+pub struct Metrics {
+    /// Runs of user functions, retries included: [query, mutation].
+    executions: [AtomicU64; 2],
+    /// Runs ended by a conflict (serialization failure or deadlock) and run again.
+    conflicts_retried: AtomicU64,
+    /// Query runs restarted inside a transaction after a second statement.
+    restarts: AtomicU64,
+    /// Answered calls by kind and outcome: [query, mutation] × [ok, client error, server error].
+    calls: [[AtomicU64; 3]; 2],
+}
+
+fn kind_index(kind: CallKind) -> usize {
+    match kind {
+        CallKind::Query => 0,
+        CallKind::Mutation => 1,
+    }
+}
+
+impl Metrics {
+    pub fn execution(&self, kind: CallKind) {
+        self.executions[kind_index(kind)].fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub fn conflict_retried(&self) {
+        self.conflicts_retried.fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub fn restarted(&self) {
+        self.restarts.fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub fn answered(&self, kind: CallKind, status: u16) {
+        let outcome = match status {
+            200..=399 => 0,
+            400..=499 => 1,
+            _ => 2,
+        };
+        self.calls[kind_index(kind)][outcome].fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub fn render(&self, engine: &Engine) -> String {
+        let mut out = String::new();
+        let kinds = ["query", "mutation"];
+        out.push_str("# HELP convoy_calls_total Function calls answered, by kind and outcome.\n");
+        out.push_str("# TYPE convoy_calls_total counter\n");
+        for (kind, counts) in kinds.iter().zip(&self.calls) {
+            for (outcome, count) in ["ok", "client_error", "server_error"].iter().zip(counts) {
+                let count = count.load(Ordering::Relaxed);
+                writeln!(
+                    out,
+                    "convoy_calls_total{{kind=\"{kind}\",outcome=\"{outcome}\"}} {count}"
+                )
+                .expect("writing to a String");
+            }
+        }
+        out.push_str("# HELP convoy_function_executions_total Runs of user functions, retries and restarts included.\n");
+        out.push_str("# TYPE convoy_function_executions_total counter\n");
+        for (kind, count) in kinds.iter().zip(&self.executions) {
+            writeln!(
+                out,
+                "convoy_function_executions_total{{kind=\"{kind}\"}} {}",
+                count.load(Ordering::Relaxed)
+            )
+            .expect("writing to a String");
+        }
+        let counter = |out: &mut String, name: &str, help: &str, value: u64| {
+            writeln!(
+                out,
+                "# HELP {name} {help}\n# TYPE {name} counter\n{name} {value}"
+            )
+            .expect("writing to a String");
+        };
+        counter(
+            &mut out,
+            "convoy_mutation_conflicts_retried_total",
+            "Mutation runs that conflicted with concurrent ones and ran again.",
+            self.conflicts_retried.load(Ordering::Relaxed),
+        );
+        counter(
+            &mut out,
+            "convoy_query_restarts_total",
+            "Query runs restarted inside a transaction after a second statement.",
+            self.restarts.load(Ordering::Relaxed),
+        );
+        let pool = engine.database().status();
+        let gauge = |out: &mut String, name: &str, help: &str, value: usize| {
+            writeln!(
+                out,
+                "# HELP {name} {help}\n# TYPE {name} gauge\n{name} {value}"
+            )
+            .expect("writing to a String");
+        };
+        gauge(
+            &mut out,
+            "convoy_pool_connections",
+            "Open Postgres connections.",
+            pool.size,
+        );
+        gauge(
+            &mut out,
+            "convoy_pool_connections_idle",
+            "Open Postgres connections not in use.",
+            pool.available,
+        );
+        gauge(
+            &mut out,
+            "convoy_pool_waiting",
+            "Calls waiting for a Postgres connection.",
+            pool.waiting,
+        );
+        gauge(
+            &mut out,
+            "convoy_pool_max_connections",
+            "The pool's size limit.",
+            pool.max_size,
+        );
+        out
+    }
+}
