@@ -204,6 +204,26 @@ describe('the runtime over HTTP', () => {
     assert.match(response.headers.get('content-type') ?? '', /^text\/plain; version=0\.0\.4/);
   });
 
+  test('when Postgres drops the connections, calls fail UNAVAILABLE (never 500) and the pool heals', async () => {
+    await call('query', 'first');
+    // What a Postgres restart does to the server's connections.
+    await database.query(
+      'SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()',
+    );
+    const statuses: number[] = [];
+    for (let attempt = 0; attempt < 20; attempt++) {
+      const { status, body } = await call('query', 'first');
+      statuses.push(status);
+      if (status === 200) break;
+      assert.equal(status, 503, JSON.stringify(body));
+      assert.equal(body.error.code, 'UNAVAILABLE');
+    }
+    assert.equal(statuses.at(-1), 200, `never recovered: ${statuses}`);
+    const before = await noteCount();
+    assert.equal((await call('mutation', 'add', { text: 'after the restart' })).status, 200);
+    assert.equal(await noteCount(), before + 1);
+  });
+
   test('a query that reads twice sees one snapshot (it restarts into a transaction)', async () => {
     const count = await noteCount();
     for (let run = 0; run < 2; run++) {

@@ -37,6 +37,8 @@ fn init() {
                 .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
         )
         .with_writer(std::io::stderr)
+        // Colour only for a person at a terminal, never in log files.
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .try_init();
     let default_hook = std::panic::take_hook();
     std::panic::set_hook(Box::new(move |info| {
