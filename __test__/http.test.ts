@@ -267,9 +267,10 @@ describe('the runtime over HTTP', () => {
     assert.equal(body.error.code, 'INTERNAL');
     assert.equal(body.error.message, 'kaboom');
     assert.equal(await noteCount(), before);
+    const requestId = body.error.data.requestId;
     assert.ok(
-      logged.some((line) => line.includes('kaboom')),
-      'the detail goes to the server log',
+      logged.some((line) => line.includes('kaboom') && line.includes(requestId)),
+      'the detail goes to the server log, under the id the client got',
     );
   });
 

@@ -3,6 +3,7 @@
  * Each call arrives from Rust as a `FunctionCall`, gets its args validated by Zod, runs, and is
  * answered with `respond` — always exactly once, whatever the handler does.
  */
+import { randomUUID } from 'node:crypto';
 import { z } from 'zod';
 import { createDatabase, describeIssues, rawJsonOf } from '../db/database.js';
 import { describeSchema } from '../schema.js';
@@ -96,11 +97,16 @@ export async function startConvoy(options: ConvoyOptions): Promise<ConvoyServer>
 
   const errorPayload = (error: unknown, call: FunctionCall): string => {
     if (isConvoyError(error)) return JSON.stringify(error.toJSON());
-    // Not a ConvoyError: a bug or an unexpected failure in the handler.
+    // Not a ConvoyError: a bug or an unexpected failure in the handler. The client gets an id to
+    // quote; the server log holds the detail under the same id.
+    const requestId = randomUUID();
     const detail = error instanceof Error ? (error.stack ?? error.message) : String(error);
-    log(`convoy: ${call.path} failed: ${detail}`);
-    const message = dev ? (error instanceof Error ? error.message : String(error)) : 'Internal error';
-    return JSON.stringify({ code: 'INTERNAL', message, ...(dev ? { data: { stack: detail } } : {}) });
+    log(`convoy: ${call.path} failed (request ${requestId}): ${detail}`);
+    if (dev) {
+      const message = error instanceof Error ? error.message : String(error);
+      return JSON.stringify({ code: 'INTERNAL', message, data: { requestId, stack: detail } });
+    }
+    return JSON.stringify({ code: 'INTERNAL', message: `Internal error (request ${requestId})`, data: { requestId } });
   };
 
   const run = async (call: FunctionCall, afterCommit: Array<() => unknown>): Promise<string> => {
