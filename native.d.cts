@@ -15,16 +15,33 @@ export declare class Engine {
   syncSchema(schemaJson: string, dryRun: boolean): Promise<string>
   setSchema(schemaJson: string): Promise<void>
   setFunctions(functionsJson: string): void
-  /** The document with this id as JSON, or `"null"`. An empty `table` means "any table". */
+  /**
+   * The document with this id as JSON, or `"null"`. An empty `table` means "any table".
+   * Installs the trigger that reports writes made outside Convoy (`convoy dev` does).
+   */
+  installChangeTrigger(): Promise<void>
   dbGet(callId: number, table: string, id: string): Promise<string>
   /**
    * `{"table", "document"}` for the document with this id, in whichever table it is; `"null"`
    * when there is none.
    */
   dbLocate(callId: number, id: string): Promise<string>
-  dbReplace(callId: number, table: string, id: string, documentJson: string): Promise<void>
-  dbDelete(callId: number, table: string, id: string): Promise<void>
+  /**
+   * What a mutation knows of a document without asking Postgres: `{"table", "document"}` as
+   * `db_locate` answers, `"null"` for one it deleted, `""` for one it has not seen.
+   */
+  dbSeen(callId: number, id: string): string
+  /** Inserts into any table; an unmanaged table's row is written at once, for its primary key. */
   dbInsert(callId: number, table: string, documentJson: string): Promise<string>
+  /**
+   * Queues an insert into a managed table and returns the new id (writes travel with the
+   * call's next statement or its COMMIT).
+   */
+  dbQueueInsert(callId: number, table: string, documentJson: string): string
+  /** Queues a replace of a document the call has seen (`db_seen` or `db_locate` first). */
+  dbQueueReplace(callId: number, table: string, id: string, documentJson: string): void
+  /** Queues a delete of a document the call has seen. */
+  dbQueueDelete(callId: number, table: string, id: string): void
   dbQuery(callId: number, planJson: string): Promise<string>
   /** One page of a query: `{"page", "isDone", "continueCursor"}` as JSON. */
   dbPaginate(callId: number, planJson: string, cursor: string | undefined | null, numItems: number): Promise<string>

@@ -116,6 +116,27 @@ describe('the runtime over HTTP', () => {
     assert.match(hint.body.error.message, /data->>'text'/);
   });
 
+  test('sql.identifier splices a quoted name: a hostile one is only a table that does not exist', async () => {
+    const before = await noteCount();
+    assert.deepEqual((await call('query', 'countIn', { table: 'notes' })).body, { value: [{ count: before }] });
+    const hostile = await call('query', 'countIn', { table: 'notes"; DROP TABLE notes; --' });
+    assert.equal(hostile.body.error.code, 'INTERNAL');
+    assert.equal(await noteCount(), before, 'notes is still there');
+  });
+
+  test('a mutation reads back its own writes, which commit together', async () => {
+    const text = `read-back-${Date.now()}`;
+    const { body } = await call('mutation', 'addThenReadBack', { text });
+    assert.equal(body.value.n, 2, 'get sees the patch');
+    assert.deepEqual(body.value.listed, [2], 'a query sees the insert and the patch');
+    assert.equal(body.value.afterDelete, null, 'get sees the delete');
+    const listed = (await call('query', 'list')).body.value.filter((note: any) => note.text === text);
+    assert.deepEqual(
+      listed.map((note: any) => [note._id, note.n]),
+      [[body.value.second, 3]],
+    );
+  });
+
   test('an unmanaged table is read and written through the same API, columns as fields', async () => {
     assert.deepEqual((await post('mutation', { path: 'events:log', args: { event: 'signup' } })).body, { value: '1' });
     assert.deepEqual((await post('mutation', { path: 'events:log', args: { event: 'login' } })).body, { value: '2' });

@@ -7,6 +7,7 @@ import { fileURLToPath } from 'node:url';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const exampleApp = path.join(root, 'examples', 'app');
+const benchApp = path.join(root, 'bench', 'app');
 
 export const SERVERS = {
   handwritten: {
@@ -18,22 +19,29 @@ export const SERVERS = {
     label: 'Convoy',
     cwd: exampleApp,
     args: ['convoy/_generated/http.js'],
-    prepare: generateConvoyServer,
+    prepare: () => generateConvoyServer(exampleApp),
+  },
+  // The example's functions plus a read-modify-write, for bench/mutations.mjs.
+  'convoy-bench-app': {
+    label: 'Convoy',
+    cwd: benchApp,
+    args: ['convoy/_generated/http.js'],
+    prepare: () => generateConvoyServer(benchApp),
   },
 };
 
 /** `convoy/_generated/` is committed in an app; write it if this checkout does not have it yet. */
-function generateConvoyServer() {
-  if (existsSync(path.join(exampleApp, 'convoy', '_generated', 'http.js'))) return;
+function generateConvoyServer(app) {
+  if (existsSync(path.join(app, 'convoy', '_generated', 'http.js'))) return;
   const cli = path.join(root, 'dist', 'cli', 'bin.js');
   if (!existsSync(cli)) {
     throw new Error(
-      "examples/app/convoy/_generated/http.js is missing and Convoy's CLI is not built (dist/cli/bin.js); run `npm run build`, or measure the hand-written server alone with `--only handwritten`",
+      `${path.relative(root, app)}/convoy/_generated/http.js is missing and Convoy's CLI is not built (dist/cli/bin.js); run \`npm run build\`, or measure the hand-written server alone with \`--only handwritten\``,
     );
   }
-  const codegen = spawnSync(process.execPath, [cli, 'codegen'], { cwd: exampleApp, encoding: 'utf8' });
+  const codegen = spawnSync(process.execPath, [cli, 'codegen'], { cwd: app, encoding: 'utf8' });
   if (codegen.status !== 0) {
-    throw new Error(`\`convoy codegen\` failed in examples/app:\n${codegen.stdout}${codegen.stderr}`);
+    throw new Error(`\`convoy codegen\` failed in ${app}:\n${codegen.stdout}${codegen.stderr}`);
   }
 }
 
@@ -59,6 +67,7 @@ export async function startServer(name, databaseUrl) {
   const running = {
     name,
     label: server.label,
+    pid: child.pid,
     url: `http://127.0.0.1:${port}`,
     output: () => output,
     async stop() {

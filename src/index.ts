@@ -1,7 +1,14 @@
 /**
  * `@avvos/convoy`: what `convoy/schema.ts` and `convoy/functions/**` import.
  */
-export type { DatabaseReader, DatabaseWriter, PaginationResult, Query, QueryInitializer } from './db/types.js';
+export type {
+  DatabaseReader,
+  DatabaseWriter,
+  PaginationOptions,
+  PaginationResult,
+  Query,
+  QueryInitializer,
+} from './db/types.js';
 export {
   type FunctionBuilders,
   type FunctionKind,
@@ -16,6 +23,7 @@ export {
   type RegisteredMutation,
   type RegisteredQuery,
 } from './functions.js';
+export { paginationOptsValidator } from './pagination.js';
 export {
   type DataModelFromSchema,
   type DocOf as Doc,

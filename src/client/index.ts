@@ -5,11 +5,11 @@
  */
 import type { ArgsOfReference, FunctionKind, FunctionReference, ReturnsOfReference } from '../functions.js';
 import { ConvoyError, type ConvoyErrorShape } from '../values/errors.js';
+import { type ConnectionState, SyncConnection } from './sync.js';
 
 export type { FunctionReference } from '../functions.js';
 export { ConvoyError, isConvoyError } from '../values/errors.js';
-
-export type ConnectionState = 'connecting' | 'open' | 'reconnecting' | 'closed';
+export type { ConnectionState } from './sync.js';
 
 export interface ConvoyClientOptions {
   /** Sent with every request. */
@@ -27,18 +27,46 @@ type ArgsParameter<Ref> =
 export class ConvoyClient {
   readonly url: string;
   private readonly options: ConvoyClientOptions;
+  private readonly sync: SyncConnection;
 
   constructor(url: string, options: ConvoyClientOptions = {}) {
     this.url = url.replace(/\/+$/, '');
     this.options = options;
+    this.sync = new SyncConnection({
+      url: this.url,
+      headers: () => this.headers(),
+      fetch: (...request) => (this.options.fetch ?? globalThis.fetch)(...request),
+    });
   }
 
   /**
-   * The state of the live-update stream. This version has no stream yet (queries are fetched on
-   * demand), so it reads `'closed'`.
+   * The state of the live-update stream: `'closed'` while nothing is subscribed, then
+   * `'connecting'`, `'open'`, and `'reconnecting'` while it is down (it retries by itself).
    */
   get connectionState(): ConnectionState {
-    return 'closed';
+    return this.sync.connectionState;
+  }
+
+  /** Calls `listener` whenever `connectionState` changes; returns a function that stops it. */
+  onConnectionStateChange(listener: (state: ConnectionState) => void): () => void {
+    return this.sync.onStateChange(listener);
+  }
+
+  /**
+   * Runs a query and keeps its result current: `onValue` gets the result now and again whenever
+   * a write changes it. Subscriptions to the same query and args share one on the server.
+   * Returns a function that unsubscribes.
+   */
+  subscribe<Ref extends FunctionReference<'query'>>(
+    ref: Ref,
+    args: ArgsOfReference<Ref>,
+    onValue: (value: ReturnsOfReference<Ref>) => void,
+    onError?: (error: ConvoyError) => void,
+  ): () => void {
+    return this.sync.subscribe(ref.path, args, {
+      onValue: onValue as (value: unknown) => void,
+      ...(onError ? { onError } : {}),
+    });
   }
 
   query<Ref extends FunctionReference<'query'>>(
@@ -55,12 +83,23 @@ export class ConvoyClient {
     return this.call('mutation', ref, args[0]);
   }
 
-  /** Ends the client; later calls still work over plain HTTP. */
-  close(): void {}
+  /** Closes the live-update stream; a later `subscribe` opens it again, and calls still work. */
+  close(): void {
+    this.sync.close();
+  }
+
+  private async headers(): Promise<Record<string, string>> {
+    const headers: Record<string, string> = { ...this.options.headers };
+    if (this.options.auth) headers.authorization = `Bearer ${await this.options.auth()}`;
+    return headers;
+  }
 
   private async call(kind: FunctionKind, ref: FunctionReference, args: unknown): Promise<any> {
-    const headers: Record<string, string> = { 'content-type': 'application/json', ...this.options.headers };
-    if (this.options.auth) headers.authorization = `Bearer ${await this.options.auth()}`;
+    const headers: Record<string, string> = { 'content-type': 'application/json', ...(await this.headers()) };
+    // With a stream open, a mutation's answer waits for the stream to carry its effect, and says
+    // how far to read: when the promise resolves, every subscription already shows the write.
+    const session = kind === 'mutation' ? this.sync.sessionId : null;
+    if (session) headers['x-convoy-session'] = session;
     const doFetch = this.options.fetch ?? globalThis.fetch;
     let response: Response;
     try {
@@ -72,7 +111,7 @@ export class ConvoyClient {
     } catch (error) {
       throw new ConvoyError('UNAVAILABLE', `could not reach ${this.url}: ${(error as Error).message}`);
     }
-    let body: { value?: unknown; error?: ConvoyErrorShape };
+    let body: { value?: unknown; error?: ConvoyErrorShape; sync?: number };
     try {
       body = await response.json();
     } catch {
@@ -83,6 +122,7 @@ export class ConvoyClient {
     }
     if (body.error) throw ConvoyError.fromJSON(body.error);
     if (!response.ok) throw new ConvoyError('INTERNAL', `${this.url} answered ${response.status}`);
+    if (session && typeof body.sync === 'number') await this.sync.caughtUp(session, body.sync);
     return body.value;
   }
 }

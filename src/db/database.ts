@@ -12,16 +12,23 @@ import { ConvoyError } from '../values/errors.js';
 import { isUuid } from '../values/id.js';
 import type { Expression, FilterBuilder, IndexRangeBuilder, PaginationOptions } from './types.js';
 
-/** What `ctx.db` needs of the native engine (its `db*` methods). */
+/**
+ * What `ctx.db` needs of the native engine (its `db*` methods). A mutation's writes to managed
+ * tables are queued, synchronously: they travel to Postgres with its next statement or its
+ * COMMIT. `dbSeen` answers from the documents the mutation has read or written, without a round
+ * trip: `""` when it has not seen the id, else what `dbLocate` would answer.
+ */
 export interface DbBackend {
   dbGet(callId: number, table: string, id: string): Promise<string>;
   dbLocate(callId: number, id: string): Promise<string>;
+  dbSeen(callId: number, id: string): string;
   dbQuery(callId: number, planJson: string): Promise<string>;
   dbPaginate(callId: number, planJson: string, cursor: string | null, numItems: number): Promise<string>;
   dbInsert(callId: number, table: string, documentJson: string): Promise<string>;
+  dbQueueInsert(callId: number, table: string, documentJson: string): string;
+  dbQueueReplace(callId: number, table: string, id: string, documentJson: string): void;
+  dbQueueDelete(callId: number, table: string, id: string): void;
   dbRaw(callId: number, sql: string, paramsJson: string): Promise<string>;
-  dbReplace(callId: number, table: string, id: string, documentJson: string): Promise<void>;
-  dbDelete(callId: number, table: string, id: string): Promise<void>;
 }
 
 /**
@@ -200,7 +207,7 @@ class QueryBuilder {
 
   private async run(limit: number | null): Promise<any[]> {
     const plan = { ...this.plan, limit };
-    return parseResult(await this.backend.dbQuery(this.callId, JSON.stringify(plan)));
+    return parseResult<any[]>(await this.backend.dbQuery(this.callId, JSON.stringify(plan)));
   }
 }
 
@@ -288,8 +295,14 @@ export function createDatabase(
     return table;
   };
 
+  /** In a mutation: the document with this id and its table, or null; no round trip when seen. */
+  const find = async (id: string): Promise<{ table: string; document: Record<string, unknown> } | null> => {
+    const seen = backend.dbSeen(callId, id);
+    return JSON.parse(seen === '' ? await backend.dbLocate(callId, id) : seen);
+  };
+
   const locate = async (id: unknown): Promise<{ table: string; document: Record<string, unknown> }> => {
-    const found = isUuid(id) ? JSON.parse(await backend.dbLocate(callId, id)) : null;
+    const found = isUuid(id) ? await find(id) : null;
     if (!found) throw new ConvoyError('NOT_FOUND', `there is no document with id ${JSON.stringify(id)}`);
     return found;
   };
@@ -297,6 +310,10 @@ export function createDatabase(
   const reader = {
     async get(id: unknown) {
       if (!isUuid(id)) return null;
+      if (kind === 'mutation') {
+        const found = await find(id);
+        return found ? found.document : null;
+      }
       return parseResult(await backend.dbGet(callId, '', id));
     },
     query(table: string) {
@@ -319,7 +336,12 @@ export function createDatabase(
   return {
     ...reader,
     async insert(table: string, value: unknown) {
-      return backend.dbInsert(callId, table, serialized(table, tableDefinition(table), value));
+      const definition = tableDefinition(table);
+      const json = serialized(table, definition, value);
+      // An unmanaged table's row is written at once: its primary key comes from Postgres.
+      return definition.isUnmanaged
+        ? backend.dbInsert(callId, table, json)
+        : backend.dbQueueInsert(callId, table, json);
     },
     async patch(id: unknown, partial: unknown) {
       if (typeof partial !== 'object' || partial === null || Array.isArray(partial)) {
@@ -335,15 +357,15 @@ export function createDatabase(
         if (value === undefined) delete merged[field];
         else merged[field] = value;
       }
-      await backend.dbReplace(callId, table, id as string, serialized(table, tableDefinition(table), merged));
+      backend.dbQueueReplace(callId, table, id as string, serialized(table, tableDefinition(table), merged));
     },
     async replace(id: unknown, value: unknown) {
       const { table } = await locate(id);
-      await backend.dbReplace(callId, table, id as string, serialized(table, tableDefinition(table), value));
+      backend.dbQueueReplace(callId, table, id as string, serialized(table, tableDefinition(table), value));
     },
     async delete(id: unknown) {
       const { table } = await locate(id);
-      await backend.dbDelete(callId, table, id as string);
+      backend.dbQueueDelete(callId, table, id as string);
     },
   };
 }

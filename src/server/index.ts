@@ -31,6 +31,7 @@ export async function runProduction(options: { entry: string }): Promise<void> {
       host: process.env.HOST ?? '0.0.0.0',
       dev: false,
       allowedOrigins: allowedOriginsFromEnv(),
+      changeTrigger: process.env.CONVOY_CHANGE_TRIGGER === '1',
     });
     console.log(`convoy: serving ${server.app.functions.size} functions on port ${server.port}`);
     const stop = async () => {

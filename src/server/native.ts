@@ -28,6 +28,7 @@ export interface ServerOptions {
 export interface Engine extends DbBackend {
   syncSchema(schemaJson: string, dryRun: boolean): Promise<string>;
   setSchema(schemaJson: string): Promise<void>;
+  installChangeTrigger(): Promise<void>;
   setFunctions(functionsJson: string): void;
   startServer(options: ServerOptions, dispatch: (call: FunctionCall) => void): Promise<number>;
   respond(callId: number, ok: boolean, payloadJson: string): void;
@@ -73,6 +74,14 @@ function rethrow(error: unknown): never {
   throw fromNative(error);
 }
 
+function checked<T>(call: () => T): T {
+  try {
+    return call();
+  } catch (error) {
+    rethrow(error);
+  }
+}
+
 /** The native engine with every failure turned into a `ConvoyError`. */
 class CheckedEngine implements Engine {
   constructor(private readonly inner: Engine) {}
@@ -83,12 +92,11 @@ class CheckedEngine implements Engine {
   setSchema(schemaJson: string) {
     return this.inner.setSchema(schemaJson).catch(rethrow);
   }
+  installChangeTrigger() {
+    return this.inner.installChangeTrigger().catch(rethrow);
+  }
   setFunctions(functionsJson: string) {
-    try {
-      this.inner.setFunctions(functionsJson);
-    } catch (error) {
-      rethrow(error);
-    }
+    checked(() => this.inner.setFunctions(functionsJson));
   }
   dbGet(callId: number, table: string, id: string) {
     return this.inner.dbGet(callId, table, id).catch(rethrow);
@@ -108,11 +116,17 @@ class CheckedEngine implements Engine {
   dbRaw(callId: number, sql: string, paramsJson: string) {
     return this.inner.dbRaw(callId, sql, paramsJson).catch(rethrow);
   }
-  dbReplace(callId: number, table: string, id: string, documentJson: string) {
-    return this.inner.dbReplace(callId, table, id, documentJson).catch(rethrow);
+  dbSeen(callId: number, id: string) {
+    return checked(() => this.inner.dbSeen(callId, id));
   }
-  dbDelete(callId: number, table: string, id: string) {
-    return this.inner.dbDelete(callId, table, id).catch(rethrow);
+  dbQueueInsert(callId: number, table: string, documentJson: string) {
+    return checked(() => this.inner.dbQueueInsert(callId, table, documentJson));
+  }
+  dbQueueReplace(callId: number, table: string, id: string, documentJson: string) {
+    checked(() => this.inner.dbQueueReplace(callId, table, id, documentJson));
+  }
+  dbQueueDelete(callId: number, table: string, id: string) {
+    checked(() => this.inner.dbQueueDelete(callId, table, id));
   }
   startServer(options: ServerOptions, dispatch: (call: FunctionCall) => void) {
     return this.inner.startServer(options, dispatch).catch(rethrow);

@@ -26,6 +26,11 @@ export interface ConvoyOptions {
    * or any port (`http://localhost:*`). Dev mode adds localhost and 127.0.0.1 on any port.
    */
   allowedOrigins?: string[];
+  /**
+   * Install the trigger that makes writes made outside Convoy (psql, migrations, other services)
+   * reach live queries (docs/postgres.md). Default: on in dev mode, off in production.
+   */
+  changeTrigger?: boolean;
   /** Called with a line for the terminal (schema changes, internal errors). Default: console.error. */
   log?: (line: string) => void;
 }
@@ -84,11 +89,14 @@ function installFunctions(engine: Engine, app: LoadedApp) {
 export async function startConvoy(options: ConvoyOptions): Promise<ConvoyServer> {
   const log = options.log ?? ((line: string) => console.error(line));
   const dev = options.dev ?? false;
+  const changeTrigger = options.changeTrigger ?? dev;
   let app = await loadApp(options.appDir);
   const engine = await connectEngine(options.databaseUrl, options.poolSize);
   let lastSync: SyncReport;
   try {
     lastSync = await syncApp(engine, app, false);
+    // In development, writes made with psql show up live too (docs/protocol.md § Live queries).
+    if (changeTrigger) await engine.installChangeTrigger();
     installFunctions(engine, app);
   } catch (error) {
     await engine.close();
@@ -194,6 +202,7 @@ export async function startConvoy(options: ConvoyOptions): Promise<ConvoyServer>
     async reload() {
       const next = await loadApp(options.appDir);
       lastSync = await syncApp(engine, next, false);
+      if (changeTrigger) await engine.installChangeTrigger();
       app = next;
       installFunctions(engine, app);
     },

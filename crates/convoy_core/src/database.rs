@@ -4,7 +4,9 @@
 use std::time::Duration;
 
 use deadpool_postgres::{Manager, ManagerConfig, Object, Pool, RecyclingMethod, Runtime};
-use tokio_postgres::NoTls;
+use futures_util::StreamExt;
+use tokio::sync::mpsc;
+use tokio_postgres::{AsyncMessage, NoTls, Notification};
 
 use crate::error::{ConvoyError, Result};
 
@@ -22,6 +24,7 @@ pub struct PoolStatus {
 #[derive(Clone)]
 pub struct Database {
     pool: Pool,
+    config: tokio_postgres::Config,
 }
 
 impl Database {
@@ -32,7 +35,7 @@ impl Database {
             ConvoyError::InvalidArgs(format!("DATABASE_URL is not a valid Postgres URL: {error}"))
         })?;
         let manager = Manager::from_config(
-            config,
+            config.clone(),
             NoTls,
             ManagerConfig {
                 recycling_method: RecyclingMethod::Fast,
@@ -46,7 +49,7 @@ impl Database {
             .recycle_timeout(Some(Duration::from_secs(5)))
             .build()
             .map_err(|error| ConvoyError::Internal(format!("could not build the pool: {error}")))?;
-        let database = Self { pool };
+        let database = Self { pool, config };
         database.ping().await?;
         Ok(database)
     }
@@ -71,6 +74,34 @@ impl Database {
             waiting: status.waiting,
             max_size: status.max_size,
         }
+    }
+
+    /// A connection of its own (outside the pool) that `LISTEN`s on `channel`; its notifications
+    /// arrive on the receiver, which ends when the connection does.
+    pub async fn listen(
+        &self,
+        channel: &str,
+    ) -> Result<(
+        tokio_postgres::Client,
+        mpsc::UnboundedReceiver<Notification>,
+    )> {
+        let (client, mut connection) = self.config.connect(NoTls).await?;
+        let (sender, receiver) = mpsc::unbounded_channel();
+        tokio::spawn(async move {
+            let mut messages =
+                futures_util::stream::poll_fn(move |context| connection.poll_message(context));
+            while let Some(Ok(message)) = messages.next().await {
+                if let AsyncMessage::Notification(notification) = message {
+                    if sender.send(notification).is_err() {
+                        break;
+                    }
+                }
+            }
+        });
+        client
+            .batch_execute(&format!("LISTEN {}", crate::sql::quote_ident(channel)?))
+            .await?;
+        Ok((client, receiver))
     }
 
     pub fn close(&self) {

@@ -77,41 +77,99 @@ pub fn creation_time_of(id: &Uuid) -> SystemTime {
     }
 }
 
+/// A stored document's parts: the row's `id`, `created_at` (as `_creationTime`) and `data`.
+#[derive(Debug, Clone, Copy)]
+pub struct Parts<'a> {
+    pub id: Uuid,
+    pub creation_time: f64,
+    pub data: &'a str,
+}
+
+impl<'a> Parts<'a> {
+    /// The parts of a row whose columns `id, data, created_at` start at `first`.
+    pub fn of_row(row: &'a Row, first: usize) -> Result<Self> {
+        let id: Uuid = row.try_get(first).map_err(internal)?;
+        let data: JsonbText = row.try_get(first + 1).map_err(internal)?;
+        let created_at: SystemTime = row.try_get(first + 2).map_err(internal)?;
+        Ok(Self {
+            id,
+            creation_time: epoch_millis(created_at),
+            data: data.0,
+        })
+    }
+
+    /// Appends `{"_id": …, "_creationTime": …, …fields}`.
+    pub fn append_to(&self, out: &mut String) -> Result<()> {
+        let Some(rest) = self.data.trim_start().strip_prefix('{') else {
+            return Err(ConvoyError::Internal(format!(
+                "document {} is not a JSON object; was it written outside Convoy?",
+                self.id
+            )));
+        };
+        out.push_str("{\"_id\":\"");
+        out.push_str(
+            self.id
+                .hyphenated()
+                .encode_lower(&mut Uuid::encode_buffer()),
+        );
+        out.push_str("\",\"_creationTime\":");
+        out.push_str(&self.creation_time.to_string());
+        if !rest.trim_start().starts_with('}') {
+            out.push(',');
+        }
+        out.push_str(rest);
+        Ok(())
+    }
+
+    pub fn to_json(&self) -> Result<String> {
+        let mut out = String::with_capacity(self.data.len() + 72);
+        self.append_to(&mut out)?;
+        Ok(out)
+    }
+}
+
 /// Appends `{"_id": …, "_creationTime": …, …fields}` for a row whose columns `id, data,
 /// created_at` start at `first`.
 pub fn append_document(out: &mut String, row: &Row, first: usize) -> Result<()> {
-    let id: Uuid = row.try_get(first).map_err(internal)?;
-    let data: JsonbText = row.try_get(first + 1).map_err(internal)?;
-    let created_at: SystemTime = row.try_get(first + 2).map_err(internal)?;
-    let fields = data.0.trim_start();
-    let Some(rest) = fields.strip_prefix('{') else {
-        return Err(ConvoyError::Internal(format!(
-            "document {id} is not a JSON object; was it written outside Convoy?"
-        )));
-    };
-    out.push_str("{\"_id\":\"");
-    out.push_str(id.hyphenated().encode_lower(&mut Uuid::encode_buffer()));
-    out.push_str("\",\"_creationTime\":");
-    out.push_str(&epoch_millis(created_at).to_string());
-    if !rest.trim_start().starts_with('}') {
-        out.push(',');
-    }
-    out.push_str(rest);
-    Ok(())
+    Parts::of_row(row, first)?.append_to(out)
 }
 
-/// A JSON array of the rows' documents.
-pub fn documents_json(rows: &[Row]) -> Result<String> {
+/// A JSON array of the rows' documents; `each` sees every document's parts on the way.
+pub fn documents_json(rows: &[Row], mut each: impl FnMut(&Parts)) -> Result<String> {
     let mut out = String::with_capacity(rows.iter().map(|row| row.len() * 64).sum::<usize>() + 2);
     out.push('[');
     for (position, row) in rows.iter().enumerate() {
         if position > 0 {
             out.push(',');
         }
-        append_document(&mut out, row, 0)?;
+        let parts = Parts::of_row(row, 0)?;
+        each(&parts);
+        parts.append_to(&mut out)?;
     }
     out.push(']');
     Ok(out)
+}
+
+/// Whether JSON text holds a NUL character (`\u0000`), which Postgres refuses in JSONB.
+pub fn has_nul(json: &str) -> bool {
+    let bytes = json.as_bytes();
+    let mut at = 0;
+    while at < bytes.len() {
+        match bytes[at] {
+            0 => return true,
+            b'\\' if bytes.get(at + 1) == Some(&b'u') => {
+                if bytes.get(at + 2..at + 6) == Some(b"0000".as_slice()) {
+                    return true;
+                }
+                at += 6;
+            }
+            // Any other escape is two bytes; skipping both keeps `\\u0000` (a backslash, then
+            // the text "u0000") from looking like a NUL.
+            b'\\' => at += 2,
+            _ => at += 1,
+        }
+    }
+    false
 }
 
 /// A JSON array of rows that each hold one document as JSON text (unmanaged tables' rows).
@@ -142,5 +200,17 @@ mod tests {
         let from_id = epoch_millis(creation_time_of(&id));
         let now = epoch_millis(SystemTime::now());
         assert!((now - from_id).abs() < 1000.0, "{now} vs {from_id}");
+    }
+
+    #[test]
+    fn finds_nul_characters_and_only_them() {
+        assert!(has_nul(r#"{"a":"x\u0000y"}"#));
+        assert!(has_nul("{\"a\":\"x\0\"}"));
+        assert!(
+            !has_nul(r#"{"a":"x\\u0000y"}"#),
+            "an escaped backslash, then text"
+        );
+        assert!(!has_nul(r#"{"a":"\u0001\n\"\\"}"#));
+        assert!(has_nul(r#"{"a":"\\\u0000"}"#));
     }
 }

@@ -8,10 +8,11 @@ pub mod error;
 pub mod page;
 pub mod plan;
 pub mod raw;
+pub mod reactivity;
 pub mod schema;
 pub mod sql;
 
 pub use database::{Database, DEFAULT_POOL_SIZE};
-pub use engine::{Call, CallKind, Engine, Outcome};
+pub use engine::{Call, CallKind, Engine, Outcome, Seen};
 pub use error::{ConvoyError, Result};
 pub use schema::{Schema, SyncReport};

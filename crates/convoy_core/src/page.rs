@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use uuid::Uuid;
 
-use crate::document::{append_document, JsonbText};
+use crate::document::{JsonbText, Parts};
 use crate::error::{ConvoyError, Result};
 use crate::plan::{build_select, order_key, OrderKey, Param, QueryPlan, Statement};
 use crate::schema::Schema;
@@ -118,13 +118,15 @@ fn after_cursor(
     })
 }
 
-/// Builds the page from rows of `id, data, created_at, sort_key`, fetched one past the page.
+/// Builds the page from rows of `id, data, created_at, sort_key`, fetched one past the page;
+/// `each` sees every document of the page on the way.
 pub fn page_json(
     rows: &[tokio_postgres::Row],
     num_items: u32,
     key: &OrderKey,
     query: &str,
     previous_cursor: Option<&str>,
+    mut each: impl FnMut(&Parts),
 ) -> Result<String> {
     let is_done = rows.len() <= num_items as usize;
     let page = &rows[..rows.len().min(num_items as usize)];
@@ -133,7 +135,9 @@ pub fn page_json(
         if position > 0 {
             out.push(',');
         }
-        append_document(&mut out, row, 0)?;
+        let parts = Parts::of_row(row, 0)?;
+        each(&parts);
+        parts.append_to(&mut out)?;
     }
     out.push_str("],\"isDone\":");
     out.push_str(if is_done { "true" } else { "false" });

@@ -607,18 +607,26 @@ pub fn plan_insert(schema: &Schema, table: &str) -> Result<String> {
     ))
 }
 
+/// Replaces one document's fields: `$1` id, `$2` data.
+///
+/// Writes travel pipelined ahead of the statement after them — COMMIT included — without waiting
+/// for their answers, so a write that finds no row must fail inside Postgres, aborting the
+/// transaction: `1 / count(*)` is a division by zero then. (The engine checks that the document
+/// exists before it queues the write, so this is a safety net, not a path.)
 pub fn plan_replace(schema: &Schema, table: &str) -> Result<String> {
     let table = managed_table(schema, table)?;
     Ok(format!(
-        "UPDATE {} SET data = $2, updated_at = now() WHERE id = $1 RETURNING id",
+        "WITH changed AS (UPDATE {} SET data = $2, updated_at = now() WHERE id = $1 RETURNING 1) \
+         SELECT 1 / count(*) FROM changed",
         quote_ident(&table.name)?
     ))
 }
 
+/// Deletes one document: `$1` id. A missing row fails as in [`plan_replace`].
 pub fn plan_delete(schema: &Schema, table: &str) -> Result<String> {
     let table = managed_table(schema, table)?;
     Ok(format!(
-        "DELETE FROM {} WHERE id = $1 RETURNING id",
+        "WITH gone AS (DELETE FROM {} WHERE id = $1 RETURNING 1) SELECT 1 / count(*) FROM gone",
         quote_ident(&table.name)?
     ))
 }

@@ -151,6 +151,39 @@ CREATE TABLE IF NOT EXISTS convoy.indexes (
   PRIMARY KEY (table_name, index_name)
 );";
 
+/// Reports writes made outside Convoy (psql, a migration, another service) to the live queries
+/// of every process, table-wide: a statement-level trigger on each managed table announces its
+/// table on the `convoy_changes` channel. Convoy's own transactions set `convoy.writer`, so the
+/// trigger stays quiet for them (their writes travel, more precisely, by themselves).
+const CHANGE_TRIGGER_FUNCTION: &str = "
+CREATE SCHEMA IF NOT EXISTS convoy;
+CREATE OR REPLACE FUNCTION convoy.notify_change() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+  IF current_setting('convoy.writer', true) IS DISTINCT FROM 'convoy' THEN
+    PERFORM pg_notify('convoy_changes', json_build_object(
+      'origin', 'postgres', 'everything', false,
+      'writes', json_build_array(json_build_object('table', TG_TABLE_NAME)))::text);
+  END IF;
+  RETURN NULL;
+END
+$$;";
+
+/// Installs (or refreshes) the trigger of [`CHANGE_TRIGGER_FUNCTION`] on every managed table.
+pub async fn install_change_trigger(database: &Database, schema: &Schema) -> Result<()> {
+    let client = database.connection().await?;
+    let mut sql = CHANGE_TRIGGER_FUNCTION.to_owned();
+    for table in schema.managed_tables() {
+        sql.push_str(&format!(
+            "\nCREATE OR REPLACE TRIGGER convoy_notify_change \
+             AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON {} \
+             FOR EACH STATEMENT EXECUTE FUNCTION convoy.notify_change();",
+            quote_ident(&table.name)?
+        ));
+    }
+    client.batch_execute(&sql).await?;
+    Ok(())
+}
+
 /// Reads the columns and primary key of every unmanaged table; a table that does not exist is an
 /// error now rather than at the first query.
 pub async fn introspect_unmanaged(database: &Database, schema: &mut Schema) -> Result<()> {

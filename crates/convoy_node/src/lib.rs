@@ -4,7 +4,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use convoy_core::{ConvoyError, Database, DEFAULT_POOL_SIZE};
+use convoy_core::{ConvoyError, Database, Seen, DEFAULT_POOL_SIZE};
 use convoy_server::{Dispatch, Dispatcher, FunctionTable, ServerHandle};
 use napi::bindgen_prelude::Unknown;
 use napi::threadsafe_function::{ThreadsafeFunction, ThreadsafeFunctionCallMode};
@@ -171,6 +171,12 @@ impl Engine {
     }
 
     /// The document with this id as JSON, or `"null"`. An empty `table` means "any table".
+    /// Installs the trigger that reports writes made outside Convoy (`convoy dev` does).
+    #[napi]
+    pub async fn install_change_trigger(&self) -> Result<()> {
+        self.core.install_change_trigger().await.map_err(to_js)
+    }
+
     #[napi]
     pub async fn db_get(&self, call_id: u32, table: String, id: String) -> Result<String> {
         let table = (!table.is_empty()).then_some(table.as_str());
@@ -184,34 +190,22 @@ impl Engine {
         let found = self.core.locate(call_id, None, &id).await.map_err(to_js)?;
         Ok(found.map_or_else(
             || "null".to_owned(),
-            |(table, document)| {
-                format!(
-                    "{{\"table\":{},\"document\":{document}}}",
-                    serde_json::Value::from(table)
-                )
-            },
+            |(table, document)| located_json(&table, &document),
         ))
     }
 
+    /// What a mutation knows of a document without asking Postgres: `{"table", "document"}` as
+    /// `db_locate` answers, `"null"` for one it deleted, `""` for one it has not seen.
     #[napi]
-    pub async fn db_replace(
-        &self,
-        call_id: u32,
-        table: String,
-        id: String,
-        document_json: String,
-    ) -> Result<()> {
-        self.core
-            .replace(call_id, &table, &id, &document_json)
-            .await
-            .map_err(to_js)
+    pub fn db_seen(&self, call_id: u32, id: String) -> Result<String> {
+        Ok(match self.core.seen(call_id, &id).map_err(to_js)? {
+            Seen::Unknown => String::new(),
+            Seen::Deleted => "null".to_owned(),
+            Seen::Document { table, json } => located_json(&table, &json),
+        })
     }
 
-    #[napi]
-    pub async fn db_delete(&self, call_id: u32, table: String, id: String) -> Result<()> {
-        self.core.delete(call_id, &table, &id).await.map_err(to_js)
-    }
-
+    /// Inserts into any table; an unmanaged table's row is written at once, for its primary key.
     #[napi]
     pub async fn db_insert(
         &self,
@@ -223,6 +217,40 @@ impl Engine {
             .insert(call_id, &table, &document_json)
             .await
             .map_err(to_js)
+    }
+
+    /// Queues an insert into a managed table and returns the new id (writes travel with the
+    /// call's next statement or its COMMIT).
+    #[napi]
+    pub fn db_queue_insert(
+        &self,
+        call_id: u32,
+        table: String,
+        document_json: String,
+    ) -> Result<String> {
+        self.core
+            .queue_insert(call_id, &table, &document_json)
+            .map_err(to_js)
+    }
+
+    /// Queues a replace of a document the call has seen (`db_seen` or `db_locate` first).
+    #[napi]
+    pub fn db_queue_replace(
+        &self,
+        call_id: u32,
+        table: String,
+        id: String,
+        document_json: String,
+    ) -> Result<()> {
+        self.core
+            .queue_replace(call_id, &table, &id, &document_json)
+            .map_err(to_js)
+    }
+
+    /// Queues a delete of a document the call has seen.
+    #[napi]
+    pub fn db_queue_delete(&self, call_id: u32, table: String, id: String) -> Result<()> {
+        self.core.queue_delete(call_id, &table, &id).map_err(to_js)
     }
 
     #[napi]
@@ -335,4 +363,12 @@ impl Engine {
         self.core.database().close();
         Ok(())
     }
+}
+
+/// `{"table", "document"}` with the document's JSON text as it is.
+fn located_json(table: &str, document: &str) -> String {
+    format!(
+        "{{\"table\":{},\"document\":{document}}}",
+        serde_json::Value::from(table)
+    )
 }

@@ -4,6 +4,7 @@
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use convoy_core::reactivity::ReadSet;
 use convoy_core::{Call, CallKind, ConvoyError, Engine, Result};
 use tokio::sync::Semaphore;
 
@@ -44,6 +45,34 @@ impl CallRunner {
         args_json: &str,
         headers_json: &str,
     ) -> Result<String> {
+        self.run_tracked(function, path, args_json, headers_json)
+            .await
+            .0
+    }
+
+    /// Runs `path` and returns its result and what its last run read.
+    pub async fn run_tracked(
+        &self,
+        function: &FunctionInfo,
+        path: &str,
+        args_json: &str,
+        headers_json: &str,
+    ) -> (Result<String>, ReadSet) {
+        let mut reads = ReadSet::default();
+        let result = self
+            .run_reading(function, path, args_json, headers_json, &mut reads)
+            .await;
+        (result, reads)
+    }
+
+    async fn run_reading(
+        &self,
+        function: &FunctionInfo,
+        path: &str,
+        args_json: &str,
+        headers_json: &str,
+        reads: &mut ReadSet,
+    ) -> Result<String> {
         let kind = function.kind;
         let _permit = self
             .in_flight
@@ -53,7 +82,10 @@ impl CallRunner {
         let mut attempt = 1;
         loop {
             let transactional = function.needs_transaction();
-            match self.attempt(kind, transactional, path, args_json, headers_json).await {
+            let attempt_result = self
+                .attempt(kind, transactional, path, args_json, headers_json, reads)
+                .await;
+            match attempt_result {
                 Err(ConvoyError::Restart) => {
                     self.metrics.restarted();
                     function.mark_needs_transaction();
@@ -80,6 +112,7 @@ impl CallRunner {
         path: &str,
         args_json: &str,
         headers_json: &str,
+        reads: &mut ReadSet,
     ) -> Result<String> {
         self.metrics.execution(kind);
         let (call, answer) = self.engine.begin_call(kind, transactional);
@@ -108,6 +141,7 @@ impl CallRunner {
             .call
             .take()
             .expect("the guard holds the call until here");
+        *reads = call.reads();
         match kind {
             CallKind::Mutation => {
                 let finished = self.engine.finish_call(&call, outcome.is_ok()).await;

@@ -65,7 +65,7 @@ impl AllowedOrigins {
         );
         response_headers.insert(
             ACCESS_CONTROL_ALLOW_HEADERS,
-            HeaderValue::from_static("authorization, content-type"),
+            HeaderValue::from_static("authorization, content-type, x-convoy-session"),
         );
         response_headers.insert(ACCESS_CONTROL_MAX_AGE, HeaderValue::from_static("600"));
     }

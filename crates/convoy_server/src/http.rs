@@ -26,6 +26,7 @@ use crate::call::{CallRunner, Dispatcher};
 use crate::cors::AllowedOrigins;
 use crate::functions::FunctionTable;
 use crate::metrics::Metrics;
+use crate::sync::{identity_of, Body, Sync};
 
 pub struct ServerOptions {
     pub host: String,
@@ -60,6 +61,9 @@ pub struct ServerHandle {
     pub address: SocketAddr,
     shutdown: watch::Sender<bool>,
     accept_loop: JoinHandle<()>,
+    follower: JoinHandle<()>,
+    /// Follows the other processes' commits (LISTEN/NOTIFY).
+    neighbours: JoinHandle<()>,
 }
 
 impl ServerHandle {
@@ -68,12 +72,15 @@ impl ServerHandle {
     pub async fn stop(self) {
         let _ = self.shutdown.send(true);
         let _ = self.accept_loop.await;
+        self.follower.abort();
+        self.neighbours.abort();
     }
 }
 
-struct State {
-    runner: CallRunner,
-    functions: Arc<FunctionTable>,
+pub(crate) struct State {
+    pub runner: CallRunner,
+    pub functions: Arc<FunctionTable>,
+    pub sync: Sync,
     max_body_bytes: usize,
     cors: AllowedOrigins,
 }
@@ -84,6 +91,7 @@ pub async fn start(
     functions: Arc<FunctionTable>,
     options: ServerOptions,
 ) -> Result<ServerHandle> {
+    let neighbours = tokio::spawn(engine.clone().follow_other_processes());
     let listener = TcpListener::bind((options.host.as_str(), options.port))
         .await
         .map_err(|error| {
@@ -105,9 +113,11 @@ pub async fn start(
             metrics: Metrics::default(),
         },
         functions,
+        sync: Sync::default(),
         max_body_bytes: options.max_body_bytes,
         cors: options.allowed_origins,
     });
+    let follower = tokio::spawn(crate::sync::follow_commits(state.clone()));
     let (shutdown, stopping) = watch::channel(false);
     let accept_loop = tokio::spawn(accept(listener, state, stopping));
     tracing::info!(%address, "convoy server listening");
@@ -115,6 +125,8 @@ pub async fn start(
         address,
         shutdown,
         accept_loop,
+        follower,
+        neighbours,
     })
 }
 
@@ -160,8 +172,9 @@ async fn accept(listener: TcpListener, state: Arc<State>, mut stopping: watch::R
         });
     }
     // Stopping: no new connections; each open one finishes the request it is serving (idle
-    // keep-alive connections close at once). Wait for them, within reason.
+    // keep-alive connections close at once, sync streams end). Wait for them, within reason.
     drop(listener);
+    state.sync.close_all();
     let drained = tokio::time::timeout(DRAIN_TIMEOUT, async {
         while connections.join_next().await.is_some() {}
     })
@@ -171,7 +184,7 @@ async fn accept(listener: TcpListener, state: Arc<State>, mut stopping: watch::R
     }
 }
 
-async fn route(state: &State, request: Request<Incoming>) -> Response<Full<Bytes>> {
+async fn route(state: &Arc<State>, request: Request<Incoming>) -> Response<Body> {
     let origin = request.headers().get(ORIGIN).cloned();
     let allowed = state.cors.allowed_origin(request.headers()).cloned();
     if let Some(origin) = &origin {
@@ -183,16 +196,23 @@ async fn route(state: &State, request: Request<Incoming>) -> Response<Full<Bytes
                 String::from_utf8_lossy(origin.as_bytes())
             )));
             state.cors.decorate(None, response.headers_mut());
-            return response;
+            return response.map(BodyExt::boxed_unsync);
         }
     }
     let mut response = if request.method() == Method::OPTIONS {
         let mut preflight = Response::new(Full::new(Bytes::new()));
         *preflight.status_mut() = StatusCode::NO_CONTENT;
         AllowedOrigins::preflight(preflight.headers_mut());
-        preflight
+        preflight.map(BodyExt::boxed_unsync)
+    } else if request.uri().path() == "/api/sync" {
+        sync_stream(state, &request)
+    } else if let Some(session) = request.uri().path().strip_prefix("/api/sync/") {
+        let session = session.to_owned();
+        sync_change(state, &session, request)
+            .await
+            .map(BodyExt::boxed_unsync)
     } else {
-        handle(state, request).await
+        handle(state, request).await.map(BodyExt::boxed_unsync)
     };
     state
         .cors
@@ -216,7 +236,11 @@ async fn handle(state: &State, request: Request<Incoming>) -> Response<Full<Byte
         "/api/mutation" => CallKind::Mutation,
         "/health" => return health(state, request.method()).await,
         "/metrics" => {
-            let body = state.runner.metrics.render(&state.runner.engine);
+            let live_queries = state.sync.live_queries();
+            let body = state
+                .runner
+                .metrics
+                .render(&state.runner.engine, live_queries);
             let mut response = Response::new(Full::new(Bytes::from(body)));
             response.headers_mut().insert(
                 CONTENT_TYPE,
@@ -226,7 +250,7 @@ async fn handle(state: &State, request: Request<Incoming>) -> Response<Full<Byte
         }
         path => {
             return error_response(&ConvoyError::NotFound(format!(
-                "no route {path}; Convoy serves POST /api/query, POST /api/mutation, GET /health and GET /metrics"
+                "no route {path}; Convoy serves POST /api/query, POST /api/mutation, GET /api/sync, GET /health and GET /metrics"
             )))
         }
     };
@@ -241,8 +265,28 @@ async fn handle(state: &State, request: Request<Incoming>) -> Response<Full<Byte
             .insert(ALLOW, HeaderValue::from_static("POST"));
         return response;
     }
+    // A client with a sync stream names its session: the answer then waits until the stream
+    // carries the mutation's effect on its subscriptions, and says how far to read.
+    let session = (kind == CallKind::Mutation)
+        .then(|| request.headers().get(SESSION_HEADER))
+        .flatten()
+        .and_then(|value| value.to_str().ok())
+        .map(str::to_owned);
     let response = match call(state, kind, request).await {
-        Ok(value) => json_response(StatusCode::OK, format!("{{\"value\":{value}}}")),
+        Ok(value) => {
+            let settled = match &session {
+                Some(session) => {
+                    let position = state.runner.engine.log().position();
+                    state.sync.settle(session, position).await
+                }
+                None => None,
+            };
+            let body = match settled {
+                Some(seq) => format!("{{\"value\":{value},\"sync\":{seq}}}"),
+                None => format!("{{\"value\":{value}}}"),
+            };
+            json_response(StatusCode::OK, body)
+        }
         Err(error) => error_response(&error),
     };
     state
@@ -250,6 +294,68 @@ async fn handle(state: &State, request: Request<Incoming>) -> Response<Full<Byte
         .metrics
         .answered(kind, response.status().as_u16());
     response
+}
+
+/// The header naming the caller's sync session on a mutation (read-your-writes).
+const SESSION_HEADER: &str = "x-convoy-session";
+
+/// `GET /api/sync`: a new session's event stream.
+fn sync_stream(state: &Arc<State>, request: &Request<Incoming>) -> Response<Body> {
+    if request.method() != Method::GET {
+        let mut response = error_response(&ConvoyError::InvalidArgs(
+            "/api/sync takes GET, and answers with an event stream".into(),
+        ));
+        *response.status_mut() = StatusCode::METHOD_NOT_ALLOWED;
+        response
+            .headers_mut()
+            .insert(ALLOW, HeaderValue::from_static("GET"));
+        return response.map(BodyExt::boxed_unsync);
+    }
+    let body = Sync::open(state, identity_of(request.headers()), headers_json(request));
+    let mut response = Response::new(body);
+    let headers = response.headers_mut();
+    headers.insert(CONTENT_TYPE, HeaderValue::from_static("text/event-stream"));
+    headers.insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    // Proxies such as nginx would otherwise hold events back in a buffer.
+    headers.insert("x-accel-buffering", HeaderValue::from_static("no"));
+    response
+}
+
+/// `POST /api/sync/<session>`: add and remove the session's subscriptions.
+async fn sync_change(
+    state: &Arc<State>,
+    session: &str,
+    request: Request<Incoming>,
+) -> Response<Full<Bytes>> {
+    if request.method() != Method::POST {
+        let mut response = error_response(&ConvoyError::InvalidArgs(
+            "/api/sync/<session> takes POST with {\"add\", \"remove\"}".into(),
+        ));
+        *response.status_mut() = StatusCode::METHOD_NOT_ALLOWED;
+        response
+            .headers_mut()
+            .insert(ALLOW, HeaderValue::from_static("POST"));
+        return response;
+    }
+    let result = async {
+        let session = state.sync.session(session).ok_or_else(|| {
+            ConvoyError::NotFound(format!(
+                "there is no sync session {session:?}; open one with GET /api/sync"
+            ))
+        })?;
+        if identity_of(request.headers()) != session.identity() {
+            return Err(ConvoyError::Forbidden(
+                "this session belongs to another identity (Authorization and Cookie must match the stream's)".into(),
+            ));
+        }
+        let body = read_body(request, state.max_body_bytes).await?;
+        Sync::change(state, &session, &body)
+    }
+    .await;
+    match result {
+        Ok(()) => json_response(StatusCode::OK, "{\"value\":null}".into()),
+        Err(error) => error_response(&error),
+    }
 }
 
 #[derive(Deserialize)]
@@ -261,6 +367,7 @@ struct CallRequest<'a> {
 
 async fn call(state: &State, kind: CallKind, request: Request<Incoming>) -> Result<String> {
     let headers_json = headers_json(&request);
+    let identity = identity_of(request.headers());
     let body = read_body(request, state.max_body_bytes).await?;
     let request: CallRequest = serde_json::from_slice(&body).map_err(|error| {
         ConvoyError::InvalidArgs(format!(
@@ -280,6 +387,17 @@ async fn call(state: &State, kind: CallKind, request: Request<Incoming>) -> Resu
         )));
     }
     let args = request.args.map_or("{}", RawValue::get);
+    if kind == CallKind::Query {
+        // Someone subscribes to this very query and its result is current: no run needed.
+        let position = state.runner.engine.log().position();
+        if let Some(value) = state
+            .sync
+            .current_result(&request.path, args, &identity, position)
+        {
+            state.runner.metrics.served_live();
+            return Ok(value);
+        }
+    }
     state
         .runner
         .run(&function, &request.path, args, &headers_json)

@@ -1,4 +1,5 @@
-//! Convoy's HTTP server (SPEC §6): `POST /api/query`, `POST /api/mutation`, `GET /health`,
+//! Convoy's HTTP server (SPEC §6): `POST /api/query`, `POST /api/mutation`, the sync stream
+//! `GET /api/sync`, `GET /health`,
 //! served by hyper on the core's tokio runtime. User functions run elsewhere (in Node); the
 //! server reaches them through a [`Dispatcher`].
 
@@ -7,6 +8,7 @@ mod cors;
 mod functions;
 mod http;
 mod metrics;
+mod sync;
 
 pub use call::{Dispatch, Dispatcher};
 pub use cors::AllowedOrigins;

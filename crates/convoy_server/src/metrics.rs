@@ -16,6 +16,12 @@ pub struct Metrics {
     restarts: AtomicU64,
     /// Answered calls by kind and outcome: [query, mutation] × [ok, client error, server error].
     calls: [[AtomicU64; 3]; 2],
+    /// Sync streams open now.
+    streams: AtomicU64,
+    /// New results of live queries, each sent to every stream holding the query.
+    live_updates: AtomicU64,
+    /// Query calls answered from a live query's current result.
+    served_live: AtomicU64,
 }
 
 fn kind_index(kind: CallKind) -> usize {
@@ -34,6 +40,22 @@ impl Metrics {
         self.conflicts_retried.fetch_add(1, Ordering::Relaxed);
     }
 
+    pub fn stream_opened(&self) {
+        self.streams.fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub fn stream_closed(&self) {
+        self.streams.fetch_sub(1, Ordering::Relaxed);
+    }
+
+    pub fn served_live(&self) {
+        self.served_live.fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub fn live_update(&self) {
+        self.live_updates.fetch_add(1, Ordering::Relaxed);
+    }
+
     pub fn restarted(&self) {
         self.restarts.fetch_add(1, Ordering::Relaxed);
     }
@@ -47,7 +69,7 @@ impl Metrics {
         self.calls[kind_index(kind)][outcome].fetch_add(1, Ordering::Relaxed);
     }
 
-    pub fn render(&self, engine: &Engine) -> String {
+    pub fn render(&self, engine: &Engine, live_queries: usize) -> String {
         let mut out = String::new();
         let kinds = ["query", "mutation"];
         out.push_str("# HELP convoy_calls_total Function calls answered, by kind and outcome.\n");
@@ -91,6 +113,18 @@ impl Metrics {
             "Query runs restarted inside a transaction after a second statement.",
             self.restarts.load(Ordering::Relaxed),
         );
+        counter(
+            &mut out,
+            "convoy_live_query_updates_total",
+            "New results of live queries sent to their subscribers.",
+            self.live_updates.load(Ordering::Relaxed),
+        );
+        counter(
+            &mut out,
+            "convoy_queries_served_live_total",
+            "Query calls answered from a live query's current result, without running it.",
+            self.served_live.load(Ordering::Relaxed),
+        );
         let pool = engine.database().status();
         let gauge = |out: &mut String, name: &str, help: &str, value: usize| {
             writeln!(
@@ -122,6 +156,18 @@ impl Metrics {
             "convoy_pool_max_connections",
             "The pool's size limit.",
             pool.max_size,
+        );
+        gauge(
+            &mut out,
+            "convoy_sync_streams",
+            "Open sync streams (GET /api/sync).",
+            usize::try_from(self.streams.load(Ordering::Relaxed)).unwrap_or(usize::MAX),
+        );
+        gauge(
+            &mut out,
+            "convoy_live_queries",
+            "Distinct live queries (function, arguments and identity) subscribed to.",
+            live_queries,
         );
         out
     }

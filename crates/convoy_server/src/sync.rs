@@ -1,0 +1,711 @@
+//! Live queries (SPEC §6): one server-sent-event stream per client carries every subscription of
+//! that client; `POST /api/sync/<session>` adds and removes them.
+//!
+//! A subscription is a query run whose read set is kept. Clients subscribing to the same query
+//! with the same arguments and the same identity share one [`LiveQuery`]: one run, one result,
+//! fanned out to every stream that holds it. After each commit, the live queries whose reads the
+//! commit may have touched run again; a result equal to the last one sends nothing.
+//!
+//! No update is lost: a run notes the commit log's position before it starts, and when it ends
+//! checks every commit logged since against what it read. A commit its snapshot may have missed
+//! was logged after that position, so it is either in that check or wakes the query afterwards.
+
+use std::collections::{HashMap, HashSet};
+use std::convert::Infallible;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, Weak};
+use std::time::Duration;
+
+use bytes::Bytes;
+use convoy_core::reactivity::{Key, ReadSet, WriteSet};
+use convoy_core::schema::Schema;
+use convoy_core::{CallKind, ConvoyError, Result};
+use http_body_util::combinators::UnsyncBoxBody;
+use http_body_util::{BodyExt, StreamBody};
+use hyper::body::Frame;
+use serde::Deserialize;
+use serde_json::value::RawValue;
+use tokio::sync::Notify;
+
+use crate::http::State;
+
+/// A comment line on an idle stream, so that proxies do not close it.
+const HEARTBEAT: Duration = Duration::from_secs(15);
+/// How long a mutation's answer waits for its caller's stream to catch up.
+const SETTLE_TIMEOUT: Duration = Duration::from_secs(5);
+/// Subscriptions one stream may hold.
+pub const MAX_SUBSCRIPTIONS_PER_STREAM: usize = 1000;
+
+#[derive(Default)]
+pub struct Sync {
+    sessions: Mutex<HashMap<String, Arc<Session>>>,
+    queries: Mutex<HashMap<QueryKey, Arc<LiveQuery>>>,
+    /// What each live query read on its last run, indexed so that a commit finds the queries it
+    /// touches without looking at the others. Locked before any live query's state.
+    registry: Mutex<Registry>,
+    numbers: AtomicU64,
+    /// The follower has handed every commit up to here to the live queries it touches.
+    processed: AtomicU64,
+    /// Signalled when `processed` moves or a live query's run ends, for mutations waiting on a
+    /// stream to catch up ([`Sync::settle`]).
+    progress: Notify,
+}
+
+/// Live queries by what they read: a commit costs O(the queries it touches), not O(all).
+#[derive(Default)]
+struct Registry {
+    queries: HashMap<u64, (Arc<LiveQuery>, ReadSet)>,
+    everything: HashSet<u64>,
+    tables: HashMap<String, HashSet<u64>>,
+    ids: HashMap<uuid::Uuid, HashSet<u64>>,
+    /// (table, index, equality prefix).
+    ranges: HashMap<(String, String, Vec<Key>), HashSet<u64>>,
+}
+
+impl Registry {
+    fn set(&mut self, query: &Arc<LiveQuery>, reads: ReadSet) {
+        self.remove(query.number);
+        let number = query.number;
+        if reads.everything {
+            self.everything.insert(number);
+        }
+        for table in &reads.tables {
+            self.tables.entry(table.clone()).or_default().insert(number);
+        }
+        for id in &reads.ids {
+            self.ids.entry(*id).or_default().insert(number);
+        }
+        for range in &reads.ranges {
+            let key = (
+                range.table.clone(),
+                range.index.clone(),
+                range.prefix.clone(),
+            );
+            self.ranges.entry(key).or_default().insert(number);
+        }
+        self.queries.insert(number, (query.clone(), reads));
+    }
+
+    fn remove(&mut self, number: u64) {
+        let Some((_, reads)) = self.queries.remove(&number) else {
+            return;
+        };
+        fn forget<K: std::hash::Hash + Eq>(
+            map: &mut HashMap<K, HashSet<u64>>,
+            key: K,
+            number: u64,
+        ) {
+            if let Some(set) = map.get_mut(&key) {
+                set.remove(&number);
+                if set.is_empty() {
+                    map.remove(&key);
+                }
+            }
+        }
+        self.everything.remove(&number);
+        for table in reads.tables {
+            forget(&mut self.tables, table, number);
+        }
+        for id in reads.ids {
+            forget(&mut self.ids, id, number);
+        }
+        for range in reads.ranges {
+            forget(
+                &mut self.ranges,
+                (range.table, range.index, range.prefix),
+                number,
+            );
+        }
+    }
+
+    /// The live queries `commit` may have changed.
+    fn touched(&self, commit: &WriteSet, schema: &Schema, out: &mut HashSet<u64>) {
+        if commit.everything {
+            out.extend(self.queries.keys());
+            return;
+        }
+        out.extend(&self.everything);
+        for write in &commit.writes {
+            if let Some(numbers) = self.tables.get(&write.table) {
+                out.extend(numbers);
+            }
+            let Some(id) = write.id else {
+                // Known only by its table: every read of the table (rare; a scan is fine).
+                for ((table, _, _), numbers) in &self.ranges {
+                    if *table == write.table {
+                        out.extend(numbers);
+                    }
+                }
+                continue;
+            };
+            if let Some(numbers) = self.ids.get(&id) {
+                out.extend(numbers);
+            }
+            let Ok(table) = schema.table(&write.table) else {
+                continue;
+            };
+            for index in &table.indexes {
+                for document in [&write.old, &write.new].into_iter().flatten() {
+                    let values: Vec<Key> = index
+                        .fields
+                        .iter()
+                        .map(|field| Key::of(document.get(field)))
+                        .collect();
+                    // A read whose prefix is any leading part of this key holds the document.
+                    for length in 0..=values.len() {
+                        let key = (
+                            write.table.clone(),
+                            index.name.clone(),
+                            values[..length].to_vec(),
+                        );
+                        if let Some(numbers) = self.ranges.get(&key) {
+                            out.extend(numbers);
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+#[derive(Clone, PartialEq, Eq, Hash)]
+struct QueryKey {
+    path: String,
+    args: String,
+    /// Who is asking (their `Authorization` and `Cookie`): results of different identities are
+    /// never shared.
+    identity: String,
+}
+
+struct LiveQuery {
+    number: u64,
+    key: QueryKey,
+    /// The request headers `createContext` sees when the query runs.
+    headers_json: String,
+    state: Mutex<LiveState>,
+}
+
+#[derive(Default)]
+struct LiveState {
+    /// The log position the last result is known to be current through.
+    through: u64,
+    /// The last result, as the body of an event: `"value":…` or `"error":…`.
+    last: Option<Arc<str>>,
+    holders: Vec<(Weak<Session>, String)>,
+    running: bool,
+    /// A commit touched it while it ran: run again.
+    dirty: bool,
+}
+
+pub struct Session {
+    id: String,
+    identity: String,
+    headers_json: String,
+    subscriptions: Mutex<HashMap<String, Arc<LiveQuery>>>,
+    outbox: Mutex<Outbox>,
+    wake: Notify,
+}
+
+/// Events waiting for the stream: the newest per subscription, so a slow client's backlog never
+/// grows past one event per subscription.
+#[derive(Default)]
+struct Outbox {
+    order: Vec<String>,
+    events: HashMap<String, Arc<str>>,
+    /// Events queued so far; each flush ends with `event: sync` naming it, so a client knows
+    /// which events it has seen (read-your-writes, see [`Sync::settle`]).
+    queued: u64,
+    closed: bool,
+}
+
+impl Session {
+    pub fn identity(&self) -> &str {
+        &self.identity
+    }
+
+    fn push(&self, subscription: &str, body: Arc<str>) {
+        let mut outbox = self.outbox.lock().expect("outbox poisoned");
+        if outbox
+            .events
+            .insert(subscription.to_owned(), body)
+            .is_none()
+        {
+            outbox.order.push(subscription.to_owned());
+        }
+        outbox.queued += 1;
+        drop(outbox);
+        self.wake.notify_one();
+    }
+
+    fn close(&self) {
+        self.outbox.lock().expect("outbox poisoned").closed = true;
+        self.wake.notify_one();
+    }
+
+    /// The waiting events as SSE text, or `None` once the session is closed.
+    fn take(&self) -> Option<String> {
+        let mut outbox = self.outbox.lock().expect("outbox poisoned");
+        if outbox.closed {
+            return None;
+        }
+        let mut text = String::new();
+        let order = std::mem::take(&mut outbox.order);
+        for subscription in order {
+            if let Some(body) = outbox.events.remove(&subscription) {
+                text.push_str("data: {\"id\":");
+                text.push_str(&serde_json::Value::from(subscription).to_string());
+                text.push(',');
+                text.push_str(&body);
+                text.push_str("}\n\n");
+            }
+        }
+        if !text.is_empty() {
+            text.push_str(&format!(
+                "event: sync\ndata: {{\"seq\":{}}}\n\n",
+                outbox.queued
+            ));
+        }
+        Some(text)
+    }
+}
+
+/// `Authorization` and `Cookie`, the headers an app's `createContext` authenticates with.
+pub fn identity_of(headers: &hyper::HeaderMap) -> String {
+    let value = |name| {
+        headers
+            .get(name)
+            .map(|value| String::from_utf8_lossy(value.as_bytes()).into_owned())
+            .unwrap_or_default()
+    };
+    format!(
+        "{}\n{}",
+        value(hyper::header::AUTHORIZATION),
+        value(hyper::header::COOKIE)
+    )
+}
+
+pub type Body = UnsyncBoxBody<Bytes, Infallible>;
+
+impl Sync {
+    /// Opens a session and returns its event stream; closing the stream ends the session.
+    pub fn open(state: &Arc<State>, identity: String, headers_json: String) -> Body {
+        let id = uuid::Uuid::new_v4().to_string();
+        let session = Arc::new(Session {
+            id: id.clone(),
+            identity,
+            headers_json,
+            subscriptions: Mutex::new(HashMap::new()),
+            outbox: Mutex::new(Outbox::default()),
+            wake: Notify::new(),
+        });
+        state
+            .sync
+            .sessions
+            .lock()
+            .expect("sessions poisoned")
+            .insert(id.clone(), session.clone());
+        state.runner.metrics.stream_opened();
+        let hello = format!("event: session\ndata: {{\"session\":\"{id}\"}}\n\n");
+        let guard = SessionGuard {
+            state: state.clone(),
+            session,
+        };
+        let stream =
+            futures_util::stream::unfold((guard, Some(hello)), |(guard, hello)| async move {
+                if let Some(hello) = hello {
+                    return Some((Ok(Frame::data(Bytes::from(hello))), (guard, None)));
+                }
+                loop {
+                    let text = guard.session.take()?;
+                    if !text.is_empty() {
+                        return Some((Ok(Frame::data(Bytes::from(text))), (guard, None)));
+                    }
+                    tokio::select! {
+                        () = guard.session.wake.notified() => {}
+                        () = tokio::time::sleep(HEARTBEAT) => {
+                            let beat = Bytes::from_static(b": heartbeat\n\n");
+                            return Some((Ok(Frame::data(beat)), (guard, None)));
+                        }
+                    }
+                }
+            });
+        StreamBody::new(stream).boxed_unsync()
+    }
+
+    /// Ends every stream: the server is stopping.
+    pub fn close_all(&self) {
+        let sessions: Vec<Arc<Session>> = self
+            .sessions
+            .lock()
+            .expect("sessions poisoned")
+            .values()
+            .cloned()
+            .collect();
+        for session in sessions {
+            session.close();
+        }
+    }
+
+    pub fn session(&self, id: &str) -> Option<Arc<Session>> {
+        self.sessions
+            .lock()
+            .expect("sessions poisoned")
+            .get(id)
+            .cloned()
+    }
+
+    /// Waits (up to a few seconds) until every live query of `session` is current through log
+    /// `position`, and returns the session's event count then: once the client has read that
+    /// many, its subscriptions reflect the commit at `position`. `None` for an unknown session.
+    pub async fn settle(&self, session: &str, position: u64) -> Option<u64> {
+        let session = self.session(session)?;
+        let deadline = tokio::time::Instant::now() + SETTLE_TIMEOUT;
+        loop {
+            let progress = self.progress.notified();
+            tokio::pin!(progress);
+            progress.as_mut().enable();
+            if self.current_through(&session) >= position {
+                break;
+            }
+            if tokio::time::timeout_at(deadline, progress).await.is_err() {
+                break;
+            }
+        }
+        let queued = session.outbox.lock().expect("outbox poisoned").queued;
+        Some(queued)
+    }
+
+    /// The result of a live query for exactly this function, args and identity, when it is known
+    /// to be current (no commit since could have changed it): a query call answered from it
+    /// needs no run and no Postgres.
+    pub fn current_result(
+        &self,
+        path: &str,
+        args: &str,
+        identity: &str,
+        position: u64,
+    ) -> Option<String> {
+        let key = QueryKey {
+            path: path.to_owned(),
+            args: args.to_owned(),
+            identity: identity.to_owned(),
+        };
+        let query = self
+            .queries
+            .lock()
+            .expect("queries poisoned")
+            .get(&key)?
+            .clone();
+        let processed = self.processed.load(Ordering::SeqCst);
+        let live = query.state.lock().expect("live query poisoned");
+        if live.running || live.dirty || live.through.max(processed) < position {
+            return None;
+        }
+        live.last
+            .as_deref()?
+            .strip_prefix("\"value\":")
+            .map(str::to_owned)
+    }
+
+    /// The log position all of a session's live queries are current through.
+    fn current_through(&self, session: &Session) -> u64 {
+        let processed = self.processed.load(Ordering::SeqCst);
+        let queries: Vec<Arc<LiveQuery>> = session
+            .subscriptions
+            .lock()
+            .expect("subscriptions poisoned")
+            .values()
+            .cloned()
+            .collect();
+        queries
+            .iter()
+            .map(|query| {
+                let live = query.state.lock().expect("live query poisoned");
+                if live.running || live.dirty || live.last.is_none() {
+                    live.through
+                } else {
+                    live.through.max(processed)
+                }
+            })
+            .min()
+            .unwrap_or(processed)
+    }
+
+    pub fn live_queries(&self) -> usize {
+        self.queries.lock().expect("queries poisoned").len()
+    }
+
+    /// Applies `{"add": [{"id", "path", "args"}], "remove": [id]}` to a session.
+    pub fn change(state: &Arc<State>, session: &Arc<Session>, body: &[u8]) -> Result<()> {
+        let change: Change = serde_json::from_slice(body).map_err(|error| {
+            ConvoyError::InvalidArgs(format!(
+                "the body must be {{\"add\": [{{\"id\", \"path\", \"args\"}}], \"remove\": [id]}}: {error}"
+            ))
+        })?;
+        for id in &change.remove {
+            state.sync.unsubscribe(session, id);
+        }
+        let held = session
+            .subscriptions
+            .lock()
+            .expect("subscriptions poisoned")
+            .len();
+        if held + change.add.len() > MAX_SUBSCRIPTIONS_PER_STREAM {
+            return Err(ConvoyError::InvalidArgs(format!(
+                "a stream holds at most {MAX_SUBSCRIPTIONS_PER_STREAM} subscriptions"
+            )));
+        }
+        for add in change.add {
+            let args = add.args.map_or("{}", RawValue::get).to_owned();
+            Self::subscribe(state, session, add.id, add.path, args);
+        }
+        Ok(())
+    }
+
+    fn subscribe(
+        state: &Arc<State>,
+        session: &Arc<Session>,
+        id: String,
+        path: String,
+        args: String,
+    ) {
+        state.sync.unsubscribe(session, &id);
+        let key = QueryKey {
+            path,
+            args,
+            identity: session.identity.clone(),
+        };
+        let query = state
+            .sync
+            .queries
+            .lock()
+            .expect("queries poisoned")
+            .entry(key.clone())
+            .or_insert_with(|| {
+                Arc::new(LiveQuery {
+                    number: state.sync.numbers.fetch_add(1, Ordering::Relaxed),
+                    key,
+                    headers_json: session.headers_json.clone(),
+                    state: Mutex::new(LiveState::default()),
+                })
+            })
+            .clone();
+        session
+            .subscriptions
+            .lock()
+            .expect("subscriptions poisoned")
+            .insert(id.clone(), query.clone());
+        let mut live = query.state.lock().expect("live query poisoned");
+        live.holders.push((Arc::downgrade(session), id.clone()));
+        if let Some(last) = &live.last {
+            session.push(&id, last.clone());
+        } else if !live.running {
+            live.running = true;
+            drop(live);
+            tokio::spawn(run(state.clone(), query));
+        }
+    }
+
+    fn unsubscribe(&self, session: &Arc<Session>, id: &str) {
+        let Some(query) = session
+            .subscriptions
+            .lock()
+            .expect("subscriptions poisoned")
+            .remove(id)
+        else {
+            return;
+        };
+        let mut live = query.state.lock().expect("live query poisoned");
+        live.holders.retain(|(holder, held)| {
+            !(held == id
+                && holder
+                    .upgrade()
+                    .is_none_or(|holder| Arc::ptr_eq(&holder, session)))
+        });
+        if live.holders.is_empty() {
+            drop(live);
+            let mut queries = self.queries.lock().expect("queries poisoned");
+            // Only if no one subscribed again meanwhile.
+            if queries
+                .get(&query.key)
+                .is_some_and(|current| Arc::ptr_eq(current, &query))
+                && query
+                    .state
+                    .lock()
+                    .expect("live query poisoned")
+                    .holders
+                    .is_empty()
+            {
+                queries.remove(&query.key);
+                drop(queries);
+                self.registry
+                    .lock()
+                    .expect("registry poisoned")
+                    .remove(query.number);
+            }
+        }
+    }
+
+    fn end(&self, session: &Arc<Session>) {
+        self.sessions
+            .lock()
+            .expect("sessions poisoned")
+            .remove(&session.id);
+        let ids: Vec<String> = session
+            .subscriptions
+            .lock()
+            .expect("subscriptions poisoned")
+            .keys()
+            .cloned()
+            .collect();
+        for id in ids {
+            self.unsubscribe(session, &id);
+        }
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Change<'a> {
+    #[serde(default, borrow)]
+    add: Vec<Add<'a>>,
+    #[serde(default)]
+    remove: Vec<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Add<'a> {
+    id: String,
+    path: String,
+    #[serde(default, borrow)]
+    args: Option<&'a RawValue>,
+}
+
+/// Ends the session when its stream is dropped: the client went away, or the server stopped.
+struct SessionGuard {
+    state: Arc<State>,
+    session: Arc<Session>,
+}
+
+impl Drop for SessionGuard {
+    fn drop(&mut self) {
+        self.state.sync.end(&self.session);
+        self.state.runner.metrics.stream_closed();
+    }
+}
+
+/// Follows the commit log and re-runs the live queries each commit may have touched.
+pub async fn follow_commits(state: Arc<State>) {
+    let log = state.runner.engine.log();
+    let mut watch = log.watch();
+    let mut position = log.position();
+    while watch.changed().await.is_ok() {
+        let newest = log.position();
+        let commits = log.since(position);
+        position = newest;
+        let schema = state.runner.engine.schema();
+        let touched: Vec<Arc<LiveQuery>> = {
+            let registry = state.sync.registry.lock().expect("registry poisoned");
+            let mut numbers = HashSet::new();
+            match &commits {
+                // Commits no longer in the log: any query may have changed.
+                None => numbers.extend(registry.queries.keys()),
+                Some(commits) => {
+                    for (_, commit) in commits {
+                        registry.touched(commit, &schema, &mut numbers);
+                    }
+                }
+            }
+            numbers
+                .iter()
+                .filter_map(|number| registry.queries.get(number).map(|(query, _)| query.clone()))
+                .collect()
+        };
+        for query in touched {
+            let mut live = query.state.lock().expect("live query poisoned");
+            if live.running {
+                live.dirty = true;
+            } else {
+                live.running = true;
+                drop(live);
+                tokio::spawn(run(state.clone(), query));
+            }
+        }
+        state.sync.processed.store(newest, Ordering::SeqCst);
+        state.sync.progress.notify_waiters();
+    }
+}
+
+/// Runs a live query until a run's result is known to be current, sending each new result.
+async fn run(state: Arc<State>, query: Arc<LiveQuery>) {
+    let engine = &state.runner.engine;
+    loop {
+        query.state.lock().expect("live query poisoned").dirty = false;
+        let position = engine.log().position();
+        let QueryKey { path, args, .. } = &query.key;
+        let (result, mut reads) = match state.functions.get(path) {
+            Some(function) if function.kind == CallKind::Query => {
+                state
+                    .runner
+                    .run_tracked(&function, path, args, &query.headers_json)
+                    .await
+            }
+            Some(_) => (
+                Err(ConvoyError::InvalidArgs(format!(
+                    "{path} is a mutation; only queries can be subscribed to"
+                ))),
+                ReadSet::default(),
+            ),
+            None => (
+                Err(ConvoyError::NotFound(format!(
+                    "there is no function named {path:?}"
+                ))),
+                ReadSet::default(),
+            ),
+        };
+        let body: Arc<str> = match result {
+            Ok(value) => format!("\"value\":{value}").into(),
+            Err(error) => {
+                // A failed run (the database away, a bug since fixed) tries again on any commit.
+                reads = ReadSet::everything();
+                format!("\"error\":{}", error.to_json()).into()
+            }
+        };
+        // Checked and registered under the registry's lock: a commit logged after the check is
+        // matched against these reads when the follower gets to it.
+        let mut registry = state.sync.registry.lock().expect("registry poisoned");
+        let through = engine.log().position();
+        let stale = engine
+            .log()
+            .touched_since(position, &reads, &engine.schema());
+        let mut live = query.state.lock().expect("live query poisoned");
+        if live.holders.is_empty() {
+            // Everyone unsubscribed while it ran.
+            registry.remove(query.number);
+            live.running = false;
+            return;
+        }
+        registry.set(&query, reads);
+        drop(registry);
+        if !stale {
+            live.through = through;
+        }
+        let changed = live.last.as_deref() != Some(&*body);
+        if changed {
+            live.last = Some(body.clone());
+            state.runner.metrics.live_update();
+            for (holder, id) in &live.holders {
+                if let Some(session) = holder.upgrade() {
+                    session.push(id, body.clone());
+                }
+            }
+        }
+        if !(stale || live.dirty) {
+            live.running = false;
+            drop(live);
+            state.sync.progress.notify_waiters();
+            return;
+        }
+    }
+}
