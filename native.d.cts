@@ -14,6 +14,10 @@ export declare class Engine {
   /** Creates what the schema needs; returns the report as JSON. */
   syncSchema(schemaJson: string, dryRun: boolean): Promise<string>
   setSchema(schemaJson: string): Promise<void>
+  /**
+   * Replaces the app's functions: `{"functions": [{"path", "kind", "timeoutMs"?}],
+   * "authenticates": bool}` (`authenticates`: streams run `createContext` when they open).
+   */
   setFunctions(functionsJson: string): void
   /**
    * The document with this id as JSON, or `"null"`. An empty `table` means "any table".
@@ -74,11 +78,25 @@ export interface FunctionCall {
   headersJson: string
 }
 
+/**
+ * Starts the server log on stderr, once per process (later calls change nothing). `CONVOY_LOG`
+ * (a tracing filter such as `info` or `warn,convoy::request=info`) overrides `default_filter`.
+ * Lines are JSON when `json` is set, and text otherwise, coloured only at a terminal.
+ */
+export declare function initLogging(defaultFilter: string, json: boolean): void
+
 export interface ServerOptions {
   port: number
   host?: string
   maxBodyBytes?: number
+  /** How long a function may run unless it sets its own timeout. */
   callTimeoutMs?: number
   /** Browser origins other than the server's own that may call it (`http://localhost:*`). */
   allowedOrigins?: Array<string>
+  /** Sync streams open at once. */
+  maxStreams?: number
+  /** A sync stream that holds no subscription for this long is closed. */
+  streamIdleTimeoutMs?: number
+  /** Internal errors reach the client in full (development). */
+  dev?: boolean
 }

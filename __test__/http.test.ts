@@ -168,7 +168,7 @@ describe('the runtime over HTTP', () => {
     const ask = (authorization?: string) =>
       fetch(`${server.url}/api/query`, {
         method: 'POST',
-        headers: authorization ? { authorization } : {},
+        headers: { 'content-type': 'application/json', ...(authorization ? { authorization } : {}) },
         body: JSON.stringify({ path: 'auth:whoami', args: {} }),
       });
     assert.deepEqual(await (await ask('Bearer ada')).json(), { value: { userId: 'user-ada' } });
@@ -189,7 +189,7 @@ describe('the runtime over HTTP', () => {
 
     const fromVite = await fetch(`${server.url}/api/query`, {
       method: 'POST',
-      headers: { origin: 'http://localhost:5173' },
+      headers: { origin: 'http://localhost:5173', 'content-type': 'application/json' },
       body: JSON.stringify({ path: 'notes:first', args: {} }),
     });
     assert.equal(fromVite.status, 200);

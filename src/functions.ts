@@ -11,6 +11,17 @@ export type FunctionKind = 'query' | 'mutation';
 
 const functionBrand = Symbol.for('@avvos/convoy/function');
 
+/**
+ * The request `createContext(req, base)` in `convoy/server.ts` receives: for a call,
+ * `POST /api/query` or `/api/mutation`; for a sync stream, `GET /api/sync`, once when it opens.
+ * Header names are lower case.
+ */
+export interface ConvoyRequest {
+  method: string;
+  url: string;
+  headers: Record<string, string | undefined>;
+}
+
 /** What every handler's `ctx` has; `createContext` in `convoy/server.ts` may add more. */
 export interface QueryCtx<DataModel extends GenericDataModel = GenericDataModel> {
   db: DatabaseReader<DataModel>;
@@ -31,6 +42,8 @@ export interface RegisteredFunction<Kind extends FunctionKind, Args, Returns> {
   /** The Zod shape the args are validated against before the handler runs. */
   readonly input: FieldShape;
   readonly handler: (ctx: any, args: any) => unknown;
+  /** How long a run may take, when it sets its own limit (`functionTimeoutMs` otherwise). */
+  readonly timeoutMs?: number;
   /** Type-level only; never set at run time. */
   readonly __args?: Args;
   readonly __returns?: Returns;
@@ -46,34 +59,63 @@ export function isRegisteredFunction(value: unknown): value is RegisteredFunctio
 type ArgsOf<Input extends FieldShape> = z.input<z.ZodObject<Input>>;
 type ParsedArgsOf<Input extends FieldShape> = z.output<z.ZodObject<Input>>;
 
-export interface QueryDefinition<DataModel extends GenericDataModel, Input extends FieldShape, Returns> {
+export interface QueryDefinition<
+  DataModel extends GenericDataModel,
+  Input extends FieldShape,
+  Returns,
+  Context extends object = {},
+> {
   input?: Input;
-  handler: (ctx: QueryCtx<DataModel>, args: ParsedArgsOf<Input>) => Returns | Promise<Returns>;
+  /**
+   * How long a run may take before the caller gets `INTERNAL`; the server's `functionTimeoutMs`
+   * (default 30 s) otherwise.
+   */
+  timeoutMs?: number;
+  handler: (ctx: QueryCtx<DataModel> & Context, args: ParsedArgsOf<Input>) => Returns | Promise<Returns>;
 }
 
-export interface MutationDefinition<DataModel extends GenericDataModel, Input extends FieldShape, Returns> {
+export interface MutationDefinition<
+  DataModel extends GenericDataModel,
+  Input extends FieldShape,
+  Returns,
+  Context extends object = {},
+> {
   input?: Input;
-  handler: (ctx: MutationCtx<DataModel>, args: ParsedArgsOf<Input>) => Returns | Promise<Returns>;
+  /**
+   * How long a run may take before the caller gets `INTERNAL` and the transaction is rolled
+   * back; the server's `functionTimeoutMs` (default 30 s) otherwise.
+   */
+  timeoutMs?: number;
+  handler: (ctx: MutationCtx<DataModel> & Context, args: ParsedArgsOf<Input>) => Returns | Promise<Returns>;
 }
 
-function register(kind: FunctionKind, definition: { input?: FieldShape; handler: (ctx: any, args: any) => unknown }) {
+function register(
+  kind: FunctionKind,
+  definition: { input?: FieldShape; timeoutMs?: number; handler: (ctx: any, args: any) => unknown },
+) {
   if (typeof definition?.handler !== 'function') {
     throw new TypeError(`${kind}({ input, handler }): handler must be a function`);
+  }
+  const { timeoutMs } = definition;
+  if (timeoutMs !== undefined && !(Number.isSafeInteger(timeoutMs) && timeoutMs > 0 && timeoutMs <= 0xffff_ffff)) {
+    throw new TypeError(`${kind}({ timeoutMs }): timeoutMs must be a positive whole number of milliseconds`);
   }
   return {
     [functionBrand]: true,
     kind,
     input: definition.input ?? {},
     handler: definition.handler,
+    ...(timeoutMs !== undefined ? { timeoutMs } : {}),
   } as RegisteredFunction<typeof kind, unknown, unknown>;
 }
 
-export interface FunctionBuilders<DataModel extends GenericDataModel> {
+/** `query` and `mutation` for a data model; `Context` is what `createContext` adds to `ctx`. */
+export interface FunctionBuilders<DataModel extends GenericDataModel, Context extends object = {}> {
   query<Input extends FieldShape = {}, Returns = unknown>(
-    definition: QueryDefinition<DataModel, Input, Returns>,
+    definition: QueryDefinition<DataModel, Input, Returns, Context>,
   ): RegisteredQuery<ArgsOf<Input>, Returns>;
   mutation<Input extends FieldShape = {}, Returns = unknown>(
-    definition: MutationDefinition<DataModel, Input, Returns>,
+    definition: MutationDefinition<DataModel, Input, Returns, Context>,
   ): RegisteredMutation<ArgsOf<Input>, Returns>;
 }
 
@@ -83,11 +125,15 @@ export const query: FunctionBuilders<GenericDataModel>['query'] = (definition) =
 export const mutation: FunctionBuilders<GenericDataModel>['mutation'] = (definition) =>
   register('mutation', definition) as never;
 
-/** Binds `query` and `mutation` to a schema's types (no run-time effect). */
-export function functionBuildersFor<Schema extends SchemaDefinition<any>>(): FunctionBuilders<
-  DataModelFromSchema<Schema>
-> {
-  return { query, mutation } as unknown as FunctionBuilders<DataModelFromSchema<Schema>>;
+/**
+ * Binds `query` and `mutation` to a schema's types and to what the app's `createContext` adds to
+ * `ctx` (no run-time effect).
+ */
+export function functionBuildersFor<
+  Schema extends SchemaDefinition<any>,
+  Context extends object = {},
+>(): FunctionBuilders<DataModelFromSchema<Schema>, Context> {
+  return { query, mutation } as unknown as FunctionBuilders<DataModelFromSchema<Schema>, Context>;
 }
 
 // ---- References, as `_generated/api.ts` holds them --------------------------------------------

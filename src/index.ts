@@ -10,6 +10,7 @@ export type {
   QueryInitializer,
 } from './db/types.js';
 export {
+  type ConvoyRequest,
   type FunctionBuilders,
   type FunctionKind,
   type FunctionReference,

@@ -7,7 +7,7 @@ import path from 'node:path';
 import pc from 'picocolors';
 import { writeGenerated, writeStaticFiles } from '../codegen/index.js';
 import { convoyDir } from '../server/app.js';
-import { allowedOriginsFromEnv, type ConvoyServer, startConvoy } from '../server/runtime.js';
+import { type ConvoyServer, limitsFromEnv, startConvoy } from '../server/runtime.js';
 import { isConvoyError } from '../values/errors.js';
 import { type EmbeddedDatabase, startEmbedded } from './embedded.js';
 import { fail, info, resolveAppDir } from './project.js';
@@ -48,7 +48,7 @@ export async function dev(options: DevOptions): Promise<void> {
       info(`no DATABASE_URL: using an embedded Postgres, data in ${path.relative(appDir, embedded.dataDir) || '.'}`);
     }
     await writeStaticFiles(appDir);
-    server = await startConvoy({ appDir, databaseUrl, port, dev: true, allowedOrigins: allowedOriginsFromEnv() });
+    server = await startConvoy({ appDir, databaseUrl, port, dev: true, ...limitsFromEnv() });
     await writeGenerated(appDir, server.app.files);
   } catch (error) {
     console.error(`${pc.red('convoy:')} ${explain(error)}`);

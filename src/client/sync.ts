@@ -35,6 +35,8 @@ export class SyncConnection {
   private readonly stateListeners = new Set<(state: ConnectionState) => void>();
   private state: ConnectionState = 'closed';
   private session: string | null = null;
+  /** The headers the open stream was opened with; its subscriptions are changed with the same. */
+  private streamHeaders: Record<string, string> = {};
   private abort: AbortController | null = null;
   private nextId = 1;
   private failures = 0;
@@ -171,8 +173,11 @@ export class SyncConnection {
   }
 
   private async read(abort: AbortController) {
+    // Asked anew for every stream: a reconnect authenticates with a fresh token.
+    const headers = await this.transport.headers();
+    this.streamHeaders = headers;
     const response = await this.transport.fetch(`${this.transport.url}/api/sync`, {
-      headers: { accept: 'text/event-stream', ...(await this.transport.headers()) },
+      headers: { accept: 'text/event-stream', ...headers },
       signal: abort.signal,
     });
     if (!response.ok || !response.body) {
@@ -205,6 +210,7 @@ export class SyncConnection {
     }
     if (!data) return; // a heartbeat
     const message = JSON.parse(data);
+    if (name === 'close') return; // the server ends the stream (stopping, or idle); reconnect
     if (name === 'sync') {
       this.seq = message.seq;
       this.release();
@@ -222,7 +228,19 @@ export class SyncConnection {
     }
     const entry = this.byId.get(message.id);
     if (!entry) return;
-    this.publish(entry, message.error ? { error: ConvoyError.fromJSON(message.error) } : { value: message.value });
+    const error = message.error ? ConvoyError.fromJSON(message.error) : null;
+    this.publish(entry, error ? { error } : { value: message.value });
+    if (error?.code === 'UNAUTHORIZED') void this.reauthenticate(abort);
+  }
+
+  /**
+   * A subscription was refused as unauthorized: when the credentials have changed since the
+   * stream opened (a token was refreshed), open a new stream with the new ones.
+   */
+  private async reauthenticate(abort: AbortController) {
+    const opened = JSON.stringify(this.streamHeaders);
+    const now = JSON.stringify(await this.transport.headers());
+    if (now !== opened && this.abort === abort) abort.abort();
   }
 
   private publish(entry: Entry, last: { value: unknown } | { error: ConvoyError }) {
@@ -236,7 +254,7 @@ export class SyncConnection {
     try {
       const response = await this.transport.fetch(`${this.transport.url}/api/sync/${session}`, {
         method: 'POST',
-        headers: { 'content-type': 'application/json', ...(await this.transport.headers()) },
+        headers: { 'content-type': 'application/json', ...this.streamHeaders },
         body: JSON.stringify(body),
       });
       if (response.ok || this.session !== session) return;

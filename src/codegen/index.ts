@@ -26,17 +26,48 @@ function importSpecifier(fileName: string): string {
   return `../${fileName.replace(/\.(ts|tsx|mts|js|mjs|jsx)$/, '.js')}`;
 }
 
-const serverTs = `${HEADER}
+/**
+ * `_generated/server.ts`. When `convoy/server.ts` exports `createContext`, what it returns types
+ * `ctx` in every handler (`ctx.auth`), as SPEC §7 says.
+ */
+function serverTs(contextModule: string | null): string {
+  const context = contextModule
+    ? `import type { createContext } from '${contextModule}';
+
+/** What \`createContext\` in convoy/server.ts adds to every handler's \`ctx\`. */
+export type Context = Omit<Awaited<ReturnType<typeof createContext>>, 'db' | 'afterCommit'>;
+`
+    : `
+/** What \`createContext\` in convoy/server.ts would add to \`ctx\`; the app has none. */
+export type Context = {};
+`;
+  return `${HEADER}
 import { functionBuildersFor, type MutationCtx as GenericMutationCtx, type QueryCtx as GenericQueryCtx } from '@avvos/convoy';
 import type { schema } from '../schema.js';
 import type { DataModel } from './dataModel.js';
+${context}
+/** \`query\` and \`mutation\`, typed against this app's schema and context. */
+export const { query, mutation } = functionBuildersFor<typeof schema, Context>();
 
-/** \`query\` and \`mutation\`, typed against this app's schema. */
-export const { query, mutation } = functionBuildersFor<typeof schema>();
-
-export type QueryCtx = GenericQueryCtx<DataModel>;
-export type MutationCtx = GenericMutationCtx<DataModel>;
+export type QueryCtx = GenericQueryCtx<DataModel> & Context;
+export type MutationCtx = GenericMutationCtx<DataModel> & Context;
 `;
+}
+
+/** \`../server.js\` when \`convoy/server.*\` exports \`createContext\` (read from its source). */
+function contextModule(appDir: string): string | null {
+  for (const extension of ['.ts', '.tsx', '.mts', '.js', '.mjs']) {
+    const file = path.join(appDir, 'convoy', `server${extension}`);
+    if (!existsSync(file)) continue;
+    const source = readFileSync(file, 'utf8');
+    const exported =
+      /export\s+(async\s+)?function\s*\*?\s*createContext\b/.test(source) ||
+      /export\s+(const|let|var)\s+createContext\b/.test(source) ||
+      /export\s*\{[^}]*\bcreateContext\b[^}]*\}/.test(source);
+    return exported ? importSpecifier(`server${extension}`) : null;
+  }
+  return null;
+}
 
 const dataModelTs = `${HEADER}
 import type { DataModelFromSchema, Id as GenericId } from '@avvos/convoy';
@@ -111,7 +142,7 @@ export async function writeStaticFiles(appDir: string): Promise<string[]> {
   const dir = generatedDir(appDir);
   const written: string[] = [];
   for (const [name, content] of [
-    ['server.ts', serverTs],
+    ['server.ts', serverTs(contextModule(appDir))],
     ['dataModel.ts', dataModelTs],
     ['http.js', httpJs],
   ] as const) {

@@ -7,16 +7,13 @@ import { rm } from 'node:fs/promises';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { build } from 'esbuild';
-import { type FunctionKind, isRegisteredFunction, type RegisteredFunction } from '../functions.js';
+import { type ConvoyRequest, type FunctionKind, isRegisteredFunction, type RegisteredFunction } from '../functions.js';
 import type { SchemaDefinition } from '../schema.js';
 import { ConvoyError } from '../values/errors.js';
 
 export type AnyFunction = RegisteredFunction<FunctionKind, unknown, unknown>;
 
-export type CreateContext = (
-  req: { method: string; url: string; headers: Record<string, string | undefined> },
-  base: Record<string, unknown>,
-) => unknown;
+export type CreateContext = (req: ConvoyRequest, base: Record<string, unknown>) => unknown;
 
 export interface FunctionFile {
   /** Path under `convoy/functions/` without the extension, with `/` separators: `admin/users`. */

@@ -4,14 +4,23 @@
 import { realpathSync } from 'node:fs';
 import path from 'node:path';
 import { isConvoyError } from '../values/errors.js';
-import { allowedOriginsFromEnv, startConvoy } from './runtime.js';
+import { initLogging } from './native.js';
+import { limitsFromEnv, startConvoy } from './runtime.js';
 
 export type { CreateContext, LoadedApp } from './app.js';
-export { type ConvoyOptions, type ConvoyServer, type SyncReport, startConvoy } from './runtime.js';
+export {
+  type ConvoyOptions,
+  type ConvoyServer,
+  type Limits,
+  limitsFromEnv,
+  type SyncReport,
+  startConvoy,
+} from './runtime.js';
 
 /**
  * The production server, as `node convoy/_generated/http.js` runs it: `DATABASE_URL` (required),
- * `PORT` (default 3737), `HOST` (default 0.0.0.0, every interface).
+ * `PORT` (default 3737), `HOST` (default 0.0.0.0, every interface), the limits of
+ * `limitsFromEnv`. It logs one line per request on stderr: JSON lines, or text at a terminal.
  */
 export async function runProduction(options: { entry: string }): Promise<void> {
   const databaseUrl = process.env.DATABASE_URL;
@@ -23,6 +32,7 @@ export async function runProduction(options: { entry: string }): Promise<void> {
   }
   // <app>/convoy/_generated/http.js → <app>
   const appDir = path.resolve(path.dirname(realpathSync(options.entry)), '..', '..');
+  initLogging('warn,convoy::request=info', !process.stderr.isTTY);
   try {
     const server = await startConvoy({
       appDir,
@@ -30,7 +40,7 @@ export async function runProduction(options: { entry: string }): Promise<void> {
       port: Number(process.env.PORT ?? 3737),
       host: process.env.HOST ?? '0.0.0.0',
       dev: false,
-      allowedOrigins: allowedOriginsFromEnv(),
+      ...limitsFromEnv(),
       changeTrigger: process.env.CONVOY_CHANGE_TRIGGER === '1',
     });
     console.log(`convoy: serving ${server.app.functions.size} functions on port ${server.port}`);

@@ -22,6 +22,9 @@ export interface ServerOptions {
   maxBodyBytes?: number;
   callTimeoutMs?: number;
   allowedOrigins?: string[];
+  maxStreams?: number;
+  streamIdleTimeoutMs?: number;
+  dev?: boolean;
 }
 
 /** The native engine: `ctx.db`'s backend (its `db*` methods), schema, and HTTP server. */
@@ -39,6 +42,15 @@ export interface Engine extends DbBackend {
 
 interface NativeModule {
   Engine: { connect(options: { databaseUrl: string; poolSize?: number }): Promise<Engine> };
+  initLogging(defaultFilter: string, json: boolean): void;
+}
+
+/**
+ * Starts the server log on stderr (once per process; `CONVOY_LOG` overrides the filter). Call it
+ * before `connectEngine`, which otherwise starts it with warnings only.
+ */
+export function initLogging(defaultFilter: string, json: boolean): void {
+  native().initLogging(defaultFilter, json);
 }
 
 const ERROR_PREFIX = 'CONVOY_ERROR:';

@@ -31,9 +31,26 @@ export interface ConvoyOptions {
    * reach live queries (docs/postgres.md). Default: on in dev mode, off in production.
    */
   changeTrigger?: boolean;
+  /** Request bodies larger than this are refused with `PAYLOAD_TOO_LARGE`. Default 1 MiB. */
+  maxBodyBytes?: number;
+  /**
+   * How long a function may run before its caller gets `INTERNAL` (a mutation's transaction is
+   * rolled back). A function may set its own with `timeoutMs`. Default 30 000.
+   */
+  functionTimeoutMs?: number;
+  /** Sync streams open at once; more are answered `UNAVAILABLE`. Default 10 000. */
+  maxStreams?: number;
+  /** A sync stream that holds no subscription for this long is closed. Default 60 000. */
+  streamIdleTimeoutMs?: number;
   /** Called with a line for the terminal (schema changes, internal errors). Default: console.error. */
   log?: (line: string) => void;
 }
+
+/** The limits of `ConvoyOptions` that environment variables may set (docs/security.md). */
+export type Limits = Pick<
+  ConvoyOptions,
+  'allowedOrigins' | 'maxBodyBytes' | 'functionTimeoutMs' | 'maxStreams' | 'streamIdleTimeoutMs'
+>;
 
 export interface ConvoyServer {
   readonly port: number;
@@ -56,12 +73,45 @@ export interface SyncReport {
 /** In dev mode a front end on this machine (Vite, Next) may call the server from any port. */
 const LOCAL_ORIGINS = ['http://localhost:*', 'http://127.0.0.1:*'];
 
-/** `CONVOY_ALLOWED_ORIGINS=https://app.example.com,http://localhost:*` as a list. */
-export function allowedOriginsFromEnv(): string[] {
-  return (process.env.CONVOY_ALLOWED_ORIGINS ?? '')
-    .split(',')
-    .map((origin) => origin.trim())
-    .filter(Boolean);
+/**
+ * The limits set in the environment: `CONVOY_ALLOWED_ORIGINS` (comma-separated),
+ * `CONVOY_MAX_BODY_BYTES`, `CONVOY_FUNCTION_TIMEOUT_MS`, `CONVOY_MAX_STREAMS`,
+ * `CONVOY_STREAM_IDLE_TIMEOUT_MS`.
+ */
+export function limitsFromEnv(env: NodeJS.ProcessEnv = process.env): Limits {
+  const limits: Limits = {
+    allowedOrigins: (env.CONVOY_ALLOWED_ORIGINS ?? '')
+      .split(',')
+      .map((origin) => origin.trim())
+      .filter(Boolean),
+  };
+  const numbers = {
+    maxBodyBytes: 'CONVOY_MAX_BODY_BYTES',
+    functionTimeoutMs: 'CONVOY_FUNCTION_TIMEOUT_MS',
+    maxStreams: 'CONVOY_MAX_STREAMS',
+    streamIdleTimeoutMs: 'CONVOY_STREAM_IDLE_TIMEOUT_MS',
+  } as const;
+  for (const [option, name] of Object.entries(numbers) as Array<[keyof typeof numbers, string]>) {
+    const text = env[name];
+    if (text === undefined || text === '') continue;
+    const value = Number(text);
+    if (!Number.isSafeInteger(value) || value <= 0) {
+      throw new ConvoyError('INVALID_ARGS', `${name} must be a positive whole number, not ${JSON.stringify(text)}`);
+    }
+    limits[option] = value;
+  }
+  return limits;
+}
+
+/** The largest value a native `u32` option takes. */
+const U32_MAX = 0xffff_ffff;
+
+function positive(name: string, value: number | undefined): number | undefined {
+  if (value === undefined) return undefined;
+  if (!Number.isSafeInteger(value) || value <= 0 || value > U32_MAX) {
+    throw new ConvoyError('INVALID_ARGS', `${name} must be a positive whole number up to ${U32_MAX}, not ${value}`);
+  }
+  return value;
 }
 
 const validators = new WeakMap<AnyFunction, z.ZodType>();
@@ -82,14 +132,29 @@ export async function syncApp(engine: Engine, app: LoadedApp, dryRun: boolean): 
   return report;
 }
 
+/** Tells the core the app's functions, their timeouts, and whether streams authenticate. */
 function installFunctions(engine: Engine, app: LoadedApp) {
-  engine.setFunctions(JSON.stringify([...app.functions].map(([path, fn]) => ({ path, kind: fn.kind }))));
+  const functions = [...app.functions].map(([path, fn]) => ({
+    path,
+    kind: fn.kind,
+    ...(fn.timeoutMs !== undefined ? { timeoutMs: fn.timeoutMs } : {}),
+  }));
+  engine.setFunctions(JSON.stringify({ functions, authenticates: app.createContext !== undefined }));
 }
+
+/** The core's name for the call that authenticates a new sync stream (it runs `createContext`). */
+const CONNECT = '#connect';
 
 export async function startConvoy(options: ConvoyOptions): Promise<ConvoyServer> {
   const log = options.log ?? ((line: string) => console.error(line));
   const dev = options.dev ?? false;
   const changeTrigger = options.changeTrigger ?? dev;
+  const limits = {
+    maxBodyBytes: positive('maxBodyBytes', options.maxBodyBytes),
+    callTimeoutMs: positive('functionTimeoutMs', options.functionTimeoutMs),
+    maxStreams: positive('maxStreams', options.maxStreams),
+    streamIdleTimeoutMs: positive('streamIdleTimeoutMs', options.streamIdleTimeoutMs),
+  };
   let app = await loadApp(options.appDir);
   const engine = await connectEngine(options.databaseUrl, options.poolSize);
   let lastSync: SyncReport;
@@ -117,7 +182,20 @@ export async function startConvoy(options: ConvoyOptions): Promise<ConvoyServer>
     return JSON.stringify({ code: 'INTERNAL', message: `Internal error (request ${requestId})`, data: { requestId } });
   };
 
+  /** `ctx` for a call: `base`, and what the app's `createContext` adds for this request. */
+  const contextFor = async (call: FunctionCall, base: Record<string, unknown>, url: string, method: string) => {
+    if (!app.createContext) return base;
+    const req = { method, url, headers: JSON.parse(call.headersJson) };
+    const extra = await app.createContext(req, base);
+    return { ...(extra as Record<string, unknown>), ...base };
+  };
+
   const run = async (call: FunctionCall, afterCommit: Array<() => unknown>): Promise<string> => {
+    if (call.path === CONNECT) {
+      // A sync stream is opening: it may if createContext accepts its request.
+      await contextFor(call, { db: createDatabase(engine, call.callId, app.schema, 'query') }, '/api/sync', 'GET');
+      return 'null';
+    }
     const fn = app.functions.get(call.path);
     if (!fn) throw new ConvoyError('NOT_FOUND', `there is no function named ${JSON.stringify(call.path)}`);
     let args: unknown;
@@ -135,12 +213,7 @@ export async function startConvoy(options: ConvoyOptions): Promise<ConvoyServer>
     const db = createDatabase(engine, call.callId, app.schema, call.kind);
     const base: Record<string, unknown> =
       call.kind === 'mutation' ? { db, afterCommit: (fn: () => unknown) => afterCommit.push(fn) } : { db };
-    let ctx = base;
-    if (app.createContext) {
-      const req = { method: 'POST', url: `/api/${call.kind}`, headers: JSON.parse(call.headersJson) };
-      const extra = await app.createContext(req, base);
-      ctx = { ...(extra as Record<string, unknown>), ...base };
-    }
+    const ctx = await contextFor(call, base, `/api/${call.kind}`, 'POST');
     const result = await fn.handler(ctx, parsed.data);
     if (typeof result === 'object' && result !== null) {
       const raw = rawJsonOf.get(result);
@@ -181,6 +254,8 @@ export async function startConvoy(options: ConvoyOptions): Promise<ConvoyServer>
         port: options.port ?? 3737,
         host: options.host ?? '127.0.0.1',
         allowedOrigins: [...(options.allowedOrigins ?? []), ...(dev ? LOCAL_ORIGINS : [])],
+        ...limits,
+        dev,
       },
       dispatch,
     )

@@ -31,15 +31,6 @@ fn init() {
         .build()
         .expect("the tokio runtime could not start");
     napi::bindgen_prelude::create_custom_tokio_runtime(runtime);
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("CONVOY_LOG")
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
-        )
-        .with_writer(std::io::stderr)
-        // Colour only for a person at a terminal, never in log files.
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .try_init();
     let default_hook = std::panic::take_hook();
     std::panic::set_hook(Box::new(move |info| {
         eprintln!(
@@ -69,6 +60,25 @@ fn outcome_of(ok: bool, payload_json: String) -> convoy_core::Outcome {
     ))
 }
 
+/// Starts the server log on stderr, once per process (later calls change nothing). `CONVOY_LOG`
+/// (a tracing filter such as `info` or `warn,convoy::request=info`) overrides `default_filter`.
+/// Lines are JSON when `json` is set, and text otherwise, coloured only at a terminal.
+#[napi]
+pub fn init_logging(default_filter: String, json: bool) {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("CONVOY_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default_filter));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    let _ = if json {
+        builder.json().flatten_event(true).try_init()
+    } else {
+        builder
+            .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+            .try_init()
+    };
+}
+
 #[napi(object)]
 pub struct ConnectOptions {
     pub database_url: String,
@@ -80,9 +90,16 @@ pub struct ServerOptions {
     pub port: u32,
     pub host: Option<String>,
     pub max_body_bytes: Option<u32>,
+    /// How long a function may run unless it sets its own timeout.
     pub call_timeout_ms: Option<u32>,
     /// Browser origins other than the server's own that may call it (`http://localhost:*`).
     pub allowed_origins: Option<Vec<String>>,
+    /// Sync streams open at once.
+    pub max_streams: Option<u32>,
+    /// A sync stream that holds no subscription for this long is closed.
+    pub stream_idle_timeout_ms: Option<u32>,
+    /// Internal errors reach the client in full (development).
+    pub dev: Option<bool>,
 }
 
 #[napi(object)]
@@ -130,6 +147,8 @@ pub struct Engine {
 impl Engine {
     #[napi(factory)]
     pub async fn connect(options: ConnectOptions) -> Result<Engine> {
+        // Warnings at least, unless the caller started the log already.
+        init_logging("warn".into(), false);
         let pool_size = options
             .pool_size
             .map_or(DEFAULT_POOL_SIZE, |size| size as usize);
@@ -162,6 +181,8 @@ impl Engine {
         Ok(())
     }
 
+    /// Replaces the app's functions: `{"functions": [{"path", "kind", "timeoutMs"?}],
+    /// "authenticates": bool}` (`authenticates`: streams run `createContext` when they open).
     #[napi]
     pub fn set_functions(&self, functions_json: String) -> Result<()> {
         self.functions
@@ -313,6 +334,15 @@ impl Engine {
             allowed_origins: convoy_server::AllowedOrigins::new(
                 options.allowed_origins.unwrap_or_default(),
             ),
+            max_streams: options
+                .max_streams
+                .map_or(defaults.max_streams, |streams| streams as usize),
+            stream_idle_timeout: options
+                .stream_idle_timeout_ms
+                .map_or(defaults.stream_idle_timeout, |ms| {
+                    Duration::from_millis(u64::from(ms))
+                }),
+            dev: options.dev.unwrap_or(defaults.dev),
             ..defaults
         };
         let handle = convoy_server::start(

@@ -83,7 +83,17 @@ impl CallRunner {
         loop {
             let transactional = function.needs_transaction();
             let attempt_result = self
-                .attempt(kind, transactional, path, args_json, headers_json, reads)
+                .attempt(
+                    Attempt {
+                        kind,
+                        transactional,
+                        timeout: function.timeout.unwrap_or(self.timeout),
+                        path,
+                        args_json,
+                        headers_json,
+                    },
+                    reads,
+                )
                 .await;
             match attempt_result {
                 Err(ConvoyError::Restart) => {
@@ -105,15 +115,15 @@ impl CallRunner {
         }
     }
 
-    async fn attempt(
-        &self,
-        kind: CallKind,
-        transactional: bool,
-        path: &str,
-        args_json: &str,
-        headers_json: &str,
-        reads: &mut ReadSet,
-    ) -> Result<String> {
+    async fn attempt(&self, attempt: Attempt<'_>, reads: &mut ReadSet) -> Result<String> {
+        let Attempt {
+            kind,
+            transactional,
+            timeout,
+            path,
+            args_json,
+            headers_json,
+        } = attempt;
         self.metrics.execution(kind);
         let (call, answer) = self.engine.begin_call(kind, transactional);
         let mut guard = CallGuard {
@@ -127,14 +137,14 @@ impl CallRunner {
             args_json: args_json.to_owned(),
             headers_json: headers_json.to_owned(),
         })?;
-        let outcome = match tokio::time::timeout(self.timeout, answer).await {
+        let outcome = match tokio::time::timeout(timeout, answer).await {
             Ok(Ok(outcome)) => outcome,
             Ok(Err(_)) => Err(ConvoyError::Internal(format!(
                 "{path} ended without an answer"
             ))),
             Err(_) => Err(ConvoyError::Internal(format!(
-                "{path} did not finish within {} s",
-                self.timeout.as_secs()
+                "{path} did not finish within {} ms (its timeout) and was abandoned",
+                timeout.as_millis()
             ))),
         };
         let call = guard
@@ -167,6 +177,16 @@ impl CallRunner {
             }
         }
     }
+}
+
+/// One run of a function.
+struct Attempt<'a> {
+    kind: CallKind,
+    transactional: bool,
+    timeout: Duration,
+    path: &'a str,
+    args_json: &'a str,
+    headers_json: &'a str,
 }
 
 /// Rolls the call back if the request is dropped before it ends (the client went away).

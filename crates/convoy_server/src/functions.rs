@@ -3,18 +3,34 @@
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, RwLock};
+use std::time::Duration;
 
 use convoy_core::CallKind;
 use serde::Deserialize;
 
+/// The wire name of the call that authenticates a sync stream: user code runs the app's
+/// `createContext` for it. No function can have this name (wire names are `file:export`), and
+/// calls by HTTP can never reach it.
+pub const CONNECT: &str = "#connect";
+
 pub struct FunctionInfo {
     pub kind: CallKind,
+    /// How long a run may take before its caller gets an error; `None`: the server's default.
+    pub timeout: Option<Duration>,
     /// Set once a run of this query issued more than one statement: from then on it starts in
     /// a transaction instead of restarting into one.
     needs_transaction: AtomicBool,
 }
 
 impl FunctionInfo {
+    pub fn new(kind: CallKind, timeout: Option<Duration>) -> Self {
+        Self {
+            kind,
+            timeout,
+            needs_transaction: AtomicBool::new(false),
+        }
+    }
+
     pub fn needs_transaction(&self) -> bool {
         self.needs_transaction.load(Ordering::Relaxed)
     }
@@ -27,20 +43,34 @@ impl FunctionInfo {
 #[derive(Default)]
 pub struct FunctionTable {
     functions: RwLock<HashMap<String, Arc<FunctionInfo>>>,
+    /// Present when the app authenticates requests (`createContext`): sync streams run it once
+    /// when they open.
+    connect: RwLock<Option<Arc<FunctionInfo>>>,
+}
+
+/// `{"functions": [{"path", "kind", "timeoutMs"?}], "authenticates": bool}`.
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Table {
+    functions: Vec<Entry>,
+    #[serde(default)]
+    authenticates: bool,
 }
 
 #[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
 struct Entry {
     path: String,
     kind: String,
+    timeout_ms: Option<u64>,
 }
 
 impl FunctionTable {
-    /// Replaces the table from `[{"path", "kind"}]`.
+    /// Replaces the table from its JSON description (see [`Table`]).
     pub fn replace_from_json(&self, json: &str) -> Result<usize, String> {
-        let entries: Vec<Entry> = serde_json::from_str(json).map_err(|error| error.to_string())?;
-        let mut functions = HashMap::with_capacity(entries.len());
-        for entry in entries {
+        let table: Table = serde_json::from_str(json).map_err(|error| error.to_string())?;
+        let mut functions = HashMap::with_capacity(table.functions.len());
+        for entry in table.functions {
             let kind = match entry.kind.as_str() {
                 "query" => CallKind::Query,
                 "mutation" => CallKind::Mutation,
@@ -51,17 +81,20 @@ impl FunctionTable {
                     ))
                 }
             };
-            let info = FunctionInfo {
-                kind,
-                needs_transaction: AtomicBool::new(false),
-            };
-            functions.insert(entry.path, Arc::new(info));
+            if entry.path.starts_with('#') {
+                return Err(format!("{:?} is not a function name", entry.path));
+            }
+            let timeout = entry.timeout_ms.map(Duration::from_millis);
+            functions.insert(entry.path, Arc::new(FunctionInfo::new(kind, timeout)));
         }
         let count = functions.len();
         *self
             .functions
             .write()
             .expect("function table lock poisoned") = functions;
+        *self.connect.write().expect("function table lock poisoned") = table
+            .authenticates
+            .then(|| Arc::new(FunctionInfo::new(CallKind::Query, None)));
         Ok(count)
     }
 
@@ -71,5 +104,13 @@ impl FunctionTable {
             .expect("function table lock poisoned")
             .get(path)
             .cloned()
+    }
+
+    /// The call that authenticates a new sync stream, when the app has one.
+    pub fn connect(&self) -> Option<Arc<FunctionInfo>> {
+        self.connect
+            .read()
+            .expect("function table lock poisoned")
+            .clone()
     }
 }

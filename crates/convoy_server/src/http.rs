@@ -3,7 +3,7 @@
 use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use bytes::{Bytes, BytesMut};
 use convoy_core::{CallKind, ConvoyError, Engine, Result};
@@ -24,7 +24,7 @@ use tokio::task::{JoinHandle, JoinSet};
 
 use crate::call::{CallRunner, Dispatcher};
 use crate::cors::AllowedOrigins;
-use crate::functions::FunctionTable;
+use crate::functions::{FunctionTable, CONNECT};
 use crate::metrics::Metrics;
 use crate::sync::{identity_of, Body, Sync};
 
@@ -41,6 +41,13 @@ pub struct ServerOptions {
     pub max_in_flight: usize,
     /// Browser origins other than the server's own that may call the API.
     pub allowed_origins: AllowedOrigins,
+    /// Sync streams open at once; more are refused with `UNAVAILABLE` until some close.
+    pub max_streams: usize,
+    /// A stream that holds no subscription for this long is closed.
+    pub stream_idle_timeout: Duration,
+    /// Development: internal errors reach the client in full. In production the client gets a
+    /// request id and the detail goes only to the server log.
+    pub dev: bool,
 }
 
 impl Default for ServerOptions {
@@ -53,6 +60,9 @@ impl Default for ServerOptions {
             max_attempts: 10,
             max_in_flight: 512,
             allowed_origins: AllowedOrigins::default(),
+            max_streams: 10_000,
+            stream_idle_timeout: Duration::from_secs(60),
+            dev: false,
         }
     }
 }
@@ -83,6 +93,9 @@ pub(crate) struct State {
     pub sync: Sync,
     max_body_bytes: usize,
     cors: AllowedOrigins,
+    pub max_streams: usize,
+    pub stream_idle_timeout: Duration,
+    dev: bool,
 }
 
 pub async fn start(
@@ -116,6 +129,9 @@ pub async fn start(
         sync: Sync::default(),
         max_body_bytes: options.max_body_bytes,
         cors: options.allowed_origins,
+        max_streams: options.max_streams,
+        stream_idle_timeout: options.stream_idle_timeout,
+        dev: options.dev,
     });
     let follower = tokio::spawn(crate::sync::follow_commits(state.clone()));
     let (shutdown, stopping) = watch::channel(false);
@@ -205,7 +221,7 @@ async fn route(state: &Arc<State>, request: Request<Incoming>) -> Response<Body>
         AllowedOrigins::preflight(preflight.headers_mut());
         preflight.map(BodyExt::boxed_unsync)
     } else if request.uri().path() == "/api/sync" {
-        sync_stream(state, &request)
+        sync_stream(state, &request).await
     } else if let Some(session) = request.uri().path().strip_prefix("/api/sync/") {
         let session = session.to_owned();
         sync_change(state, &session, request)
@@ -265,6 +281,9 @@ async fn handle(state: &State, request: Request<Incoming>) -> Response<Full<Byte
             .insert(ALLOW, HeaderValue::from_static("POST"));
         return response;
     }
+    if let Err(response) = json_content_type(&request) {
+        return *response;
+    }
     // A client with a sync stream names its session: the answer then waits until the stream
     // carries the mutation's effect on its subscriptions, and says how far to read.
     let session = (kind == CallKind::Mutation)
@@ -272,7 +291,9 @@ async fn handle(state: &State, request: Request<Incoming>) -> Response<Full<Byte
         .flatten()
         .and_then(|value| value.to_str().ok())
         .map(str::to_owned);
-    let response = match call(state, kind, request).await {
+    let started = Instant::now();
+    let mut path = None;
+    let response = match call(state, kind, request, &mut path).await {
         Ok(value) => {
             let settled = match &session {
                 Some(session) => {
@@ -285,9 +306,14 @@ async fn handle(state: &State, request: Request<Incoming>) -> Response<Full<Byte
                 Some(seq) => format!("{{\"value\":{value},\"sync\":{seq}}}"),
                 None => format!("{{\"value\":{value}}}"),
             };
+            log_request(kind.as_str(), path.as_deref(), started, None);
             json_response(StatusCode::OK, body)
         }
-        Err(error) => error_response(&error),
+        Err(error) => {
+            let error = state.public_error(error);
+            log_request(kind.as_str(), path.as_deref(), started, Some(&error));
+            error_response(&error)
+        }
     };
     state
         .runner
@@ -299,8 +325,9 @@ async fn handle(state: &State, request: Request<Incoming>) -> Response<Full<Byte
 /// The header naming the caller's sync session on a mutation (read-your-writes).
 const SESSION_HEADER: &str = "x-convoy-session";
 
-/// `GET /api/sync`: a new session's event stream.
-fn sync_stream(state: &Arc<State>, request: &Request<Incoming>) -> Response<Body> {
+/// `GET /api/sync`: a new session's event stream. When the app authenticates requests, its
+/// `createContext` runs once, now: a refusal answers with its error instead of a stream.
+async fn sync_stream(state: &Arc<State>, request: &Request<Incoming>) -> Response<Body> {
     if request.method() != Method::GET {
         let mut response = error_response(&ConvoyError::InvalidArgs(
             "/api/sync takes GET, and answers with an event stream".into(),
@@ -311,7 +338,27 @@ fn sync_stream(state: &Arc<State>, request: &Request<Incoming>) -> Response<Body
             .insert(ALLOW, HeaderValue::from_static("GET"));
         return response.map(BodyExt::boxed_unsync);
     }
-    let body = Sync::open(state, identity_of(request.headers()), headers_json(request));
+    if state.sync.streams() >= state.max_streams {
+        return error_response(&ConvoyError::Unavailable(format!(
+            "this server has {} sync streams open, its limit; try again later",
+            state.max_streams
+        )))
+        .map(BodyExt::boxed_unsync);
+    }
+    let headers_json = headers_json(request);
+    if let Some(connect) = state.functions.connect() {
+        let started = Instant::now();
+        if let Err(error) = state
+            .runner
+            .run(&connect, CONNECT, "{}", &headers_json)
+            .await
+        {
+            let error = state.public_error(error);
+            log_request("sync", None, started, Some(&error));
+            return error_response(&error).map(BodyExt::boxed_unsync);
+        }
+    }
+    let body = Sync::open(state, identity_of(request.headers()), headers_json);
     let mut response = Response::new(body);
     let headers = response.headers_mut();
     headers.insert(CONTENT_TYPE, HeaderValue::from_static("text/event-stream"));
@@ -348,14 +395,50 @@ async fn sync_change(
                 "this session belongs to another identity (Authorization and Cookie must match the stream's)".into(),
             ));
         }
+        if let Err(response) = json_content_type(&request) {
+            return Ok(Some(*response));
+        }
         let body = read_body(request, state.max_body_bytes).await?;
-        Sync::change(state, &session, &body)
+        Sync::change(state, &session, &body).map(|()| None)
     }
     .await;
     match result {
-        Ok(()) => json_response(StatusCode::OK, "{\"value\":null}".into()),
-        Err(error) => error_response(&error),
+        Ok(Some(refused)) => refused,
+        Ok(None) => json_response(StatusCode::OK, "{\"value\":null}".into()),
+        Err(error) => error_response(&state.public_error(error)),
     }
+}
+
+/// Bodies are JSON. A request that says it sends something else (a file upload, XML) is refused
+/// with 415 before it is read. Accepted: `application/json` and `…+json`, no `Content-Type`, and
+/// the labels tools put on a JSON body by default: `text/plain` (`fetch` with a string body) and
+/// `application/x-www-form-urlencoded` (`curl -d`). Cross-site browser posts, which may carry
+/// those, are refused by origin before this (see [`route`]).
+fn json_content_type(
+    request: &Request<Incoming>,
+) -> std::result::Result<(), Box<Response<Full<Bytes>>>> {
+    let Some(value) = request.headers().get(CONTENT_TYPE) else {
+        return Ok(());
+    };
+    let media_type = value
+        .to_str()
+        .ok()
+        .and_then(|value| value.split(';').next())
+        .map(|media_type| media_type.trim().to_ascii_lowercase());
+    if media_type.is_some_and(|media_type| {
+        media_type == "application/json"
+            || media_type.ends_with("+json")
+            || media_type == "text/plain"
+            || media_type == "application/x-www-form-urlencoded"
+    }) {
+        return Ok(());
+    }
+    let mut response = error_response(&ConvoyError::InvalidArgs(format!(
+        "the body must be JSON, sent with Content-Type: application/json (not {})",
+        String::from_utf8_lossy(value.as_bytes())
+    )));
+    *response.status_mut() = StatusCode::UNSUPPORTED_MEDIA_TYPE;
+    Err(Box::new(response))
 }
 
 #[derive(Deserialize)]
@@ -365,7 +448,13 @@ struct CallRequest<'a> {
     args: Option<&'a RawValue>,
 }
 
-async fn call(state: &State, kind: CallKind, request: Request<Incoming>) -> Result<String> {
+/// Runs the call a request asks for; `path` learns the function's name once the body is read.
+async fn call(
+    state: &State,
+    kind: CallKind,
+    request: Request<Incoming>,
+    path: &mut Option<String>,
+) -> Result<String> {
     let headers_json = headers_json(&request);
     let identity = identity_of(request.headers());
     let body = read_body(request, state.max_body_bytes).await?;
@@ -374,6 +463,7 @@ async fn call(state: &State, kind: CallKind, request: Request<Incoming>) -> Resu
             "the body must be JSON of the form {{\"path\": \"file:function\", \"args\": {{…}}}}: {error}"
         ))
     })?;
+    *path = Some(request.path.clone());
     let function = state.functions.get(&request.path).ok_or_else(|| {
         ConvoyError::NotFound(format!("there is no function named {:?}", request.path))
     })?;
@@ -471,6 +561,61 @@ async fn health(state: &State, method: &Method) -> Response<Full<Bytes>> {
     match state.runner.engine.database().ping().await {
         Ok(()) => json_response(StatusCode::OK, "{\"status\":\"ok\"}".into()),
         Err(error) => error_response(&error),
+    }
+}
+
+impl State {
+    /// What a client may see of an error. An internal error in production becomes a request id;
+    /// its detail goes to the server log under that id.
+    pub(crate) fn public_error(&self, error: ConvoyError) -> ConvoyError {
+        let ConvoyError::Internal(detail) = error else {
+            return error;
+        };
+        let request_id = uuid::Uuid::new_v4().to_string();
+        tracing::error!(target: "convoy::request", %request_id, %detail, "internal error");
+        let message = if self.dev {
+            detail
+        } else {
+            format!("Internal error (request {request_id})")
+        };
+        ConvoyError::App {
+            code: "INTERNAL".into(),
+            message,
+            data: Some(serde_json::json!({ "requestId": request_id })),
+        }
+    }
+}
+
+/// The request log: one line per call, with its function, outcome and duration (at `info`, on
+/// the `convoy::request` target; `CONVOY_LOG` chooses what is shown).
+fn log_request(kind: &str, function: Option<&str>, started: Instant, error: Option<&ConvoyError>) {
+    let duration_ms = started.elapsed().as_secs_f64() * 1000.0;
+    let function = function.unwrap_or("");
+    match error {
+        None => tracing::info!(
+            target: "convoy::request",
+            kind,
+            function,
+            outcome = "ok",
+            duration_ms,
+        ),
+        Some(error) => {
+            let request_id = match error {
+                ConvoyError::App {
+                    data: Some(data), ..
+                } => data.get("requestId").and_then(|id| id.as_str()),
+                _ => None,
+            };
+            tracing::info!(
+                target: "convoy::request",
+                kind,
+                function,
+                outcome = error.code(),
+                status = error.http_status(),
+                duration_ms,
+                request_id,
+            );
+        }
     }
 }
 

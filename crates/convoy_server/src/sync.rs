@@ -14,7 +14,7 @@ use std::collections::{HashMap, HashSet};
 use std::convert::Infallible;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, Weak};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use convoy_core::reactivity::{Key, ReadSet, WriteSet};
@@ -204,6 +204,8 @@ pub struct Session {
     subscriptions: Mutex<HashMap<String, Arc<LiveQuery>>>,
     outbox: Mutex<Outbox>,
     wake: Notify,
+    /// When the client last added or removed a subscription (or opened the stream).
+    changed_at: Mutex<Instant>,
 }
 
 /// Events waiting for the stream: the newest per subscription, so a slow client's backlog never
@@ -215,7 +217,8 @@ struct Outbox {
     /// Events queued so far; each flush ends with `event: sync` naming it, so a client knows
     /// which events it has seen (read-your-writes, see [`Sync::settle`]).
     queued: u64,
-    closed: bool,
+    /// Why the stream ends, once it does: its last event says so.
+    closed: Option<&'static str>,
 }
 
 impl Session {
@@ -237,16 +240,33 @@ impl Session {
         self.wake.notify_one();
     }
 
-    fn close(&self) {
-        self.outbox.lock().expect("outbox poisoned").closed = true;
+    /// Ends the stream after the events already waiting, with a last `event: close` saying why
+    /// (`"shutdown"`, `"idle"`), so that a client can tell it from a network failure.
+    fn close(&self, reason: &'static str) {
+        self.outbox
+            .lock()
+            .expect("outbox poisoned")
+            .closed
+            .get_or_insert(reason);
         self.wake.notify_one();
     }
 
-    /// The waiting events as SSE text, or `None` once the session is closed.
-    fn take(&self) -> Option<String> {
+    /// Whether the stream has held no subscription for `limit`.
+    fn idle_for(&self, limit: Duration) -> bool {
+        self.subscriptions
+            .lock()
+            .expect("subscriptions poisoned")
+            .is_empty()
+            && self.changed_at.lock().expect("session poisoned").elapsed() >= limit
+    }
+
+    /// The waiting events as SSE text; `Err` with the closing event once the session is closed.
+    fn take(&self) -> std::result::Result<String, String> {
         let mut outbox = self.outbox.lock().expect("outbox poisoned");
-        if outbox.closed {
-            return None;
+        if let Some(reason) = outbox.closed {
+            return Err(format!(
+                "event: close\ndata: {{\"reason\":\"{reason}\"}}\n\n"
+            ));
         }
         let mut text = String::new();
         let order = std::mem::take(&mut outbox.order);
@@ -265,7 +285,7 @@ impl Session {
                 outbox.queued
             ));
         }
-        Some(text)
+        Ok(text)
     }
 }
 
@@ -297,6 +317,7 @@ impl Sync {
             subscriptions: Mutex::new(HashMap::new()),
             outbox: Mutex::new(Outbox::default()),
             wake: Notify::new(),
+            changed_at: Mutex::new(Instant::now()),
         });
         state
             .sync
@@ -310,25 +331,38 @@ impl Sync {
             state: state.clone(),
             session,
         };
-        let stream =
-            futures_util::stream::unfold((guard, Some(hello)), |(guard, hello)| async move {
+        let idle_limit = state.stream_idle_timeout;
+        // Wake at least this often: for a heartbeat, and to notice an idle stream.
+        let tick = HEARTBEAT.min(idle_limit);
+        let stream = futures_util::stream::unfold(
+            (guard, Some(hello), false),
+            move |(guard, hello, ended)| async move {
+                let frame = |text: String| Ok(Frame::data(Bytes::from(text)));
+                if ended {
+                    return None;
+                }
                 if let Some(hello) = hello {
-                    return Some((Ok(Frame::data(Bytes::from(hello))), (guard, None)));
+                    return Some((frame(hello), (guard, None, false)));
                 }
                 loop {
-                    let text = guard.session.take()?;
-                    if !text.is_empty() {
-                        return Some((Ok(Frame::data(Bytes::from(text))), (guard, None)));
+                    match guard.session.take() {
+                        Ok(text) if text.is_empty() => {}
+                        Ok(text) => return Some((frame(text), (guard, None, false))),
+                        Err(goodbye) => return Some((frame(goodbye), (guard, None, true))),
                     }
                     tokio::select! {
                         () = guard.session.wake.notified() => {}
-                        () = tokio::time::sleep(HEARTBEAT) => {
-                            let beat = Bytes::from_static(b": heartbeat\n\n");
-                            return Some((Ok(Frame::data(beat)), (guard, None)));
+                        () = tokio::time::sleep(tick) => {
+                            if guard.session.idle_for(idle_limit) {
+                                guard.session.close("idle");
+                                continue;
+                            }
+                            return Some((frame(": heartbeat\n\n".into()), (guard, None, false)));
                         }
                     }
                 }
-            });
+            },
+        );
         StreamBody::new(stream).boxed_unsync()
     }
 
@@ -342,7 +376,7 @@ impl Sync {
             .cloned()
             .collect();
         for session in sessions {
-            session.close();
+            session.close("shutdown");
         }
     }
 
@@ -431,6 +465,11 @@ impl Sync {
             .unwrap_or(processed)
     }
 
+    /// Streams open now.
+    pub fn streams(&self) -> usize {
+        self.sessions.lock().expect("sessions poisoned").len()
+    }
+
     pub fn live_queries(&self) -> usize {
         self.queries.lock().expect("queries poisoned").len()
     }
@@ -442,6 +481,7 @@ impl Sync {
                 "the body must be {{\"add\": [{{\"id\", \"path\", \"args\"}}], \"remove\": [id]}}: {error}"
             ))
         })?;
+        *session.changed_at.lock().expect("session poisoned") = Instant::now();
         for id in &change.remove {
             state.sync.unsubscribe(session, id);
         }
@@ -669,7 +709,7 @@ async fn run(state: Arc<State>, query: Arc<LiveQuery>) {
             Err(error) => {
                 // A failed run (the database away, a bug since fixed) tries again on any commit.
                 reads = ReadSet::everything();
-                format!("\"error\":{}", error.to_json()).into()
+                format!("\"error\":{}", state.public_error(error).to_json()).into()
             }
         };
         // Checked and registered under the registry's lock: a commit logged after the check is

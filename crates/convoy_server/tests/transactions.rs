@@ -97,8 +97,8 @@ async fn concurrent_read_modify_write_mutations_lose_nothing() {
     let functions = Arc::new(FunctionTable::default());
     functions
         .replace_from_json(
-            r#"[{"path":"counter:next","kind":"mutation"},{"path":"counter:fail","kind":"mutation"},
-               {"path":"counter:countTwice","kind":"query"}]"#,
+            r#"{"functions": [{"path":"counter:next","kind":"mutation"},{"path":"counter:fail","kind":"mutation"},
+               {"path":"counter:countTwice","kind":"query"}]}"#,
         )
         .unwrap();
     let server = convoy_server::start(

@@ -3,8 +3,11 @@ import { functionBuildersFor, type MutationCtx as GenericMutationCtx, type Query
 import type { schema } from '../schema.js';
 import type { DataModel } from './dataModel.js';
 
-/** `query` and `mutation`, typed against this app's schema. */
-export const { query, mutation } = functionBuildersFor<typeof schema>();
+/** What `createContext` in convoy/server.ts would add to `ctx`; the app has none. */
+export type Context = {};
 
-export type QueryCtx = GenericQueryCtx<DataModel>;
-export type MutationCtx = GenericMutationCtx<DataModel>;
+/** `query` and `mutation`, typed against this app's schema and context. */
+export const { query, mutation } = functionBuildersFor<typeof schema, Context>();
+
+export type QueryCtx = GenericQueryCtx<DataModel> & Context;
+export type MutationCtx = GenericMutationCtx<DataModel> & Context;
