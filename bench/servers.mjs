@@ -55,9 +55,10 @@ export async function startServer(name, databaseUrl) {
     env: { ...process.env, NODE_ENV: 'production', DATABASE_URL: databaseUrl, HOST: '127.0.0.1', PORT: String(port) },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
+  // The last 64 KiB of what it printed, for errors: Convoy logs a line per request.
   let output = '';
   const collect = (chunk) => {
-    output += chunk;
+    output = (output + chunk).slice(-65_536);
   };
   child.stdout.on('data', collect);
   child.stderr.on('data', collect);
