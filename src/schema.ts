@@ -104,20 +104,25 @@ export function defineSchema<const Tables extends TablesMap>(tables: Tables): Sc
   return { tables };
 }
 
-const refTables = new WeakMap<z.ZodType, string>();
+/**
+ * Where a `defineRef` validator keeps its table: a registered symbol, so that the runtime finds it
+ * whichever copy of this module built the validator.
+ */
+const REF_TABLE = Symbol.for('@avvos/convoy/ref-table');
 
 /** A field that holds the id of a document in `table`; stored in JSONB as the plain UUID string. */
 export function defineRef<TableName extends string>(table: TableName): z.ZodType<Id<TableName>, Id<TableName>> {
   const validator = z.custom<Id<TableName>>((value) => isUuid(value), {
     message: `Expected an id of table "${table}" (a UUID string)`,
   });
-  refTables.set(validator, table);
+  Object.defineProperty(validator, REF_TABLE, { value: table });
   return validator;
 }
 
 /** The table a `defineRef` validator points to, or undefined for any other validator. */
 export function refTableOf(validator: z.ZodType): string | undefined {
-  return refTables.get(validator);
+  const table = (validator as unknown as Record<symbol, unknown>)[REF_TABLE];
+  return typeof table === 'string' ? table : undefined;
 }
 
 /** What the Rust core needs to know of the schema (SPEC §3; docs/architecture.md). */

@@ -220,8 +220,9 @@ function systemFieldsIn(value: Record<string, unknown>): string[] {
 /** Convex's published limits, which users moving over expect at least (DESIGN.md § Limits). */
 export const DOCUMENT_LIMITS = { maxBytes: 1024 * 1024, maxDepth: 16 } as const;
 
+/** How deep `value` nests, counted up to one past the limit (so a hostile depth costs nothing). */
 function depthOf(value: unknown, depth = 0): number {
-  if (typeof value !== 'object' || value === null) return depth;
+  if (typeof value !== 'object' || value === null || depth > DOCUMENT_LIMITS.maxDepth) return depth;
   let deepest = depth + 1;
   for (const child of Object.values(value)) {
     deepest = Math.max(deepest, depthOf(child, depth + 1));
@@ -281,11 +282,17 @@ function withoutSystemFields(document: Record<string, unknown>): Record<string, 
 
 // ---- ctx.db -------------------------------------------------------------------------------------
 
+/**
+ * `refs`: the ids the call's args declared with `defineRef(table)`, and that table. An id that
+ * came in as a reference to one table never reaches a document of another: `get` finds nothing
+ * and the writes answer `NOT_FOUND`, as if the id did not exist.
+ */
 export function createDatabase(
   backend: DbBackend,
   callId: number,
   schema: SchemaDefinition,
   kind: 'query' | 'mutation',
+  refs: ReadonlyMap<string, string> = new Map(),
 ): any {
   const tableDefinition = (name: unknown): AnyTable => {
     const table = typeof name === 'string' && Object.hasOwn(schema.tables, name) ? schema.tables[name] : undefined;
@@ -298,7 +305,9 @@ export function createDatabase(
   /** In a mutation: the document with this id and its table, or null; no round trip when seen. */
   const find = async (id: string): Promise<{ table: string; document: Record<string, unknown> } | null> => {
     const seen = backend.dbSeen(callId, id);
-    return JSON.parse(seen === '' ? await backend.dbLocate(callId, id) : seen);
+    const found = JSON.parse(seen === '' ? await backend.dbLocate(callId, id) : seen);
+    const expected = refs.get(id);
+    return found && expected !== undefined && found.table !== expected ? null : found;
   };
 
   const locate = async (id: unknown): Promise<{ table: string; document: Record<string, unknown> }> => {
@@ -314,7 +323,7 @@ export function createDatabase(
         const found = await find(id);
         return found ? found.document : null;
       }
-      return parseResult(await backend.dbGet(callId, '', id));
+      return parseResult(await backend.dbGet(callId, refs.get(id) ?? '', id));
     },
     query(table: string) {
       tableDefinition(table);

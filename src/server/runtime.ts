@@ -6,7 +6,7 @@
 import { randomUUID } from 'node:crypto';
 import { z } from 'zod';
 import { createDatabase, describeIssues, rawJsonOf } from '../db/database.js';
-import { describeSchema } from '../schema.js';
+import { describeSchema, refTableOf } from '../schema.js';
 import { ConvoyError, isConvoyError } from '../values/errors.js';
 import { type AnyFunction, type LoadedApp, loadApp } from './app.js';
 import { connectEngine, type Engine, type FunctionCall } from './native.js';
@@ -125,6 +125,59 @@ function argsValidator(fn: AnyFunction): z.ZodType {
   return validator;
 }
 
+/** A lone UTF-16 surrogate: valid in a JS string, not in the UTF-8 the core reads. */
+const LONE_SURROGATE = /[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/g;
+
+/**
+ * `JSON.stringify`, with lone surrogates (which it writes as `\ud800` escapes, and which the
+ * core's JSON parser refuses) replaced by U+FFFD: an error that quotes a hostile string (Zod's
+ * issues do) must still reach the client as that error, not as a failure to read it.
+ */
+function wellFormedJson(value: unknown): string {
+  const text = JSON.stringify(value);
+  if (!/\\ud[89a-f]/i.test(text)) return text;
+  const clean = (item: unknown): unknown => {
+    if (typeof item === 'string') return item.replace(LONE_SURROGATE, '\ufffd');
+    if (Array.isArray(item)) return item.map(clean);
+    if (typeof item === 'object' && item !== null) {
+      return Object.fromEntries(
+        Object.entries(item).map(([key, inner]) => [key.replace(LONE_SURROGATE, '\ufffd'), clean(inner)]),
+      );
+    }
+    return item;
+  };
+  return JSON.stringify(clean(JSON.parse(text)));
+}
+
+/**
+ * The ids among a call's args that are declared `defineRef(table)` (directly, optional, nullable
+ * or in an array), with their tables: ctx.db keeps each to its table.
+ */
+function refsIn(fn: AnyFunction, args: unknown): Map<string, string> {
+  const refs = new Map<string, string>();
+  if (typeof args !== 'object' || args === null) return refs;
+  const visit = (validator: z.ZodType, value: unknown) => {
+    const table = refTableOf(validator);
+    if (table !== undefined) {
+      if (typeof value === 'string') refs.set(value, table);
+      return;
+    }
+    // By Zod's own description of the schema, not instanceof: the app's bundle may hold its own
+    // copy of Zod.
+    const def = (validator as { _zod?: { def?: { type?: string; innerType?: z.ZodType; element?: z.ZodType } } })._zod
+      ?.def;
+    if ((def?.type === 'optional' || def?.type === 'nullable') && def.innerType) {
+      visit(def.innerType, value);
+    } else if (def?.type === 'array' && def.element && Array.isArray(value)) {
+      for (const element of value) visit(def.element, element);
+    }
+  };
+  for (const [name, validator] of Object.entries(fn.input)) {
+    visit(validator as z.ZodType, (args as Record<string, unknown>)[name]);
+  }
+  return refs;
+}
+
 export async function syncApp(engine: Engine, app: LoadedApp, dryRun: boolean): Promise<SyncReport> {
   const schemaJson = JSON.stringify(describeSchema(app.schema));
   const report = JSON.parse(await engine.syncSchema(schemaJson, dryRun)) as SyncReport;
@@ -169,7 +222,7 @@ export async function startConvoy(options: ConvoyOptions): Promise<ConvoyServer>
   }
 
   const errorPayload = (error: unknown, call: FunctionCall): string => {
-    if (isConvoyError(error)) return JSON.stringify(error.toJSON());
+    if (isConvoyError(error)) return wellFormedJson(error.toJSON());
     // Not a ConvoyError: a bug or an unexpected failure in the handler. The client gets an id to
     // quote; the server log holds the detail under the same id.
     const requestId = randomUUID();
@@ -177,7 +230,7 @@ export async function startConvoy(options: ConvoyOptions): Promise<ConvoyServer>
     log(`convoy: ${call.path} failed (request ${requestId}): ${detail}`);
     if (dev) {
       const message = error instanceof Error ? error.message : String(error);
-      return JSON.stringify({ code: 'INTERNAL', message, data: { requestId, stack: detail } });
+      return wellFormedJson({ code: 'INTERNAL', message, data: { requestId, stack: detail } });
     }
     return JSON.stringify({ code: 'INTERNAL', message: `Internal error (request ${requestId})`, data: { requestId } });
   };
@@ -210,7 +263,7 @@ export async function startConvoy(options: ConvoyOptions): Promise<ConvoyServer>
         issues: parsed.error.issues,
       });
     }
-    const db = createDatabase(engine, call.callId, app.schema, call.kind);
+    const db = createDatabase(engine, call.callId, app.schema, call.kind, refsIn(fn, parsed.data));
     const base: Record<string, unknown> =
       call.kind === 'mutation' ? { db, afterCommit: (fn: () => unknown) => afterCommit.push(fn) } : { db };
     const ctx = await contextFor(call, base, `/api/${call.kind}`, 'POST');

@@ -18,6 +18,7 @@ pub const MAX_PAGE_SIZE: u32 = 1000;
 
 /// What a cursor holds: the query's fingerprint, and the last row's sort key and id.
 #[derive(Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 struct Cursor {
     /// A hash of the table, index range, filter and order: a cursor only continues its own query.
     q: String,

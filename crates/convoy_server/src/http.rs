@@ -399,6 +399,7 @@ async fn sync_change(
             return Ok(Some(*response));
         }
         let body = read_body(request, state.max_body_bytes).await?;
+        check_nesting(&body)?;
         Sync::change(state, &session, &body).map(|()| None)
     }
     .await;
@@ -441,6 +442,41 @@ fn json_content_type(
     Err(Box::new(response))
 }
 
+/// How deeply a request body's arrays and objects may nest. Documents are held to far less (16
+/// levels, in the TypeScript layer); this keeps a hostile body from costing more than a scan.
+const MAX_BODY_NESTING: usize = 64;
+
+/// Refuses a body that nests deeper than [`MAX_BODY_NESTING`], in one pass over its bytes
+/// (brackets inside strings do not count), before anything parses it.
+fn check_nesting(body: &[u8]) -> Result<()> {
+    let (mut depth, mut in_string, mut escaped) = (0usize, false, false);
+    for &byte in body {
+        if in_string {
+            match byte {
+                _ if escaped => escaped = false,
+                b'\\' => escaped = true,
+                b'"' => in_string = false,
+                _ => {}
+            }
+            continue;
+        }
+        match byte {
+            b'"' => in_string = true,
+            b'[' | b'{' => {
+                depth += 1;
+                if depth > MAX_BODY_NESTING {
+                    return Err(ConvoyError::InvalidArgs(format!(
+                        "the body nests arrays and objects more than {MAX_BODY_NESTING} levels deep"
+                    )));
+                }
+            }
+            b']' | b'}' => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
 #[derive(Deserialize)]
 struct CallRequest<'a> {
     path: String,
@@ -458,6 +494,7 @@ async fn call(
     let headers_json = headers_json(&request);
     let identity = identity_of(request.headers());
     let body = read_body(request, state.max_body_bytes).await?;
+    check_nesting(&body)?;
     let request: CallRequest = serde_json::from_slice(&body).map_err(|error| {
         ConvoyError::InvalidArgs(format!(
             "the body must be JSON of the form {{\"path\": \"file:function\", \"args\": {{…}}}}: {error}"
@@ -635,4 +672,21 @@ fn json_response(status: StatusCode, body: String) -> Response<Full<Bytes>> {
     headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
     headers.insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
     response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{check_nesting, MAX_BODY_NESTING};
+
+    #[test]
+    fn nesting_is_counted_outside_strings_only() {
+        let nested = |levels: usize| format!("{}1{}", "[".repeat(levels), "]".repeat(levels));
+        assert!(check_nesting(nested(MAX_BODY_NESTING).as_bytes()).is_ok());
+        assert!(check_nesting(nested(MAX_BODY_NESTING + 1).as_bytes()).is_err());
+        assert!(check_nesting(nested(100_000).as_bytes()).is_err());
+        let brackets_in_a_string =
+            format!(r#"{{"text": "{}\"{}"}}"#, "[".repeat(500), "{".repeat(500));
+        assert!(check_nesting(brackets_in_a_string.as_bytes()).is_ok());
+        assert!(check_nesting(br#"{"a": "\\", "b": [[1]]}"#).is_ok());
+    }
 }
