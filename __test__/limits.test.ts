@@ -102,6 +102,22 @@ describe('limits', () => {
     assert.deepEqual(await call(server.url, 'query', 'limits:wait', { ms: 1 }), { status: 200, body: { value: 1 } });
   });
 
+  test('calls queue for a busy pool instead of failing at once', async () => {
+    const small = await startConvoy({ appDir, databaseUrl: database.url, port: 0, poolSize: 1, log: () => {} });
+    try {
+      // Each holds the one connection for 150 ms; together they take their turns.
+      const answers = await Promise.all(
+        Array.from({ length: 5 }, () => call(small.url, 'mutation', 'limits:readThenWait', { ms: 150 })),
+      );
+      assert.deepEqual(
+        answers.map((answer) => answer.status),
+        [200, 200, 200, 200, 200],
+      );
+    } finally {
+      await small.stop();
+    }
+  });
+
   test('sync streams beyond maxStreams are refused with UNAVAILABLE until one closes', async () => {
     const open = await Promise.all([openStream(server.url), openStream(server.url), openStream(server.url)]);
     for (const response of open) assert.equal(response.status, 200);
