@@ -178,6 +178,7 @@ try {
       watchedUsers: WATCHED_USERS,
     },
     requests: Object.fromEntries(statuses),
+    achievedPerSecond: Math.round((latency.query.length + latency.mutation.length) / SECONDS),
     latencyMs: { query: summary(latency.query), mutation: summary(latency.mutation) },
     streams: streamStats,
     rss: {
