@@ -255,7 +255,7 @@ describe(`fuzzing the HTTP API (seed ${SEED}, ${SECONDS} s)`, () => {
           response = await fetch(`${server.url}${request.route}`, {
             method: request.method,
             headers: request.headers,
-            ...(request.body !== undefined && request.method !== 'GET' ? { body: request.body } : {}),
+            ...(request.body !== undefined && request.method !== 'GET' ? { body: request.body as BodyInit } : {}),
           });
         } catch (error) {
           failures.push(`${request.method} ${request.route}: no answer (${(error as Error).message})`);

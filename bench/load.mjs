@@ -155,7 +155,7 @@ try {
     for (; due >= 1; due--) {
       const request = send(Math.random() < MUTATION_SHARE ? 'mutation' : 'query');
       inFlight.add(request);
-      request.finally(() => inFlight.delete(request));
+      void request.finally(() => inFlight.delete(request));
     }
     await settle(10);
   }
