@@ -178,6 +178,15 @@ describe('the runtime over HTTP', () => {
     assert.deepEqual(await refused.json(), { error: { code: 'UNAUTHORIZED', message: 'That token is not valid' } });
   });
 
+  test("the app's own CONFLICT reaches the client as thrown, and its handler is not run again", async () => {
+    const before = (await post('query', { path: 'counters:claimAttemptsSeen', args: {} })).body.value;
+    const claimed = await post('mutation', { path: 'counters:claimName', args: { name: 'ada' } });
+    assert.equal(claimed.status, 409);
+    assert.deepEqual(claimed.body, { error: { code: 'CONFLICT', message: 'The name ada is taken' } });
+    const after = (await post('query', { path: 'counters:claimAttemptsSeen', args: {} })).body.value;
+    assert.equal(after - before, 1, 'one run: only conflicts of the database are retried');
+  });
+
   test('browsers: allowed origins get CORS, other sites are refused before anything runs', async () => {
     const preflight = await fetch(`${server.url}/api/mutation`, {
       method: 'OPTIONS',

@@ -19,8 +19,8 @@ let database: TestDatabase;
 let server: ConvoyServer;
 const clients: ConvoyClient[] = [];
 
-function client(): ConvoyClient {
-  const created = new ConvoyClient(server.url);
+function client(headers?: Record<string, string>): ConvoyClient {
+  const created = new ConvoyClient(server.url, headers ? { headers } : {});
   clients.push(created);
   return created;
 }
@@ -201,6 +201,44 @@ describe('live queries', () => {
     await settle();
     assert.equal(await metric('convoy_sync_streams'), 0);
     assert.equal(await metric('convoy_live_queries'), 0);
+  });
+
+  test('createContext says who shares a result, whatever header it reads; a key it refuses gets nothing live', async () => {
+    const ask = async (headers: Record<string, string>) => {
+      const response = await fetch(`${server.url}/api/query`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', ...headers },
+        body: JSON.stringify({ path: 'auth:whoami', args: {} }),
+      });
+      return { status: response.status, body: (await response.json()) as any };
+    };
+    const before = await metric('convoy_live_queries');
+    // Two API keys, no Authorization and no Cookie: two identities all the same.
+    const grace = watch(client({ 'x-api-key': 'grace' }), 'auth:whoami');
+    const linus = watch(client({ 'x-api-key': 'linus' }), 'auth:whoami');
+    await grace.until((auth: any) => auth?.userId === 'user-grace', "grace's identity");
+    await linus.until((auth: any) => auth?.userId === 'user-linus', "linus's identity");
+    // Another client of grace's, with other headers but the same context: it shares her run.
+    const graceAgain = watch(client({ 'x-api-key': 'grace', cookie: 'theme=dark' }), 'auth:whoami');
+    await graceAgain.until((auth: any) => auth?.userId === 'user-grace', "grace's identity again");
+    assert.equal((await metric('convoy_live_queries')) - before, 2);
+    assert.deepEqual([...grace.values, ...graceAgain.values], [{ userId: 'user-grace' }, { userId: 'user-grace' }]);
+    assert.deepEqual(linus.values, [{ userId: 'user-linus' }]);
+
+    // A query call that grace's live query answers: served without a run, as her.
+    const served = await metric('convoy_queries_served_live_total');
+    assert.deepEqual(await ask({ 'x-api-key': 'grace' }), { status: 200, body: { value: { userId: 'user-grace' } } });
+    assert.equal((await metric('convoy_queries_served_live_total')) - served, 1);
+    // Once createContext refuses her key, the live result answers her no more.
+    (globalThis as { revokedTokens?: Set<string> }).revokedTokens = new Set(['grace']);
+    try {
+      const refused = await ask({ 'x-api-key': 'grace' });
+      assert.equal(refused.status, 401);
+      assert.equal(refused.body.error.message, 'That token was revoked');
+    } finally {
+      delete (globalThis as { revokedTokens?: Set<string> }).revokedTokens;
+    }
+    for (const each of [grace, linus, graceAgain]) each.unsubscribe();
   });
 
   test('subscribing to a mutation or an unknown function reports an error', async () => {

@@ -13,8 +13,9 @@ const functionBrand = Symbol.for('@avvos/convoy/function');
 
 /**
  * The request `createContext(req, base)` in `convoy/server.ts` receives: for a call,
- * `POST /api/query` or `/api/mutation`; for a sync stream, `GET /api/sync`, once when it opens.
- * Header names are lower case.
+ * `POST /api/query` or `/api/mutation`; for a sync stream, `GET /api/sync` when it opens (a
+ * refusal closes it), then `POST /api/query` with the stream's headers each time one of its live
+ * queries runs. Header names are lower case.
  */
 export interface ConvoyRequest {
   method: string;

@@ -1,6 +1,8 @@
 /**
  * `@avvos/convoy`: what `convoy/schema.ts` and `convoy/functions/**` import.
  */
+import type { GenericDataModel } from './schema.js';
+
 export type {
   DatabaseReader,
   DatabaseWriter,
@@ -27,16 +29,28 @@ export {
 export { paginationOptsValidator } from './pagination.js';
 export {
   type DataModelFromSchema,
-  type DocOf as Doc,
+  type DocOf,
   defineRef,
   defineSchema,
   defineTable,
   describeSchema,
   type GenericDataModel,
-  type GenericDataModel as DataModel,
   type SchemaDefinition,
   TableDefinition,
 } from './schema.js';
 export { type SqlFragment, sql } from './sql.js';
 export { ConvoyError, ErrorCode, isConvoyError } from './values/errors.js';
 export type { Id } from './values/id.js';
+
+/**
+ * Where the app's generated `convoy/_generated/dataModel.ts` registers its data model (declaration
+ * merging), so that the types below know the app's tables.
+ */
+// biome-ignore lint/suspicious/noEmptyInterface: filled in by the app's generated code
+export interface Register {}
+
+/** The app's data model, once `convoy codegen` (or `convoy dev`) has registered it. */
+export type DataModel = Register extends { dataModel: infer Model extends GenericDataModel } ? Model : GenericDataModel;
+
+/** A document of the app's table `Table`, with `_id` and `_creationTime`: `Doc<'users'>`. */
+export type Doc<Table extends keyof DataModel & string> = DataModel[Table]['document'];

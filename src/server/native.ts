@@ -55,17 +55,31 @@ export function initLogging(defaultFilter: string, json: boolean): void {
 
 const ERROR_PREFIX = 'CONVOY_ERROR:';
 
+/** Errors the core raised, as opposed to those the app threw (see `wireShapeOf`). */
+const fromCore = new WeakSet<ConvoyError>();
+
 /** A native rejection carries its `ConvoyError` as JSON in the message (napi keeps no codes). */
 export function fromNative(error: unknown): ConvoyError {
   const message = error instanceof Error ? error.message : String(error);
+  let decoded = new ConvoyError('INTERNAL', message);
   if (message.startsWith(ERROR_PREFIX)) {
     try {
-      return ConvoyError.fromJSON(JSON.parse(message.slice(ERROR_PREFIX.length)) as ConvoyErrorShape);
+      decoded = ConvoyError.fromJSON(JSON.parse(message.slice(ERROR_PREFIX.length)) as ConvoyErrorShape);
     } catch {
-      // Fall through: report the raw message.
+      // Keep the raw message.
     }
   }
-  return new ConvoyError('INTERNAL', message);
+  fromCore.add(decoded);
+  return decoded;
+}
+
+/**
+ * How a handler's `ConvoyError` travels back to the core: as thrown, and marked when it is the
+ * core's own (a conflict the handler let through is retried; `CONFLICT` thrown by the app is not).
+ */
+export function wireShapeOf(error: ConvoyError): ConvoyErrorShape & { origin?: 'convoy' } {
+  const shape = error.toJSON();
+  return fromCore.has(error) ? { ...shape, origin: 'convoy' } : shape;
 }
 
 let loaded: NativeModule | undefined;

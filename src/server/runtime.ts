@@ -9,7 +9,7 @@ import { createDatabase, describeIssues, rawJsonOf } from '../db/database.js';
 import { describeSchema, refTableOf } from '../schema.js';
 import { ConvoyError, isConvoyError } from '../values/errors.js';
 import { type AnyFunction, type LoadedApp, loadApp } from './app.js';
-import { connectEngine, type Engine, type FunctionCall } from './native.js';
+import { connectEngine, type Engine, type FunctionCall, wireShapeOf } from './native.js';
 
 export interface ConvoyOptions {
   /** The folder holding `convoy/`. */
@@ -197,6 +197,32 @@ function installFunctions(engine: Engine, app: LoadedApp) {
 
 /** The core's name for the call that authenticates a new sync stream (it runs `createContext`). */
 const CONNECT = '#connect';
+/** The core's name for the call that runs `createContext` alone for a query request. */
+const IDENTIFY = '#identify';
+
+/**
+ * The identity a sync stream's subscriptions are shared under: what `createContext` returned, as
+ * JSON, when JSON says everything about it (plain objects, arrays, strings, finite numbers,
+ * booleans, null, dates). Anything else (a class instance, a function, a Map) may hide who is
+ * asking, so the stream gets an identity of its own and shares with nobody.
+ */
+function identityOf(context: Record<string, unknown>, base: Record<string, unknown>): string {
+  const added = Object.fromEntries(Object.entries(context).filter(([key]) => !(key in base)));
+  return isPlainData(added, 0) ? `context:${JSON.stringify(added)}` : `stream:${randomUUID()}`;
+}
+
+function isPlainData(value: unknown, depth: number): boolean {
+  if (depth > 32) return false;
+  if (value === null || value === undefined || typeof value === 'string' || typeof value === 'boolean') return true;
+  if (typeof value === 'number') return Number.isFinite(value);
+  if (value instanceof Date) return true;
+  if (Array.isArray(value)) return value.every((item) => isPlainData(item, depth + 1));
+  if (typeof value !== 'object') return false;
+  const prototype = Object.getPrototypeOf(value);
+  if (prototype !== Object.prototype && prototype !== null) return false;
+  if (Object.getOwnPropertySymbols(value).length > 0) return false;
+  return Object.entries(value).every(([, item]) => isPlainData(item, depth + 1));
+}
 
 export async function startConvoy(options: ConvoyOptions): Promise<ConvoyServer> {
   const log = options.log ?? ((line: string) => console.error(line));
@@ -222,7 +248,7 @@ export async function startConvoy(options: ConvoyOptions): Promise<ConvoyServer>
   }
 
   const errorPayload = (error: unknown, call: FunctionCall): string => {
-    if (isConvoyError(error)) return wellFormedJson(error.toJSON());
+    if (isConvoyError(error)) return wellFormedJson(wireShapeOf(error));
     // Not a ConvoyError: a bug or an unexpected failure in the handler. The client gets an id to
     // quote; the server log holds the detail under the same id.
     const requestId = randomUUID();
@@ -244,10 +270,14 @@ export async function startConvoy(options: ConvoyOptions): Promise<ConvoyServer>
   };
 
   const run = async (call: FunctionCall, afterCommit: Array<() => unknown>): Promise<string> => {
-    if (call.path === CONNECT) {
-      // A sync stream is opening: it may if createContext accepts its request.
-      await contextFor(call, { db: createDatabase(engine, call.callId, app.schema, 'query') }, '/api/sync', 'GET');
-      return 'null';
+    if (call.path === CONNECT || call.path === IDENTIFY) {
+      // Who is asking, as createContext says (a refusal refuses the request): for a sync stream
+      // that opens, or for a query call that a live query may answer. Equal contexts share
+      // live queries' results.
+      const base = { db: createDatabase(engine, call.callId, app.schema, 'query') };
+      const [url, method] = call.path === CONNECT ? ['/api/sync', 'GET'] : ['/api/query', 'POST'];
+      const context = await contextFor(call, base, url, method);
+      return JSON.stringify(identityOf(context, base));
     }
     const fn = app.functions.get(call.path);
     if (!fn) throw new ConvoyError('NOT_FOUND', `there is no function named ${JSON.stringify(call.path)}`);

@@ -81,8 +81,22 @@ impl ConvoyError {
         shape
     }
 
-    /// Rebuilds an error from its wire shape, as app code reports it; built-in codes map back to
-    /// their variants so that their statuses and retry rules apply.
+    /// The shape that carries an error of the core's into JavaScript: the wire shape marked
+    /// `"origin": "convoy"`, so that when a handler lets it through, [`ConvoyError::from_json`]
+    /// knows it for the core's own (a conflict is retried) and not one the app threw.
+    pub fn to_native_json(&self) -> Value {
+        let mut shape = self.to_json();
+        if !matches!(self, Self::App { .. }) {
+            shape["origin"] = "convoy".into();
+        }
+        shape
+    }
+
+    /// Rebuilds an error from its wire shape, as a handler's outcome reports it. The core's own
+    /// errors (marked by [`ConvoyError::to_native_json`]) map back to their variants, so that
+    /// their retry rules apply; what the app threw passes to the client as it was thrown (its
+    /// built-in codes keep their statuses). `INTERNAL` without data is always the core's kind,
+    /// whose detail production mode keeps from the client.
     pub fn from_json(value: &Value) -> Self {
         let code = value
             .get("code")
@@ -94,6 +108,14 @@ impl ConvoyError {
             .unwrap_or(code)
             .to_owned();
         let data = value.get("data").cloned().filter(|data| !data.is_null());
+        let ours = value.get("origin").and_then(Value::as_str) == Some("convoy");
+        if !ours && code != "INTERNAL" {
+            return Self::App {
+                code: code.to_owned(),
+                message,
+                data,
+            };
+        }
         match (code, data) {
             ("INVALID_ARGS", None) => Self::InvalidArgs(message),
             ("UNAUTHORIZED", None) => Self::Unauthorized(message),
@@ -188,7 +210,25 @@ mod tests {
         let error =
             ConvoyError::from_json(&json!({ "code": "UNAUTHORIZED", "message": "no token" }));
         assert_eq!(error.http_status(), 401);
+        assert_eq!(
+            error.to_json(),
+            json!({ "code": "UNAUTHORIZED", "message": "no token" })
+        );
         assert_eq!(ConvoyError::NotFound("x".into()).http_status(), 404);
         assert_eq!(ConvoyError::PayloadTooLarge("x".into()).http_status(), 413);
+    }
+
+    #[test]
+    fn only_the_cores_own_conflicts_are_retried() {
+        let ours = ConvoyError::Conflict("serialization failure".into());
+        assert!(ConvoyError::from_json(&ours.to_native_json()).is_retryable_conflict());
+        assert!(!ConvoyError::from_json(&ours.to_json()).is_retryable_conflict());
+        let thrown =
+            ConvoyError::from_json(&json!({ "code": "CONFLICT", "message": "Username taken" }));
+        assert!(!thrown.is_retryable_conflict());
+        assert_eq!(thrown.http_status(), 409);
+        assert_eq!(thrown.to_string(), "Username taken");
+        let internal = ConvoyError::from_json(&json!({ "code": "INTERNAL", "message": "detail" }));
+        assert!(matches!(internal, ConvoyError::Internal(_)));
     }
 }

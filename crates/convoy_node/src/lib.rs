@@ -45,7 +45,7 @@ fn init() {
 fn to_js(error: ConvoyError) -> Error {
     Error::new(
         Status::GenericFailure,
-        format!("CONVOY_ERROR:{}", error.to_json()),
+        format!("CONVOY_ERROR:{}", error.to_native_json()),
     )
 }
 

@@ -124,7 +124,10 @@ impl CallRunner {
             args_json,
             headers_json,
         } = attempt;
-        self.metrics.execution(kind);
+        // `#connect` and `#identify` run createContext alone, not a function.
+        if !path.starts_with('#') {
+            self.metrics.execution(kind);
+        }
         let (call, answer) = self.engine.begin_call(kind, transactional);
         let mut guard = CallGuard {
             engine: self.engine.clone(),

@@ -13,6 +13,10 @@ use serde::Deserialize;
 /// calls by HTTP can never reach it.
 pub const CONNECT: &str = "#connect";
 
+/// The call that runs `createContext` for a query request alone, to learn who asks (a result of
+/// theirs that a live query holds answers the request without a run).
+pub const IDENTIFY: &str = "#identify";
+
 pub struct FunctionInfo {
     pub kind: CallKind,
     /// How long a run may take before its caller gets an error; `None`: the server's default.

@@ -24,9 +24,9 @@ use tokio::task::{JoinHandle, JoinSet};
 
 use crate::call::{CallRunner, Dispatcher};
 use crate::cors::AllowedOrigins;
-use crate::functions::{FunctionTable, CONNECT};
+use crate::functions::{FunctionTable, CONNECT, IDENTIFY};
 use crate::metrics::Metrics;
-use crate::sync::{identity_of, Body, Sync};
+use crate::sync::{credentials_of, Body, Sync};
 
 pub struct ServerOptions {
     pub host: String,
@@ -346,19 +346,29 @@ async fn sync_stream(state: &Arc<State>, request: &Request<Incoming>) -> Respons
         .map(BodyExt::boxed_unsync);
     }
     let headers_json = headers_json(request);
+    // Without createContext, handlers see nothing of the request: one identity for everyone.
+    let mut identity = String::new();
     if let Some(connect) = state.functions.connect() {
         let started = Instant::now();
-        if let Err(error) = state
+        match state
             .runner
             .run(&connect, CONNECT, "{}", &headers_json)
             .await
         {
-            let error = state.public_error(error);
-            log_request("sync", None, started, Some(&error));
-            return error_response(&error).map(BodyExt::boxed_unsync);
+            Ok(context) => identity = context,
+            Err(error) => {
+                let error = state.public_error(error);
+                log_request("sync", None, started, Some(&error));
+                return error_response(&error).map(BodyExt::boxed_unsync);
+            }
         }
     }
-    let body = Sync::open(state, identity_of(request.headers()), headers_json);
+    let body = Sync::open(
+        state,
+        identity,
+        credentials_of(request.headers()),
+        headers_json,
+    );
     let mut response = Response::new(body);
     let headers = response.headers_mut();
     headers.insert(CONTENT_TYPE, HeaderValue::from_static("text/event-stream"));
@@ -390,7 +400,7 @@ async fn sync_change(
                 "there is no sync session {session:?}; open one with GET /api/sync"
             ))
         })?;
-        if identity_of(request.headers()) != session.identity() {
+        if credentials_of(request.headers()) != session.credentials() {
             return Err(ConvoyError::Forbidden(
                 "this session belongs to another identity (Authorization and Cookie must match the stream's)".into(),
             ));
@@ -492,7 +502,6 @@ async fn call(
     path: &mut Option<String>,
 ) -> Result<String> {
     let headers_json = headers_json(&request);
-    let identity = identity_of(request.headers());
     let body = read_body(request, state.max_body_bytes).await?;
     check_nesting(&body)?;
     let request: CallRequest = serde_json::from_slice(&body).map_err(|error| {
@@ -514,9 +523,19 @@ async fn call(
         )));
     }
     let args = request.args.map_or("{}", RawValue::get);
-    if kind == CallKind::Query {
-        // Someone subscribes to this very query and its result is current: no run needed.
+    if kind == CallKind::Query && state.sync.is_live(&request.path, args) {
+        // Someone subscribes to this very query. If it is the caller (as createContext tells;
+        // everyone is, without one) and the result is current, no run is needed.
         let position = state.runner.engine.log().position();
+        let identity = match state.functions.connect() {
+            Some(connect) => {
+                state
+                    .runner
+                    .run(&connect, IDENTIFY, "{}", &headers_json)
+                    .await?
+            }
+            None => String::new(),
+        };
         if let Some(value) = state
             .sync
             .current_result(&request.path, args, &identity, position)

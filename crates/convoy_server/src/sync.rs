@@ -39,7 +39,7 @@ pub const MAX_SUBSCRIPTIONS_PER_STREAM: usize = 1000;
 #[derive(Default)]
 pub struct Sync {
     sessions: Mutex<HashMap<String, Arc<Session>>>,
-    queries: Mutex<HashMap<QueryKey, Arc<LiveQuery>>>,
+    queries: Mutex<LiveQueries>,
     /// What each live query read on its last run, indexed so that a commit finds the queries it
     /// touches without looking at the others. Locked before any live query's state.
     registry: Mutex<Registry>,
@@ -49,6 +49,46 @@ pub struct Sync {
     /// Signalled when `processed` moves or a live query's run ends, for mutations waiting on a
     /// stream to catch up ([`Sync::settle`]).
     progress: Notify,
+}
+
+/// The live queries by function, args and identity, and how many there are of each call
+/// (function and args, whoever asks).
+#[derive(Default)]
+struct LiveQueries {
+    by_key: HashMap<QueryKey, Arc<LiveQuery>>,
+    calls: HashMap<(String, String), usize>,
+}
+
+impl LiveQueries {
+    fn get_or_insert(
+        &mut self,
+        key: QueryKey,
+        make: impl FnOnce(QueryKey) -> LiveQuery,
+    ) -> Arc<LiveQuery> {
+        if let Some(query) = self.by_key.get(&key) {
+            return query.clone();
+        }
+        *self
+            .calls
+            .entry((key.path.clone(), key.args.clone()))
+            .or_default() += 1;
+        let query = Arc::new(make(key.clone()));
+        self.by_key.insert(key, query.clone());
+        query
+    }
+
+    fn remove(&mut self, key: &QueryKey) {
+        if self.by_key.remove(key).is_none() {
+            return;
+        }
+        let call = (key.path.clone(), key.args.clone());
+        if let Some(count) = self.calls.get_mut(&call) {
+            *count -= 1;
+            if *count == 0 {
+                self.calls.remove(&call);
+            }
+        }
+    }
 }
 
 /// Live queries by what they read: a commit costs O(the queries it touches), not O(all).
@@ -172,16 +212,13 @@ impl Registry {
 struct QueryKey {
     path: String,
     args: String,
-    /// Who is asking (their `Authorization` and `Cookie`): results of different identities are
-    /// never shared.
+    /// Who is asking (see [`Session`]): results of different identities are never shared.
     identity: String,
 }
 
 struct LiveQuery {
     number: u64,
     key: QueryKey,
-    /// The request headers `createContext` sees when the query runs.
-    headers_json: String,
     state: Mutex<LiveState>,
 }
 
@@ -197,9 +234,29 @@ struct LiveState {
     dirty: bool,
 }
 
+impl LiveQuery {
+    /// The headers of the newest session that holds the query: all holders share one identity,
+    /// and the newest has the freshest credentials (a token refreshed since others subscribed).
+    fn headers_json(&self) -> String {
+        let live = self.state.lock().expect("live query poisoned");
+        live.holders
+            .iter()
+            .rev()
+            .find_map(|(holder, _)| holder.upgrade())
+            .map_or_else(|| "{}".to_owned(), |session| session.headers_json.clone())
+    }
+}
+
 pub struct Session {
     id: String,
+    /// What the session's subscriptions are shared by. Empty when the app has no `createContext`
+    /// (handlers see nothing of the request, so everyone may share); otherwise what
+    /// `createContext` returned for the stream, when that is plain data, or a name of the
+    /// session's own, shared with nobody.
     identity: String,
+    /// `Authorization` and `Cookie`: changes to the session must come with the stream's.
+    credentials: String,
+    /// The request headers `createContext` sees when the session's queries run.
     headers_json: String,
     subscriptions: Mutex<HashMap<String, Arc<LiveQuery>>>,
     outbox: Mutex<Outbox>,
@@ -222,8 +279,8 @@ struct Outbox {
 }
 
 impl Session {
-    pub fn identity(&self) -> &str {
-        &self.identity
+    pub fn credentials(&self) -> &str {
+        &self.credentials
     }
 
     fn push(&self, subscription: &str, body: Arc<str>) {
@@ -289,8 +346,8 @@ impl Session {
     }
 }
 
-/// `Authorization` and `Cookie`, the headers an app's `createContext` authenticates with.
-pub fn identity_of(headers: &hyper::HeaderMap) -> String {
+/// `Authorization` and `Cookie`, the headers a client authenticates with.
+pub fn credentials_of(headers: &hyper::HeaderMap) -> String {
     let value = |name| {
         headers
             .get(name)
@@ -308,11 +365,17 @@ pub type Body = UnsyncBoxBody<Bytes, Infallible>;
 
 impl Sync {
     /// Opens a session and returns its event stream; closing the stream ends the session.
-    pub fn open(state: &Arc<State>, identity: String, headers_json: String) -> Body {
+    pub fn open(
+        state: &Arc<State>,
+        identity: String,
+        credentials: String,
+        headers_json: String,
+    ) -> Body {
         let id = uuid::Uuid::new_v4().to_string();
         let session = Arc::new(Session {
             id: id.clone(),
             identity,
+            credentials,
             headers_json,
             subscriptions: Mutex::new(HashMap::new()),
             outbox: Mutex::new(Outbox::default()),
@@ -428,6 +491,7 @@ impl Sync {
             .queries
             .lock()
             .expect("queries poisoned")
+            .by_key
             .get(&key)?
             .clone();
         let processed = self.processed.load(Ordering::SeqCst);
@@ -471,7 +535,16 @@ impl Sync {
     }
 
     pub fn live_queries(&self) -> usize {
-        self.queries.lock().expect("queries poisoned").len()
+        self.queries.lock().expect("queries poisoned").by_key.len()
+    }
+
+    /// Whether anyone, whoever they are, subscribes to this function with these args.
+    pub fn is_live(&self, path: &str, args: &str) -> bool {
+        self.queries
+            .lock()
+            .expect("queries poisoned")
+            .calls
+            .contains_key(&(path.to_owned(), args.to_owned()))
     }
 
     /// Applies `{"add": [{"id", "path", "args"}], "remove": [id]}` to a session.
@@ -520,16 +593,11 @@ impl Sync {
             .queries
             .lock()
             .expect("queries poisoned")
-            .entry(key.clone())
-            .or_insert_with(|| {
-                Arc::new(LiveQuery {
-                    number: state.sync.numbers.fetch_add(1, Ordering::Relaxed),
-                    key,
-                    headers_json: session.headers_json.clone(),
-                    state: Mutex::new(LiveState::default()),
-                })
-            })
-            .clone();
+            .get_or_insert(key, |key| LiveQuery {
+                number: state.sync.numbers.fetch_add(1, Ordering::Relaxed),
+                key,
+                state: Mutex::new(LiveState::default()),
+            });
         session
             .subscriptions
             .lock()
@@ -537,7 +605,13 @@ impl Sync {
             .insert(id.clone(), query.clone());
         let mut live = query.state.lock().expect("live query poisoned");
         live.holders.push((Arc::downgrade(session), id.clone()));
-        if let Some(last) = &live.last {
+        // A failed run's error may be another holder's (a token that has since expired): a new
+        // subscriber gets a run of its own rather than that error.
+        let failed = live
+            .last
+            .as_deref()
+            .is_some_and(|last| last.starts_with("\"error\""));
+        if let (Some(last), false) = (&live.last, failed) {
             session.push(&id, last.clone());
         } else if !live.running {
             live.running = true;
@@ -567,6 +641,7 @@ impl Sync {
             let mut queries = self.queries.lock().expect("queries poisoned");
             // Only if no one subscribed again meanwhile.
             if queries
+                .by_key
                 .get(&query.key)
                 .is_some_and(|current| Arc::ptr_eq(current, &query))
                 && query
@@ -686,9 +761,10 @@ async fn run(state: Arc<State>, query: Arc<LiveQuery>) {
         let QueryKey { path, args, .. } = &query.key;
         let (result, mut reads) = match state.functions.get(path) {
             Some(function) if function.kind == CallKind::Query => {
+                let headers_json = query.headers_json();
                 state
                     .runner
-                    .run_tracked(&function, path, args, &query.headers_json)
+                    .run_tracked(&function, path, args, &headers_json)
                     .await
             }
             Some(_) => (

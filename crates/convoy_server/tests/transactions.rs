@@ -43,7 +43,7 @@ impl Dispatcher for RustHandlers {
                 _ => Err(ConvoyError::NotFound(call.path.clone())),
             };
             // As from JavaScript: an error crosses as its wire shape, not as the core's variant.
-            let outcome = outcome.map_err(|error| ConvoyError::from_json(&error.to_json()));
+            let outcome = outcome.map_err(|error| ConvoyError::from_json(&error.to_native_json()));
             engine.respond(call.call_id, outcome);
         });
         Ok(())

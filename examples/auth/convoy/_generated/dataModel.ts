@@ -8,3 +8,12 @@ export type TableNames = keyof DataModel & string;
 export type Doc<Table extends TableNames> = DataModel[Table]['document'];
 /** The id of a document of `Table`: a UUID string branded with its table. */
 export type Id<Table extends TableNames> = GenericId<Table>;
+
+// `Doc<'users'>` and `DataModel` imported from '@avvos/convoy' know this app's tables too. (Inside
+// the block, `DataModel` would name the package's own.)
+type AppDataModel = DataModel;
+declare module '@avvos/convoy' {
+  interface Register {
+    dataModel: AppDataModel;
+  }
+}
