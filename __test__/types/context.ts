@@ -24,3 +24,16 @@ export const writes = mutation({
     return ctx.db.insert('notes', { ownerId: ctx.auth.userId, text: 'hi' });
   },
 });
+
+// `@avvos/convoy/server` names the request and the function's type (SPEC §1).
+import type { ConvoyRequest, CreateContext } from '../../src/server/index.js';
+
+const checked = (async (req: ConvoyRequest, base) => ({
+  ...base,
+  auth: { userId: req.headers['x-user'] ?? null },
+})) satisfies CreateContext;
+export const fromChecked: string | null = ({} as Awaited<ReturnType<typeof checked>>).auth.userId;
+
+export const named: CreateContext<{ auth: { userId: string } }> = async () => ({ auth: { userId: 'ada' } });
+// @ts-expect-error the context named must be returned
+export const wrong: CreateContext<{ auth: { userId: string } }> = async () => ({ auth: null });

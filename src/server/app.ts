@@ -13,7 +13,16 @@ import { ConvoyError } from '../values/errors.js';
 
 export type AnyFunction = RegisteredFunction<FunctionKind, unknown, unknown>;
 
-export type CreateContext = (req: ConvoyRequest, base: Record<string, unknown>) => unknown;
+/**
+ * `createContext` in `convoy/server.ts`: what it returns is every handler's `ctx` (SPEC §7). Write
+ * it as a plain function, or check it with `satisfies CreateContext` so that `ctx` keeps the
+ * returned type; annotating it `: CreateContext` alone leaves `ctx` untyped (or name the type:
+ * `CreateContext<{ auth: … }>`).
+ */
+export type CreateContext<Context = unknown> = (
+  req: ConvoyRequest,
+  base: Record<string, unknown>,
+) => Context | Promise<Context>;
 
 export interface FunctionFile {
   /** Path under `convoy/functions/` without the extension, with `/` separators: `admin/users`. */

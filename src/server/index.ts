@@ -7,6 +7,7 @@ import { isConvoyError } from '../values/errors.js';
 import { initLogging } from './native.js';
 import { limitsFromEnv, startConvoy } from './runtime.js';
 
+export type { ConvoyRequest } from '../functions.js';
 export type { CreateContext, LoadedApp } from './app.js';
 export {
   type ConvoyOptions,
