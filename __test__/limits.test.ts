@@ -176,6 +176,7 @@ describe('production mode', () => {
   let running: Running | undefined;
   let dir: string | undefined;
   let prodDatabase: TestDatabase | undefined;
+  let url = '';
 
   after(async () => {
     await running?.stop('SIGTERM');
@@ -202,7 +203,6 @@ describe('production mode', () => {
     const env: NodeJS.ProcessEnv = { ...process.env, DATABASE_URL: prodDatabase.url, PORT: '0', HOST: '127.0.0.1' };
     delete env.CONVOY_LOG;
     running = start('node', [script], { cwd: dir, env });
-    let url = '';
     for (let waited = 0; waited < 20_000 && !url; waited += 50) {
       const match = /on port (\d+)/.exec(running.output());
       if (match) url = `http://127.0.0.1:${match[1]}`;
@@ -235,5 +235,27 @@ describe('production mode', () => {
     assert.equal(failed.request_id, requestId);
     // The detail is in the server's output, under the same id.
     assert.match(running.output(), new RegExp(`${requestId}[^\\n]*kaboom`));
+  });
+
+  test('SIGTERM lets the calls in flight finish, closes streams politely, and exits 0', async () => {
+    assert.ok(running && prodDatabase, 'the production server of the test before');
+    const stream = streamOf(await openStream(url));
+    await stream.until((text) => text.includes('"session"'));
+    const reading = stream.until(() => false);
+    // A mutation that writes, waits 800 ms, and writes again: SIGTERM arrives in the middle.
+    const inFlight = call(url, 'mutation', 'limits:writeThenWait', { text: 'draining', ms: 800 });
+    await new Promise((resolve) => setTimeout(resolve, 250));
+    const exit = running.stop('SIGTERM');
+    const answer = await inFlight;
+    assert.equal(answer.status, 200, JSON.stringify(answer.body));
+    const rows = await prodDatabase.query(
+      "SELECT data->>'text' AS text FROM notes WHERE data->>'text' LIKE 'draining%'",
+    );
+    assert.deepEqual(rows.map((row) => row.text).sort(), ['draining', 'draining (second)'], 'all of it committed');
+    const { text, ended } = await reading;
+    assert.ok(ended);
+    assert.match(text, /event: close\ndata: \{"reason":"shutdown"\}/);
+    assert.deepEqual(await exit, { code: 0, signal: null });
+    await assert.rejects(fetch(`${url}/health`), 'nothing listens any more');
   });
 });
