@@ -20,6 +20,7 @@ export interface ConvoyOptions {
   host?: string;
   /** Dev mode shows internal errors in full to the client; production answers a generic message. */
   dev?: boolean;
+  /** Postgres connections for queries, and as many again for mutations. Default 8. */
   poolSize?: number;
   /**
    * Browser origins other than the server's own that may call it: exact (`https://app.example.com`)

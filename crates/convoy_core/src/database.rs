@@ -21,11 +21,21 @@ pub struct PoolStatus {
     pub max_size: usize,
 }
 
+/// Two pools: one for queries (and everything else), one for mutations. A mutation's
+/// connection starts every transaction serializable and marks what it writes as Convoy's
+/// (`convoy.writer`, which keeps the change trigger quiet), both set once when it connects, so a
+/// mutation that only inserts one document sends just its `INSERT`: one statement, its own
+/// serializable transaction.
 #[derive(Clone)]
 pub struct Database {
     pool: Pool,
+    writers: Pool,
     config: tokio_postgres::Config,
 }
+
+/// What a mutation's connection is set up with, on top of the URL's own `options`.
+const WRITER_OPTIONS: &str =
+    "-c default_transaction_isolation=serializable -c convoy.writer=convoy";
 
 impl Database {
     /// Connects and checks that the database answers, so a wrong URL fails here, not at the
@@ -34,28 +44,29 @@ impl Database {
         let config: tokio_postgres::Config = url.parse().map_err(|error| {
             ConvoyError::InvalidArgs(format!("DATABASE_URL is not a valid Postgres URL: {error}"))
         })?;
-        let manager = Manager::from_config(
-            config.clone(),
-            NoTls,
-            ManagerConfig {
-                recycling_method: RecyclingMethod::Fast,
-            },
-        );
-        let pool = Pool::builder(manager)
-            .max_size(pool_size.max(1))
-            .runtime(Runtime::Tokio1)
-            .wait_timeout(Some(Duration::from_secs(10)))
-            .create_timeout(Some(Duration::from_secs(5)))
-            .recycle_timeout(Some(Duration::from_secs(5)))
-            .build()
-            .map_err(|error| ConvoyError::Internal(format!("could not build the pool: {error}")))?;
-        let database = Self { pool, config };
+        let mut writer_config = config.clone();
+        writer_config.options(&match config.get_options() {
+            Some(options) => format!("{options} {WRITER_OPTIONS}"),
+            None => WRITER_OPTIONS.to_owned(),
+        });
+        let pool = build_pool(config.clone(), pool_size)?;
+        let writers = build_pool(writer_config, pool_size)?;
+        let database = Self {
+            pool,
+            writers,
+            config,
+        };
         database.ping().await?;
         Ok(database)
     }
 
     pub async fn connection(&self) -> Result<Object> {
         Ok(self.pool.get().await?)
+    }
+
+    /// A connection for a mutation (see [`Database`]).
+    pub async fn writer(&self) -> Result<Object> {
+        Ok(self.writers.get().await?)
     }
 
     /// `SELECT 1` on a pooled connection: what `/health` answers with.
@@ -65,14 +76,14 @@ impl Database {
         Ok(())
     }
 
-    /// The pool's size, idle connections and waiting callers, for `/metrics`.
+    /// Both pools' sizes, idle connections and waiting callers together, for `/metrics`.
     pub fn status(&self) -> PoolStatus {
-        let status = self.pool.status();
+        let (readers, writers) = (self.pool.status(), self.writers.status());
         PoolStatus {
-            size: status.size,
-            available: status.available,
-            waiting: status.waiting,
-            max_size: status.max_size,
+            size: readers.size + writers.size,
+            available: readers.available + writers.available,
+            waiting: readers.waiting + writers.waiting,
+            max_size: readers.max_size + writers.max_size,
         }
     }
 
@@ -107,4 +118,22 @@ impl Database {
     pub fn close(&self) {
         self.pool.close();
     }
+}
+
+fn build_pool(config: tokio_postgres::Config, size: usize) -> Result<Pool> {
+    let manager = Manager::from_config(
+        config,
+        NoTls,
+        ManagerConfig {
+            recycling_method: RecyclingMethod::Fast,
+        },
+    );
+    Pool::builder(manager)
+        .max_size(size.max(1))
+        .runtime(Runtime::Tokio1)
+        .wait_timeout(Some(Duration::from_secs(10)))
+        .create_timeout(Some(Duration::from_secs(5)))
+        .recycle_timeout(Some(Duration::from_secs(5)))
+        .build()
+        .map_err(|error| ConvoyError::Internal(format!("could not build the pool: {error}")))
 }

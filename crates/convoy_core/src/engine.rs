@@ -50,10 +50,8 @@ impl CallKind {
             // One snapshot for the whole query, and a promise to Postgres that nothing is written.
             Self::Query => "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY",
             // Serializable: a read-modify-write can never lose an update; conflicts re-run.
-            // `convoy.writer` keeps the trigger for writes made outside Convoy quiet.
-            Self::Mutation => {
-                "BEGIN ISOLATION LEVEL SERIALIZABLE; SET LOCAL convoy.writer = 'convoy'"
-            }
+            // (A mutation's connection also says so by default; see `Database`.)
+            Self::Mutation => "BEGIN ISOLATION LEVEL SERIALIZABLE",
         }
     }
 }
@@ -200,6 +198,17 @@ impl PendingWrite {
             }
         })
     }
+}
+
+/// Whether `writes` is one insert and nothing else.
+fn is_one_insert(writes: &[PendingWrite]) -> bool {
+    matches!(
+        writes,
+        [PendingWrite {
+            change: Change::Insert { .. },
+            ..
+        }]
+    )
 }
 
 /// Sends `BEGIN` (when given), then `writes`, then runs `last`, all pipelined: one round trip.
@@ -416,7 +425,7 @@ impl Engine {
         // The writes not sent yet go with COMMIT; a rollback just forgets them.
         let pending = if commit { writes.pending } else { Vec::new() };
         if transaction.connection.is_none() && !pending.is_empty() {
-            transaction.connection = Some(self.database.connection().await?);
+            transaction.connection = Some(self.connection_for(call.kind).await?);
         }
         let Some(connection) = transaction.connection.take() else {
             return failure.map_or(Ok(()), Err);
@@ -424,10 +433,21 @@ impl Engine {
         if !transaction.began && pending.is_empty() {
             return Ok(());
         }
-        let begin = (!transaction.began).then(|| call.kind.begin_sql());
-        let end = if commit { "COMMIT" } else { "ROLLBACK" };
-        let (sent, ended) =
-            pipelined(&connection, begin, &pending, connection.batch_execute(end)).await;
+        let (sent, ended) = if !transaction.began && is_one_insert(&pending) {
+            // A mutation that only inserts one document: the INSERT alone is a transaction, and
+            // a mutation's connection makes it a serializable one. No BEGIN, no COMMIT.
+            let (sent, answered) = pipelined(&connection, None, &pending, async {}).await;
+            if matches!(sent, Err(ConvoyError::Unavailable(_))) {
+                // No answer: whether it committed is unknown; never reuse the connection.
+                drop(Object::take(connection));
+                return sent;
+            }
+            (sent, answered.map(Ok))
+        } else {
+            let begin = (!transaction.began).then(|| call.kind.begin_sql());
+            let end = if commit { "COMMIT" } else { "ROLLBACK" };
+            pipelined(&connection, begin, &pending, connection.batch_execute(end)).await
+        };
         // A failed write aborted the transaction, and COMMIT then rolled it back.
         let Some(ended) = ended else {
             // Nothing was sent, not even COMMIT: the transaction is still open.
@@ -1027,6 +1047,13 @@ impl Engine {
         result.map_err(|error| transaction.fail(error))
     }
 
+    async fn connection_for(&self, kind: CallKind) -> Result<Object> {
+        match kind {
+            CallKind::Query => self.database.connection().await,
+            CallKind::Mutation => self.database.writer().await,
+        }
+    }
+
     /// Locks the call's transaction, taking a pooled connection at its first use.
     async fn open<'a>(&self, call: &'a Call) -> Result<tokio::sync::MutexGuard<'a, Transaction>> {
         let mut transaction = call.transaction.lock().await;
@@ -1039,7 +1066,7 @@ impl Engine {
             return Err(failure.clone());
         }
         if transaction.connection.is_none() {
-            transaction.connection = Some(self.database.connection().await?);
+            transaction.connection = Some(self.connection_for(call.kind).await?);
         }
         Ok(transaction)
     }

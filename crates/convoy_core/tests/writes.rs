@@ -163,3 +163,68 @@ async fn a_document_of_another_table_is_not_found() {
     assert_eq!(deleted.unwrap_err().code(), "NOT_FOUND");
     engine.finish_call(&call, true).await.unwrap();
 }
+
+#[tokio::test]
+async fn a_mutation_that_inserts_one_document_sends_the_insert_alone_and_clean() {
+    let db = TestDatabase::new().await;
+    let engine = db.engine(product_schema()).await;
+    db.psql()
+        .await
+        .batch_execute(
+            "ALTER TABLE users ADD CONSTRAINT short_names CHECK (length(data->>'name') < 10)",
+        )
+        .await
+        .unwrap();
+    let insert_one = |name: &'static str| {
+        let engine = engine.clone();
+        async move {
+            let (call, _answer) = engine.begin_call(CallKind::Mutation, true);
+            engine
+                .queue_insert(call.id, "users", &format!(r#"{{"name":"{name}"}}"#))
+                .unwrap();
+            engine.finish_call(&call, true).await
+        }
+    };
+    let error = insert_one("a name far too long").await.unwrap_err();
+    assert!(error.to_string().contains("short_names"), "{error}");
+    assert_eq!(count(&db, "users").await, 0);
+    // Refused alone, it left no transaction open: the next ones commit, on the same pool.
+    for name in ["Ada", "Grace", "Edsger", "Barbara", "Ken"] {
+        insert_one(name).await.unwrap();
+    }
+    assert_eq!(count(&db, "users").await, 5);
+}
+
+#[tokio::test]
+async fn a_mutations_connection_is_serializable_and_convoys_and_keeps_the_urls_options() {
+    let db = TestDatabase::new().await;
+    let url = format!("{}?options=-c%20statement_timeout%3D12345", db.url);
+    let database = convoy_core::Database::connect(&url, 2).await.unwrap();
+    let setting = |client: deadpool_postgres::Object, name: &'static str| async move {
+        let row = client
+            .query_one("SELECT coalesce(current_setting($1, true), '')", &[&name])
+            .await
+            .unwrap();
+        row.get::<_, String>(0)
+    };
+    let writer = || async { database.writer().await.unwrap() };
+    let reader = || async { database.connection().await.unwrap() };
+    assert_eq!(
+        setting(writer().await, "transaction_isolation").await,
+        "serializable"
+    );
+    assert_eq!(setting(writer().await, "convoy.writer").await, "convoy");
+    assert_eq!(
+        setting(writer().await, "statement_timeout").await,
+        "12345ms"
+    );
+    assert_eq!(
+        setting(reader().await, "transaction_isolation").await,
+        "read committed"
+    );
+    assert_eq!(setting(reader().await, "convoy.writer").await, "");
+    assert_eq!(
+        setting(reader().await, "statement_timeout").await,
+        "12345ms"
+    );
+}
