@@ -151,6 +151,25 @@ describe('the runtime over HTTP', () => {
     assert.equal(typeof recent[0].at, 'string', 'other columns come along as they are');
     const refused = await post('mutation', { path: 'events:log', args: { event: 42 } });
     assert.equal(refused.body.error.code, 'INVALID_ARGS');
+
+    // Pages too, in the column's order, with the primary key keeping the place.
+    await post('mutation', { path: 'events:log', args: { event: 'logout' } });
+    const page = (cursor: string | null) =>
+      post('query', { path: 'events:pages', args: { paginationOpts: { numItems: 2, cursor } } });
+    const first = (await page(null)).body.value;
+    assert.deepEqual(
+      first.page.map((row: any) => row.event),
+      ['signup', 'logout'],
+    );
+    assert.equal(first.isDone, false);
+    const second = (await page(first.continueCursor)).body.value;
+    assert.deepEqual(
+      second.page.map((row: any) => row.event),
+      ['login'],
+    );
+    assert.equal(second.isDone, true);
+    const forged = await page(Buffer.from('{"q":"0","k":null,"p":1}').toString('base64url'));
+    assert.equal(forged.body.error.code, 'INVALID_ARGS');
   });
 
   test('afterCommit runs once after a commit, and never after a rollback', async () => {

@@ -22,10 +22,15 @@ pub const MAX_PAGE_SIZE: u32 = 1000;
 struct Cursor {
     /// A hash of the table, index range, filter and order: a cursor only continues its own query.
     q: String,
-    /// The sort key: a JSON value for a document field, microseconds for `_creationTime`,
-    /// nothing when sorting by `_id`.
+    /// The sort key: a JSON value for a document field or an unmanaged table's column,
+    /// microseconds for `_creationTime`, nothing when sorting by `_id`.
     k: Option<Value>,
-    id: Uuid,
+    /// The id, in a managed table.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    id: Option<Uuid>,
+    /// The primary key as JSON, in an unmanaged table.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    p: Option<Value>,
 }
 
 fn fingerprint(plan_json_without_paging: &str) -> String {
@@ -89,16 +94,50 @@ fn after_cursor(
     cursor: &Cursor,
     statement: &mut Statement,
 ) -> Result<String> {
+    let invalid =
+        || ConvoyError::InvalidArgs("the pagination cursor is not one this query returned".into());
     let id_op = if desc { "<" } else { ">" };
-    let id = statement.bind(Param::Uuid(cursor.id));
+    if let OrderKey::Column {
+        order,
+        key: (pk, pk_type),
+    } = key
+    {
+        let place = cursor.p.clone().ok_or_else(invalid)?;
+        let place = format!(
+            "({}::jsonb #>> '{{}}')::{pk_type}",
+            statement.bind(Param::Json(place))
+        );
+        let Some((expr, sql_type)) = order else {
+            return Ok(format!("{pk} {id_op} {place}"));
+        };
+        return Ok(match cursor.k.as_ref() {
+            Some(value) => {
+                let value = format!(
+                    "({}::jsonb #>> '{{}}')::{sql_type}",
+                    statement.bind(Param::Json(value.clone()))
+                );
+                let null_side = if desc {
+                    String::new()
+                } else {
+                    format!(" OR {expr} IS NULL")
+                };
+                format!("(({expr}, {pk}) {id_op} ({value}, {place}){null_side})")
+            }
+            None if desc => {
+                format!("(({expr} IS NULL AND {pk} < {place}) OR {expr} IS NOT NULL)")
+            }
+            None => format!("({expr} IS NULL AND {pk} > {place})"),
+        });
+    }
+    let id = statement.bind(Param::Uuid(cursor.id.ok_or_else(invalid)?));
     Ok(match key {
         OrderKey::Id => format!("id {id_op} {id}"),
         OrderKey::CreationTime => {
-            let micros = cursor.k.as_ref().and_then(Value::as_u64).ok_or_else(|| {
-                ConvoyError::InvalidArgs(
-                    "the pagination cursor is not one this query returned".into(),
-                )
-            })?;
+            let micros = cursor
+                .k
+                .as_ref()
+                .and_then(Value::as_u64)
+                .ok_or_else(invalid)?;
             let time = statement.bind(Param::Time(UNIX_EPOCH + Duration::from_micros(micros)));
             format!("(created_at, id) {id_op} ({time}, {id})")
         }
@@ -116,6 +155,7 @@ fn after_cursor(
             None if desc => format!("(({expr} IS NULL AND id < {id}) OR {expr} IS NOT NULL)"),
             None => format!("({expr} IS NULL AND id > {id})"),
         },
+        OrderKey::Column { .. } => unreachable!("handled above"),
     })
 }
 
@@ -131,6 +171,9 @@ pub fn page_json(
 ) -> Result<String> {
     let is_done = rows.len() <= num_items as usize;
     let page = &rows[..rows.len().min(num_items as usize)];
+    if matches!(key, OrderKey::Column { .. }) {
+        return unmanaged_page_json(page, is_done, query, previous_cursor);
+    }
     let mut out = String::from("{\"page\":[");
     for (position, row) in page.iter().enumerate() {
         if position > 0 {
@@ -152,7 +195,7 @@ pub fn page_json(
                 .try_get(0)
                 .map_err(|error| ConvoyError::Internal(error.to_string()))?;
             let k = match key {
-                OrderKey::Id => None,
+                OrderKey::Id | OrderKey::Column { .. } => None,
                 OrderKey::CreationTime => {
                     let time: SystemTime = row
                         .try_get(2)
@@ -175,11 +218,52 @@ pub fn page_json(
             encode(&Cursor {
                 q: query.to_owned(),
                 k,
-                id,
+                id: Some(id),
+                p: None,
             })
         }
     };
     out.push_str(&serde_json::Value::from(cursor).to_string());
+    out.push('}');
+    Ok(out)
+}
+
+/// A page of an unmanaged table, from rows of `document, primary key, sort key` (JSON text).
+fn unmanaged_page_json(
+    page: &[tokio_postgres::Row],
+    is_done: bool,
+    query: &str,
+    previous_cursor: Option<&str>,
+) -> Result<String> {
+    let column = |row: &tokio_postgres::Row, index: usize| -> Result<Option<String>> {
+        row.try_get(index)
+            .map_err(|error| ConvoyError::Internal(error.to_string()))
+    };
+    let json = |text: Option<String>| -> Result<Option<Value>> {
+        text.map(|text| serde_json::from_str(&text))
+            .transpose()
+            .map_err(|error| ConvoyError::Internal(error.to_string()))
+    };
+    let mut out = String::from("{\"page\":[");
+    for (position, row) in page.iter().enumerate() {
+        if position > 0 {
+            out.push(',');
+        }
+        out.push_str(&column(row, 0)?.unwrap_or_else(|| "null".into()));
+    }
+    out.push_str("],\"isDone\":");
+    out.push_str(if is_done { "true" } else { "false" });
+    let cursor = match page.last() {
+        None => previous_cursor.unwrap_or_default().to_owned(),
+        Some(row) => encode(&Cursor {
+            q: query.to_owned(),
+            k: json(column(row, 2)?)?,
+            id: None,
+            p: json(column(row, 1)?)?,
+        }),
+    };
+    out.push_str(",\"continueCursor\":");
+    out.push_str(&Value::from(cursor).to_string());
     out.push('}');
     Ok(out)
 }
@@ -237,7 +321,8 @@ mod tests {
         let cursor = encode(&Cursor {
             q: fingerprint("a"),
             k: None,
-            id: Uuid::nil(),
+            id: Some(Uuid::nil()),
+            p: None,
         });
         assert!(decode(&cursor, &fingerprint("a")).is_ok());
         assert!(decode(&cursor, &fingerprint("b")).is_err());

@@ -323,10 +323,44 @@ pub enum OrderKey {
     CreationTime,
     /// A document field's expression, `(data->'field')`.
     Field(String),
+    /// An unmanaged table's column, with its type (none: primary-key order), then the table's
+    /// one-column primary key, with its type: the tiebreaker.
+    Column {
+        order: Option<(String, String)>,
+        key: (String, String),
+    },
 }
 
 pub fn order_key(schema: &Schema, plan: &QueryPlan) -> Result<OrderKey> {
-    let table = managed_table(schema, &plan.table)?;
+    let table = schema.table(&plan.table)?;
+    if !table.managed {
+        if !matches!(table.primary_key.as_slice(), [_]) {
+            return Err(ConvoyError::InvalidArgs(format!(
+                "paginate needs a primary key of one column to keep its place, and table {:?} has {}",
+                table.name,
+                if table.primary_key.is_empty() { "none" } else { "several" }
+            )));
+        }
+        let FieldRef::Column {
+            expr: key,
+            sql_type: key_type,
+        } = FieldRef::parse(table, "_id")?
+        else {
+            unreachable!("an unmanaged table's fields are columns");
+        };
+        let order = match plan.order.field.as_deref() {
+            None => None,
+            Some(field) => match FieldRef::parse(table, field)? {
+                FieldRef::Column { expr, .. } if expr == key => None,
+                FieldRef::Column { expr, sql_type } => Some((expr, sql_type)),
+                _ => unreachable!("an unmanaged table's fields are columns"),
+            },
+        };
+        return Ok(OrderKey::Column {
+            order,
+            key: (key, key_type),
+        });
+    }
     Ok(
         match FieldRef::parse(
             table,
@@ -367,7 +401,16 @@ pub(crate) fn build_select(
             RowShape::Document,
         )
     } else {
-        (unmanaged_document(table)?, RowShape::JsonText)
+        let mut columns = unmanaged_document(table)?;
+        // A page also reads its last row's place: the primary key and the sort column, as JSON.
+        if let Some(OrderKey::Column { order, key }) = sort_key_column {
+            let sort = order.as_ref().map_or_else(
+                || "NULL::text".to_owned(),
+                |(expr, _)| format!("to_jsonb({expr})::text"),
+            );
+            write!(columns, ", to_jsonb({})::text, {sort}", key.0).expect("writing to a String");
+        }
+        (columns, RowShape::JsonText)
     };
     let mut statement = Statement {
         sql: format!("SELECT {columns} FROM {} AS t", quote_ident(&table.name)?),

@@ -175,3 +175,126 @@ async fn a_missing_unmanaged_table_is_a_clear_error_at_start() {
     let error = engine.set_schema(schema).await.unwrap_err();
     assert!(error.to_string().contains("does not exist"), "{error}");
 }
+
+/// Every page of `plan`, `size` at a time, joined; and how many pages it took.
+async fn all_pages(engine: &Arc<Engine>, plan: &Value, size: u32) -> (Vec<Value>, usize) {
+    let mut cursor: Option<String> = None;
+    let mut rows = Vec::new();
+    for pages in 1.. {
+        let page: Value = in_call(engine, CallKind::Query, |call| {
+            let engine = engine.clone();
+            let plan = plan.to_string();
+            let cursor = cursor.clone();
+            async move {
+                let page = engine
+                    .paginate(call, &plan, cursor.as_deref(), size)
+                    .await?;
+                Ok(serde_json::from_str(&page).unwrap())
+            }
+        })
+        .await
+        .unwrap();
+        rows.extend(page["page"].as_array().unwrap().iter().cloned());
+        if page["isDone"] == true {
+            return (rows, pages);
+        }
+        cursor = Some(page["continueCursor"].as_str().unwrap().to_owned());
+    }
+    unreachable!()
+}
+
+#[tokio::test]
+async fn pages_of_an_unmanaged_table_cover_it_once_in_every_order() {
+    let (db, engine) = setup().await;
+    // Some rows without a level (NULL sorts last ascending, first descending), and a timestamp
+    // shared by all the rows inserted together: the primary key breaks the ties.
+    db.psql()
+        .await
+        .batch_execute("UPDATE events SET level = NULL WHERE id % 7 = 0")
+        .await
+        .unwrap();
+    for plan in [
+        json!({ "table": "events" }),
+        json!({ "table": "events", "order": { "dir": "desc" } }),
+        json!({ "table": "events", "order": { "dir": "asc", "field": "level" } }),
+        json!({ "table": "events", "order": { "dir": "desc", "field": "level" } }),
+        json!({ "table": "events", "order": { "dir": "desc", "field": "at" } }),
+        json!({ "table": "events", "order": { "dir": "asc", "field": "_id" },
+                "filter": { "cmp": "gte", "left": { "field": "level" }, "right": { "value": 8 } } }),
+        json!({ "table": "events", "order": { "dir": "desc", "field": "event" },
+                "index": { "name": "by_level", "eq": [{ "field": "level", "value": 3 }] } }),
+    ] {
+        let everything = query(&engine, plan.clone()).await.unwrap();
+        assert!(!everything.is_empty(), "{plan}");
+        let (paged, pages) = all_pages(&engine, &plan, 333).await;
+        assert_eq!(paged.len(), everything.len(), "{plan}");
+        assert_eq!(paged, everything, "pages in the query's own order: {plan}");
+        assert_eq!(pages, everything.len().div_ceil(333).max(1), "{plan}");
+    }
+}
+
+#[tokio::test]
+async fn an_unmanaged_page_keeps_its_place_and_needs_a_primary_key() {
+    let (db, engine) = setup().await;
+    let plan = json!({ "table": "events", "order": { "dir": "asc", "field": "level" } });
+    let first: Value =
+        in_call(&engine, CallKind::Query, |call| {
+            let engine = engine.clone();
+            let plan = plan.to_string();
+            async move {
+                Ok(serde_json::from_str(&engine.paginate(call, &plan, None, 10).await?).unwrap())
+            }
+        })
+        .await
+        .unwrap();
+    let last_of_first = first["page"][9].clone();
+    // Rows that sort before the cursor arrive meanwhile: the next page starts where it left off.
+    db.psql()
+        .await
+        .batch_execute("INSERT INTO events (event, level) SELECT 'early' || n, 0 FROM generate_series(1, 50) n")
+        .await
+        .unwrap();
+    let cursor = first["continueCursor"].as_str().unwrap().to_owned();
+    let second: Value = in_call(&engine, CallKind::Query, |call| {
+        let engine = engine.clone();
+        let plan = plan.to_string();
+        async move {
+            Ok(
+                serde_json::from_str(&engine.paginate(call, &plan, Some(&cursor), 10).await?)
+                    .unwrap(),
+            )
+        }
+    })
+    .await
+    .unwrap();
+    let next = &second["page"][0];
+    assert_eq!(next["level"], 0);
+    assert!(
+        next["_id"].as_i64() > last_of_first["_id"].as_i64(),
+        "{next} after {last_of_first}"
+    );
+    assert!(!next["event"].as_str().unwrap().starts_with("early"));
+
+    // Without a primary key there is no place to keep.
+    db.psql()
+        .await
+        .batch_execute("CREATE TABLE lines (line text)")
+        .await
+        .unwrap();
+    let schema = json!({ "tables": [{ "name": "lines", "managed": false, "fields": ["line"] }] });
+    let schema = Schema::from_json(&schema.to_string()).unwrap();
+    engine.sync_schema(&schema, false).await.unwrap();
+    engine.set_schema(schema).await.unwrap();
+    let refused = in_call(&engine, CallKind::Query, |call| {
+        let engine = engine.clone();
+        async move {
+            engine
+                .paginate(call, r#"{"table":"lines"}"#, None, 10)
+                .await
+        }
+    })
+    .await
+    .unwrap_err();
+    assert_eq!(refused.code(), "INVALID_ARGS");
+    assert!(refused.to_string().contains("primary key"), "{refused}");
+}
