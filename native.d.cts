@@ -46,6 +46,13 @@ export declare class Engine {
   dbQueueReplace(callId: number, table: string, id: string, documentJson: string): void
   /** Queues a delete of a document the call has seen. */
   dbQueueDelete(callId: number, table: string, id: string): void
+  /**
+   * Writes columns of an unmanaged table's row, named by its primary key as JSON: those of
+   * `document_json`, or with `every_field` all the schema's fields.
+   */
+  dbUpdateUnmanaged(callId: number, table: string, keyJson: string, documentJson: string, everyField: boolean): Promise<void>
+  /** Deletes an unmanaged table's row, named by its primary key as JSON. */
+  dbDeleteUnmanaged(callId: number, table: string, keyJson: string): Promise<void>
   dbQuery(callId: number, planJson: string): Promise<string>
   /** One page of a query: `{"page", "isDone", "continueCursor"}` as JSON. */
   dbPaginate(callId: number, planJson: string, cursor: string | undefined | null, numItems: number): Promise<string>

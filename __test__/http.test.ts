@@ -172,6 +172,52 @@ describe('the runtime over HTTP', () => {
     assert.equal(forged.body.error.code, 'INVALID_ARGS');
   });
 
+  test("an unmanaged table's row by its primary key: get, patch, replace, delete with the table first", async () => {
+    const id = Number((await post('mutation', { path: 'events:log', args: { event: 'draft' } })).body.value);
+    const one = async (key: unknown) => (await post('query', { path: 'events:one', args: { id: key } })).body;
+    assert.equal((await one(id)).value.event, 'draft');
+    assert.equal((await one(String(id))).value.event, 'draft', 'the key in its text form too');
+    assert.deepEqual(await one(999_999), { value: null });
+
+    assert.equal((await post('mutation', { path: 'events:rename', args: { id, event: 'renamed' } })).status, 200);
+    const renamed = (await one(id)).value;
+    assert.equal(renamed.event, 'renamed');
+    const refused = await post('mutation', { path: 'events:rename', args: { id, event: 42 } });
+    assert.equal(refused.body.error.code, 'INVALID_ARGS', 'each column is checked against its field');
+    assert.deepEqual((await one(id)).value, renamed, 'a refused patch changed nothing');
+
+    assert.equal((await post('mutation', { path: 'events:rewrite', args: { id, event: 'rewritten' } })).status, 200);
+    assert.equal((await one(id)).value.event, 'rewritten');
+    assert.equal((await one(id)).value.at, renamed.at, 'columns the schema does not declare are left alone');
+
+    for (const [path, args] of [
+      ['events:rename', { id: 999_999, event: 'x' }],
+      ['events:remove', { id: 999_999 }],
+      ['events:remove', { id: '1; DROP TABLE events; --' }],
+    ] as const) {
+      const missing = await post('mutation', { path, args });
+      assert.ok([400, 404].includes(missing.status), JSON.stringify(missing.body));
+      assert.ok(['NOT_FOUND', 'INVALID_ARGS'].includes(missing.body.error.code), JSON.stringify(missing.body));
+    }
+    assert.equal((await post('mutation', { path: 'events:remove', args: { id } })).status, 200);
+    assert.deepEqual(await one(id), { value: null });
+    assert.equal(
+      (await database.query('SELECT count(*)::int AS n FROM events'))[0].n > 0,
+      true,
+      'the table is still there',
+    );
+
+    // A managed table named first: the id must be of that table.
+    const note = (await call('mutation', 'add', { text: 'named' })).body.value;
+    assert.equal(
+      (await post('query', { path: 'events:noteIn', args: { table: 'notes', id: note } })).body.value.text,
+      'named',
+    );
+    assert.deepEqual((await post('query', { path: 'events:noteIn', args: { table: 'counters', id: note } })).body, {
+      value: null,
+    });
+  });
+
   test('afterCommit runs once after a commit, and never after a rollback', async () => {
     assert.equal((await call('mutation', 'addWithEffect', { text: 'sent', refuse: false })).status, 200);
     assert.equal((await call('mutation', 'addWithEffect', { text: 'never', refuse: true })).status, 400);

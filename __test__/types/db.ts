@@ -13,6 +13,7 @@ const schema = defineSchema({
     status: z.enum(['draft', 'active', 'archived']),
     createdAt: z.number(),
   }).index('by_userId', ['userId']),
+  events: defineTable({ event: z.string(), level: z.number().nullable() }).unmanaged(),
 });
 
 const { query, mutation } = functionBuildersFor<typeof schema>();
@@ -34,6 +35,25 @@ export const createProject = mutation({
     const user = await ctx.db.get(input.userId);
     const email: string | undefined = user?.email;
     void email;
+    // The table named first, as Convex also allows; an unmanaged table's row by its primary key.
+    const named = await ctx.db.get('users', input.userId);
+    const name: string | undefined = named?.name;
+    void name;
+    // @ts-expect-error an id of users is not an id of projects
+    await ctx.db.get('projects', input.userId);
+    await ctx.db.patch('users', input.userId, { name: 'Grace' });
+    // @ts-expect-error users have no status
+    await ctx.db.patch('users', input.userId, { status: 'active' });
+    const event = await ctx.db.get('events', 42);
+    const level: number | null | undefined = event?.level;
+    void level;
+    await ctx.db.patch('events', 42, { level: 3 });
+    // @ts-expect-error a level is a number
+    await ctx.db.patch('events', 42, { level: 'high' });
+    await ctx.db.replace('events', '42', { event: 'signup', level: null });
+    await ctx.db.delete('events', 42);
+    // @ts-expect-error a primary key is a string or a number
+    await ctx.db.delete('events', { id: 42 });
     return ctx.db.insert('projects', {
       userId: input.userId,
       name: input.name,

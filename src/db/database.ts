@@ -28,6 +28,14 @@ export interface DbBackend {
   dbQueueInsert(callId: number, table: string, documentJson: string): string;
   dbQueueReplace(callId: number, table: string, id: string, documentJson: string): void;
   dbQueueDelete(callId: number, table: string, id: string): void;
+  dbUpdateUnmanaged(
+    callId: number,
+    table: string,
+    keyJson: string,
+    documentJson: string,
+    everyField: boolean,
+  ): Promise<void>;
+  dbDeleteUnmanaged(callId: number, table: string, keyJson: string): Promise<void>;
   dbRaw(callId: number, sql: string, paramsJson: string): Promise<string>;
 }
 
@@ -310,20 +318,50 @@ export function createDatabase(
     return found && expected !== undefined && found.table !== expected ? null : found;
   };
 
-  const locate = async (id: unknown): Promise<{ table: string; document: Record<string, unknown> }> => {
+  /** The document `id` names, in `table` when one is given; `NOT_FOUND` when there is none. */
+  const locate = async (id: unknown, table?: string): Promise<{ table: string; document: Record<string, unknown> }> => {
     const found = isUuid(id) ? await find(id) : null;
-    if (!found) throw new ConvoyError('NOT_FOUND', `there is no document with id ${JSON.stringify(id)}`);
+    if (!found || (table !== undefined && found.table !== table)) {
+      throw new ConvoyError(
+        'NOT_FOUND',
+        `there is no document with id ${JSON.stringify(id)}${table === undefined ? '' : ` in ${table}`}`,
+      );
+    }
     return found;
   };
 
+  /** An unmanaged table's primary key, as JSON for the core. */
+  const keyJson = (table: string, key: unknown): string => {
+    if (typeof key !== 'string' && !(typeof key === 'number' && Number.isFinite(key))) {
+      throw new ConvoyError('INVALID_ARGS', `a row of ${table} is named by its primary key: a string or a number`);
+    }
+    return JSON.stringify(key);
+  };
+
+  /**
+   * `(id, …)` or, as Convex also allows, `(table, id, …)`: the table named, the id, the rest. The
+   * table is what names an unmanaged table's row, whose id is its primary key.
+   */
+  const tableFirst = (args: unknown[], arity: number): { table?: string; id: unknown; rest: unknown[] } =>
+    args.length > arity
+      ? { table: args[0] as string, id: args[1], rest: args.slice(2) }
+      : { id: args[0], rest: args.slice(1) };
+
   const reader = {
-    async get(id: unknown) {
+    async get(...args: unknown[]) {
+      const { table, id } = tableFirst(args, 1);
+      if (table !== undefined && tableDefinition(table).isUnmanaged) {
+        keyJson(table, id);
+        return new QueryBuilder(backend, callId, table)
+          .filter((q: FilterBuilder<any>) => q.eq(q.field('_id'), id))
+          .first();
+      }
       if (!isUuid(id)) return null;
       if (kind === 'mutation') {
         const found = await find(id);
-        return found ? found.document : null;
+        return found && (table === undefined || found.table === table) ? found.document : null;
       }
-      return parseResult(await backend.dbGet(callId, refs.get(id) ?? '', id));
+      return parseResult(await backend.dbGet(callId, table ?? refs.get(id) ?? '', id));
     },
     query(table: string) {
       tableDefinition(table);
@@ -342,6 +380,17 @@ export function createDatabase(
   };
   if (kind === 'query') return reader;
 
+  const changesOf = (partial: unknown): Record<string, unknown> => {
+    if (typeof partial !== 'object' || partial === null || Array.isArray(partial)) {
+      throw new ConvoyError('INVALID_ARGS', 'patch: the changes must be an object');
+    }
+    const system = systemFieldsIn(partial as Record<string, unknown>);
+    if (system.length > 0) {
+      throw new ConvoyError('INVALID_ARGS', `${system.join(' and ')} cannot be written: Convoy sets them`);
+    }
+    return partial as Record<string, unknown>;
+  };
+
   return {
     ...reader,
     async insert(table: string, value: unknown) {
@@ -352,28 +401,49 @@ export function createDatabase(
         ? backend.dbInsert(callId, table, json)
         : backend.dbQueueInsert(callId, table, json);
     },
-    async patch(id: unknown, partial: unknown) {
-      if (typeof partial !== 'object' || partial === null || Array.isArray(partial)) {
-        throw new ConvoyError('INVALID_ARGS', 'patch: the changes must be an object');
+    async patch(...args: unknown[]) {
+      const { table: named, id, rest } = tableFirst(args, 2);
+      const changes = changesOf(rest[0]);
+      if (named !== undefined && tableDefinition(named).isUnmanaged) {
+        // The given columns only, each checked against its field; NULL is written as null.
+        const result = tableDefinition(named).validator.partial().safeParse(changes);
+        if (!result.success) {
+          throw new ConvoyError(
+            'INVALID_ARGS',
+            `invalid changes for ${named}: ${describeIssues(result.error.issues)}`,
+            {
+              issues: result.error.issues,
+            },
+          );
+        }
+        await backend.dbUpdateUnmanaged(callId, named, keyJson(named, id), JSON.stringify(result.data), false);
+        return;
       }
-      const { table, document } = await locate(id);
+      const { table, document } = await locate(id, named);
       const merged: Record<string, unknown> = { ...withoutSystemFields(document) };
-      const system = systemFieldsIn(partial as Record<string, unknown>);
-      if (system.length > 0) {
-        throw new ConvoyError('INVALID_ARGS', `${system.join(' and ')} cannot be written: Convoy sets them`);
-      }
-      for (const [field, value] of Object.entries(partial)) {
+      for (const [field, value] of Object.entries(changes)) {
         if (value === undefined) delete merged[field];
         else merged[field] = value;
       }
       backend.dbQueueReplace(callId, table, id as string, serialized(table, tableDefinition(table), merged));
     },
-    async replace(id: unknown, value: unknown) {
-      const { table } = await locate(id);
-      backend.dbQueueReplace(callId, table, id as string, serialized(table, tableDefinition(table), value));
+    async replace(...args: unknown[]) {
+      const { table: named, id, rest } = tableFirst(args, 2);
+      if (named !== undefined && tableDefinition(named).isUnmanaged) {
+        const json = serialized(named, tableDefinition(named), rest[0]);
+        await backend.dbUpdateUnmanaged(callId, named, keyJson(named, id), json, true);
+        return;
+      }
+      const { table } = await locate(id, named);
+      backend.dbQueueReplace(callId, table, id as string, serialized(table, tableDefinition(table), rest[0]));
     },
-    async delete(id: unknown) {
-      const { table } = await locate(id);
+    async delete(...args: unknown[]) {
+      const { table: named, id } = tableFirst(args, 1);
+      if (named !== undefined && tableDefinition(named).isUnmanaged) {
+        await backend.dbDeleteUnmanaged(callId, named, keyJson(named, id));
+        return;
+      }
+      const { table } = await locate(id, named);
       backend.dbQueueDelete(callId, table, id as string);
     },
   };

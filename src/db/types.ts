@@ -81,8 +81,18 @@ export interface QueryInitializer<Doc, Indexes extends Record<string, readonly s
   ): Query<Doc>;
 }
 
+/** What names a document of `Table`: its `Id`, or an unmanaged table's primary key. */
+export type KeyOf<DataModel extends GenericDataModel, Table extends TableNamesOf<DataModel>> = NonNullable<
+  DocumentOf<DataModel, Table>['_id']
+>;
+
 export interface DatabaseReader<DataModel extends GenericDataModel> {
   get<I extends Id<TableNamesOf<DataModel>>>(id: I): Promise<DocumentOf<DataModel, TableOfId<DataModel, I>> | null>;
+  /** The document of `table` with this id (an unmanaged table's row by its primary key), or null. */
+  get<Table extends TableNamesOf<DataModel>>(
+    table: Table,
+    id: KeyOf<DataModel, Table>,
+  ): Promise<DocumentOf<DataModel, Table> | null>;
   query<Table extends TableNamesOf<DataModel>>(
     table: Table,
   ): QueryInitializer<DocumentOf<DataModel, Table>, IndexesOf<DataModel, Table>>;
@@ -97,9 +107,21 @@ export interface DatabaseWriter<DataModel extends GenericDataModel> extends Data
     id: I,
     value: Partial<FieldsOf<DataModel, TableOfId<DataModel, I>>>,
   ): Promise<void>;
+  /** The same, naming the table (which an unmanaged table's row, named by its primary key, needs). */
+  patch<Table extends TableNamesOf<DataModel>>(
+    table: Table,
+    id: KeyOf<DataModel, Table>,
+    value: Partial<FieldsOf<DataModel, Table>>,
+  ): Promise<void>;
   replace<I extends Id<TableNamesOf<DataModel>>>(
     id: I,
     value: FieldsOf<DataModel, TableOfId<DataModel, I>>,
   ): Promise<void>;
+  replace<Table extends TableNamesOf<DataModel>>(
+    table: Table,
+    id: KeyOf<DataModel, Table>,
+    value: FieldsOf<DataModel, Table>,
+  ): Promise<void>;
   delete(id: Id<TableNamesOf<DataModel>>): Promise<void>;
+  delete<Table extends TableNamesOf<DataModel>>(table: Table, id: KeyOf<DataModel, Table>): Promise<void>;
 }

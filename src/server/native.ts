@@ -154,6 +154,12 @@ class CheckedEngine implements Engine {
   dbQueueDelete(callId: number, table: string, id: string) {
     checked(() => this.inner.dbQueueDelete(callId, table, id));
   }
+  dbUpdateUnmanaged(callId: number, table: string, keyJson: string, documentJson: string, everyField: boolean) {
+    return this.inner.dbUpdateUnmanaged(callId, table, keyJson, documentJson, everyField).catch(rethrow);
+  }
+  dbDeleteUnmanaged(callId: number, table: string, keyJson: string) {
+    return this.inner.dbDeleteUnmanaged(callId, table, keyJson).catch(rethrow);
+  }
   startServer(options: ServerOptions, dispatch: (call: FunctionCall) => void) {
     return this.inner.startServer(options, dispatch).catch(rethrow);
   }

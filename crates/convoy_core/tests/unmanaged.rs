@@ -298,3 +298,75 @@ async fn an_unmanaged_page_keeps_its_place_and_needs_a_primary_key() {
     assert_eq!(refused.code(), "INVALID_ARGS");
     assert!(refused.to_string().contains("primary key"), "{refused}");
 }
+
+#[tokio::test]
+async fn rows_named_by_their_primary_key_are_patched_replaced_and_deleted() {
+    let (db, engine) = setup().await;
+    let row = |id: i32| {
+        let db = &db;
+        async move {
+            db.psql()
+                .await
+                .query_opt("SELECT event, level FROM events WHERE id = $1", &[&id])
+                .await
+                .unwrap()
+                .map(|row| (row.get::<_, String>(0), row.get::<_, Option<i32>>(1)))
+        }
+    };
+    let write = |work: &'static str, key: &'static str, document: &'static str| {
+        let engine = engine.clone();
+        async move {
+            in_mutation(&engine, |call| {
+                let engine = engine.clone();
+                async move {
+                    match work {
+                        "patch" => {
+                            engine
+                                .update_unmanaged(call, "events", key, document, false)
+                                .await
+                        }
+                        "replace" => {
+                            engine
+                                .update_unmanaged(call, "events", key, document, true)
+                                .await
+                        }
+                        _ => engine.delete_unmanaged(call, "events", key).await,
+                    }
+                }
+            })
+            .await
+        }
+    };
+    assert_eq!(row(7).await, Some(("e7".into(), Some(7))));
+    write("patch", "7", r#"{"level":5}"#).await.unwrap();
+    assert_eq!(
+        row(7).await,
+        Some(("e7".into(), Some(5))),
+        "only the column given"
+    );
+    write("replace", r#""7""#, r#"{"event":"seven"}"#)
+        .await
+        .unwrap();
+    assert_eq!(
+        row(7).await,
+        Some(("seven".into(), None)),
+        "every declared field; left out is NULL"
+    );
+    write("delete", "7", "").await.unwrap();
+    assert_eq!(row(7).await, None);
+    for (work, key) in [("patch", "7"), ("delete", "7"), ("delete", "123456")] {
+        let error = write(work, key, r#"{"level":1}"#).await.unwrap_err();
+        assert_eq!(error.code(), "NOT_FOUND", "{work} {key}: {error}");
+    }
+    let error = write("patch", r#""not a number""#, r#"{"level":1}"#)
+        .await
+        .unwrap_err();
+    assert_eq!(error.code(), "INVALID_ARGS", "{error}");
+    let error = write("patch", "8", r#"{"nope":1}"#).await.unwrap_err();
+    assert_eq!(error.code(), "INVALID_ARGS", "{error}");
+    assert_eq!(
+        row(8).await,
+        Some(("e8".into(), Some(8))),
+        "nothing changed"
+    );
+}

@@ -274,6 +274,37 @@ impl Engine {
         self.core.queue_delete(call_id, &table, &id).map_err(to_js)
     }
 
+    /// Writes columns of an unmanaged table's row, named by its primary key as JSON: those of
+    /// `document_json`, or with `every_field` all the schema's fields.
+    #[napi]
+    pub async fn db_update_unmanaged(
+        &self,
+        call_id: u32,
+        table: String,
+        key_json: String,
+        document_json: String,
+        every_field: bool,
+    ) -> Result<()> {
+        self.core
+            .update_unmanaged(call_id, &table, &key_json, &document_json, every_field)
+            .await
+            .map_err(to_js)
+    }
+
+    /// Deletes an unmanaged table's row, named by its primary key as JSON.
+    #[napi]
+    pub async fn db_delete_unmanaged(
+        &self,
+        call_id: u32,
+        table: String,
+        key_json: String,
+    ) -> Result<()> {
+        self.core
+            .delete_unmanaged(call_id, &table, &key_json)
+            .await
+            .map_err(to_js)
+    }
+
     #[napi]
     pub async fn db_query(&self, call_id: u32, plan_json: String) -> Result<String> {
         self.core.query(call_id, &plan_json).await.map_err(to_js)
