@@ -200,6 +200,16 @@ impl PendingWrite {
     }
 }
 
+/// A write to a row known only by its table: it wakes every read of that table.
+fn wrote_table(call: &Call, table: &str) {
+    call.writes().changes.push(Changed {
+        table: table.to_owned(),
+        id: None,
+        old: None,
+        new: None,
+    });
+}
+
 fn unmanaged_table<'a>(schema: &'a Schema, name: &str) -> Result<&'a Table> {
     let table = schema.table(name)?;
     if table.managed {
@@ -857,13 +867,7 @@ impl Engine {
             self.run_with(&call, &sql, &[&document], ConvoyError::from)
                 .await?
         };
-        // A row known only by its table: it wakes every read of that table.
-        call.writes().changes.push(Changed {
-            table: table.name.clone(),
-            id: None,
-            old: None,
-            new: None,
-        });
+        wrote_table(&call, &table.name);
         let id: Option<String> = rows.first().map(|row| row.get(0)).unwrap_or_default();
         Ok(id.unwrap_or_default())
     }
@@ -914,7 +918,6 @@ impl Engine {
                  WHERE {key} = ($1::jsonb #>> '{{}}')::{key_type} RETURNING 1"
             )
         };
-        let call = self.writing_call(call_id)?;
         let key_param = JsonbParam(key_json);
         let document = JsonbParam(document_json);
         let params: Vec<&(dyn tokio_postgres::types::ToSql + Sync)> = if columns.is_empty() {
@@ -922,22 +925,8 @@ impl Engine {
         } else {
             vec![&key_param, &document]
         };
-        let rows = self
-            .run_with(&call, &sql, &params, ConvoyError::from)
-            .await?;
-        if rows.is_empty() {
-            return Err(ConvoyError::NotFound(format!(
-                "there is no row of {} with primary key {key_json}",
-                table.name
-            )));
-        }
-        call.writes().changes.push(Changed {
-            table: table.name.clone(),
-            id: None,
-            old: None,
-            new: None,
-        });
-        Ok(())
+        self.write_named_row(call_id, table, &sql, &params, key_json)
+            .await
     }
 
     /// Deletes an unmanaged table's row by its one-column primary key; a missing one is
@@ -951,22 +940,29 @@ impl Engine {
             quote_ident(&table.name)?,
             quote_ident(key)?
         );
+        self.write_named_row(call_id, table, &sql, &[&JsonbParam(key_json)], key_json)
+            .await
+    }
+
+    /// Runs a statement that writes the unmanaged row `key_json` names and answers a row if it
+    /// found one: `NOT_FOUND` if not.
+    async fn write_named_row(
+        &self,
+        call_id: u32,
+        table: &Table,
+        sql: &str,
+        params: &[&(dyn tokio_postgres::types::ToSql + Sync)],
+        key_json: &str,
+    ) -> Result<()> {
         let call = self.writing_call(call_id)?;
-        let rows = self
-            .run_with(&call, &sql, &[&JsonbParam(key_json)], ConvoyError::from)
-            .await?;
+        let rows = self.run_with(&call, sql, params, ConvoyError::from).await?;
         if rows.is_empty() {
             return Err(ConvoyError::NotFound(format!(
                 "there is no row of {} with primary key {key_json}",
                 table.name
             )));
         }
-        call.writes().changes.push(Changed {
-            table: table.name.clone(),
-            id: None,
-            old: None,
-            new: None,
-        });
+        wrote_table(&call, &table.name);
         Ok(())
     }
 

@@ -79,11 +79,11 @@ async fn writes_queued_until_commit_all_land() {
     assert_eq!(count(&db, "users").await, 25);
 }
 
-#[tokio::test]
-async fn a_write_postgres_refuses_at_commit_commits_nothing() {
+/// The product schema, and a rule of the app's own added with psql: Convoy learns of it only
+/// when Postgres says no.
+async fn with_short_names() -> (TestDatabase, std::sync::Arc<convoy_core::Engine>) {
     let db = TestDatabase::new().await;
     let engine = db.engine(product_schema()).await;
-    // The app's own rule, added with psql: Convoy learns of it only when Postgres says no.
     db.psql()
         .await
         .batch_execute(
@@ -91,6 +91,12 @@ async fn a_write_postgres_refuses_at_commit_commits_nothing() {
         )
         .await
         .unwrap();
+    (db, engine)
+}
+
+#[tokio::test]
+async fn a_write_postgres_refuses_at_commit_commits_nothing() {
+    let (db, engine) = with_short_names().await;
     let (call, _answer) = engine.begin_call(CallKind::Mutation, true);
     engine
         .queue_insert(call.id, "users", r#"{"name":"Ada"}"#)
@@ -166,15 +172,7 @@ async fn a_document_of_another_table_is_not_found() {
 
 #[tokio::test]
 async fn a_mutation_that_inserts_one_document_sends_the_insert_alone_and_clean() {
-    let db = TestDatabase::new().await;
-    let engine = db.engine(product_schema()).await;
-    db.psql()
-        .await
-        .batch_execute(
-            "ALTER TABLE users ADD CONSTRAINT short_names CHECK (length(data->>'name') < 10)",
-        )
-        .await
-        .unwrap();
+    let (db, engine) = with_short_names().await;
     let insert_one = |name: &'static str| {
         let engine = engine.clone();
         async move {
