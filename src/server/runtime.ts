@@ -207,7 +207,7 @@ const IDENTIFY = '#identify';
  * booleans, null, dates). Anything else (a class instance, a function, a Map) may hide who is
  * asking, so the stream gets an identity of its own and shares with nobody.
  */
-function identityOf(context: Record<string, unknown>, base: Record<string, unknown>): string {
+export function identityOf(context: Record<string, unknown>, base: Record<string, unknown>): string {
   const added = Object.fromEntries(Object.entries(context).filter(([key]) => !(key in base)));
   return isPlainData(added, 0) ? `context:${JSON.stringify(added)}` : `stream:${randomUUID()}`;
 }
