@@ -361,11 +361,12 @@ describe('the runtime over HTTP', () => {
     assert.equal(status, 500);
     assert.equal(body.error.code, 'INTERNAL');
     assert.equal(body.error.message, 'kaboom');
+    assert.match(body.error.data.stack, /kaboom[\s\S]*\n\s+at /, 'dev mode shows the stack to the client');
     assert.equal(await noteCount(), before);
     const requestId = body.error.data.requestId;
     assert.ok(
-      logged.some((line) => line.includes('kaboom') && line.includes(requestId)),
-      'the detail goes to the server log, under the id the client got',
+      logged.some((line) => line.includes('kaboom') && line.includes(requestId) && /\n\s+at /.test(line)),
+      'the detail and its stack go to the terminal, under the id the client got',
     );
   });
 
