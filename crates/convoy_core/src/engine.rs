@@ -22,8 +22,10 @@ use uuid::Uuid;
 use crate::database::Database;
 use crate::document::{creation_time_of, documents_json, epoch_millis, has_nul, JsonbParam, Parts};
 use crate::error::{ConvoyError, Result};
+use crate::group_commit::{GroupCommit, GroupCommitStats, LoneInsert};
 use crate::plan::{
-    plan_delete, plan_get, plan_insert, plan_query, plan_replace, QueryPlan, Statement,
+    plan_delete, plan_get, plan_insert, plan_insert_rows, plan_query, plan_replace, QueryPlan,
+    Statement,
 };
 use crate::reactivity::{
     Announcement, CommitLog, IndexRead, Key, ReadSet, Write, WriteSet, CHANNEL,
@@ -324,6 +326,8 @@ pub struct Engine {
     schema: RwLock<Arc<Schema>>,
     calls: Mutex<HashMap<u32, Arc<Call>>>,
     next_call_id: AtomicU32,
+    /// Mutations that only insert one document commit together (see [`GroupCommit`]).
+    lone_inserts: GroupCommit,
 }
 
 impl Engine {
@@ -337,7 +341,13 @@ impl Engine {
             schema: RwLock::new(Arc::new(Schema::default())),
             calls: Mutex::new(HashMap::new()),
             next_call_id: AtomicU32::new(1),
+            lone_inserts: GroupCommit::default(),
         }
+    }
+
+    /// What group commit has done so far (see [`GroupCommit`]).
+    pub fn group_commit_stats(&self) -> GroupCommitStats {
+        self.lone_inserts.stats()
     }
 
     pub fn database(&self) -> &Database {
@@ -459,7 +469,28 @@ impl Engine {
         let failure = transaction.failure.take().or(writes.failure);
         let commit = commit && failure.is_none();
         // The writes not sent yet go with COMMIT; a rollback just forgets them.
-        let pending = if commit { writes.pending } else { Vec::new() };
+        let mut pending = if commit { writes.pending } else { Vec::new() };
+        if transaction.connection.is_none() && is_one_insert(&pending) {
+            // A mutation that only inserts one document: its INSERT alone is a transaction (a
+            // mutation's connection makes it a serializable one), shared with the other such
+            // inserts of the moment. No BEGIN, no COMMIT.
+            let write = pending.pop().expect("one insert");
+            let Change::Insert { data, created_at } = write.change else {
+                unreachable!("is_one_insert")
+            };
+            let rows_sql = plan_insert_rows(&self.schema(), &write.table)?;
+            let insert = LoneInsert {
+                table: write.table,
+                id: write.id,
+                data,
+                created_at,
+                sql: write.sql,
+                rows_sql,
+            };
+            self.lone_inserts.insert(&self.database, insert).await?;
+            self.committed(&writes.changes, writes.wrote_anything);
+            return Ok(());
+        }
         if transaction.connection.is_none() && !pending.is_empty() {
             transaction.connection = Some(self.connection_for(call.kind).await?);
         }
@@ -469,21 +500,10 @@ impl Engine {
         if !transaction.began && pending.is_empty() {
             return Ok(());
         }
-        let (sent, ended) = if !transaction.began && is_one_insert(&pending) {
-            // A mutation that only inserts one document: the INSERT alone is a transaction, and
-            // a mutation's connection makes it a serializable one. No BEGIN, no COMMIT.
-            let (sent, answered) = pipelined(&connection, None, &pending, async {}).await;
-            if matches!(sent, Err(ConvoyError::Unavailable(_))) {
-                // No answer: whether it committed is unknown; never reuse the connection.
-                drop(Object::take(connection));
-                return sent;
-            }
-            (sent, answered.map(Ok))
-        } else {
-            let begin = (!transaction.began).then(|| call.kind.begin_sql());
-            let end = if commit { "COMMIT" } else { "ROLLBACK" };
-            pipelined(&connection, begin, &pending, connection.batch_execute(end)).await
-        };
+        let begin = (!transaction.began).then(|| call.kind.begin_sql());
+        let end = if commit { "COMMIT" } else { "ROLLBACK" };
+        let (sent, ended) =
+            pipelined(&connection, begin, &pending, connection.batch_execute(end)).await;
         // A failed write aborted the transaction, and COMMIT then rolled it back.
         let Some(ended) = ended else {
             // Nothing was sent, not even COMMIT: the transaction is still open.
@@ -499,18 +519,7 @@ impl Engine {
         sent?;
         ended?;
         if commit {
-            if let Some(commit) = self.write_set(&writes.changes, writes.wrote_anything) {
-                let commit = Arc::new(commit);
-                self.log.append(commit.clone());
-                // Read after COMMIT: a commit that finds it false committed before this process
-                // welcomed anyone, so the newcomer's re-run after the welcome sees it.
-                if self.announcing.load(Ordering::SeqCst) {
-                    let publisher = self.publisher.lock().expect("publisher lock poisoned");
-                    if let Some(publisher) = publisher.as_ref() {
-                        let _ = publisher.send(commit);
-                    }
-                }
-            }
+            self.committed(&writes.changes, writes.wrote_anything);
         }
         match failure {
             Some(failure) if failure.is_retryable_conflict() => Err(failure),
@@ -518,6 +527,23 @@ impl Engine {
             // write cannot be committed, so the caller gets the error instead.
             Some(failure) if !commit && call.kind == CallKind::Mutation => Err(failure),
             _ => Ok(()),
+        }
+    }
+
+    /// Logs and announces what a call that just committed wrote.
+    fn committed(&self, changes: &[Changed], wrote_anything: bool) {
+        let Some(commit) = self.write_set(changes, wrote_anything) else {
+            return;
+        };
+        let commit = Arc::new(commit);
+        self.log.append(commit.clone());
+        // Read after COMMIT: a commit that finds it false committed before this process
+        // welcomed anyone, so the newcomer's re-run after the welcome sees it.
+        if self.announcing.load(Ordering::SeqCst) {
+            let publisher = self.publisher.lock().expect("publisher lock poisoned");
+            if let Some(publisher) = publisher.as_ref() {
+                let _ = publisher.send(commit);
+            }
         }
     }
 

@@ -5,6 +5,7 @@ pub mod database;
 pub mod document;
 pub mod engine;
 pub mod error;
+pub mod group_commit;
 pub mod page;
 pub mod plan;
 pub mod raw;

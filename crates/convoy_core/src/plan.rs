@@ -650,6 +650,18 @@ pub fn plan_insert(schema: &Schema, table: &str) -> Result<String> {
     ))
 }
 
+/// Inserts many documents in one statement: `$1` ids, `$2` data, `$3` creation times, as arrays
+/// of one length (group commit, see `group_commit`).
+pub fn plan_insert_rows(schema: &Schema, table: &str) -> Result<String> {
+    let table = managed_table(schema, table)?;
+    Ok(format!(
+        "INSERT INTO {} (id, data, created_at, updated_at) \
+         SELECT id, data, created_at, created_at \
+         FROM unnest($1::uuid[], $2::jsonb[], $3::timestamptz[]) AS incoming (id, data, created_at)",
+        quote_ident(&table.name)?
+    ))
+}
+
 /// Replaces one document's fields: `$1` id, `$2` data.
 ///
 /// Writes travel pipelined ahead of the statement after them — COMMIT included — without waiting

@@ -226,3 +226,54 @@ async fn a_mutations_connection_is_serializable_and_convoys_and_keeps_the_urls_o
         "12345ms"
     );
 }
+
+#[tokio::test]
+async fn lone_inserts_at_the_same_moment_commit_together_and_each_gets_its_own_answer() {
+    let (db, engine) = with_short_names().await;
+    let names: Vec<String> = (0..60)
+        .map(|n| match n % 20 {
+            7 => format!("a name far too long {n}"),
+            _ => format!("user {n}"),
+        })
+        .collect();
+    let answers = futures_util::future::join_all(names.iter().map(|name| {
+        let engine = engine.clone();
+        async move {
+            let (call, _answer) = engine.begin_call(CallKind::Mutation, true);
+            let id = engine
+                .queue_insert(call.id, "users", &format!(r#"{{"name":"{name}"}}"#))
+                .unwrap();
+            engine.finish_call(&call, true).await.map(|()| id)
+        }
+    }))
+    .await;
+
+    // The three rows the app's rule refuses fail alone; every other one committed, once.
+    let mut committed = Vec::new();
+    for (name, answer) in names.iter().zip(answers) {
+        match answer {
+            Ok(id) => committed.push((id, name.clone())),
+            Err(error) => {
+                assert!(name.starts_with("a name far too long"), "{name}: {error}");
+                assert!(error.to_string().contains("short_names"), "{error}");
+            }
+        }
+    }
+    assert_eq!(committed.len(), 57);
+    let rows = db
+        .psql()
+        .await
+        .query("SELECT id::text, data->>'name' FROM users", &[])
+        .await
+        .unwrap();
+    let mut stored: Vec<(String, String)> =
+        rows.iter().map(|row| (row.get(0), row.get(1))).collect();
+    stored.sort();
+    committed.sort();
+    assert_eq!(stored, committed);
+
+    // And they went in fewer statements than rows.
+    let stats = engine.group_commit_stats();
+    assert_eq!(stats.rows, 60);
+    assert!(stats.statements < 10, "{stats:?}");
+}

@@ -125,6 +125,19 @@ impl Metrics {
             "Query calls answered from a live query's current result, without running it.",
             self.served_live.load(Ordering::Relaxed),
         );
+        let group_commit = engine.group_commit_stats();
+        counter(
+            &mut out,
+            "convoy_group_commit_statements_total",
+            "INSERT statements that committed mutations of one insert each, together.",
+            group_commit.statements,
+        );
+        counter(
+            &mut out,
+            "convoy_group_commit_rows_total",
+            "Rows those statements carried: one per mutation.",
+            group_commit.rows,
+        );
         let pool = engine.database().status();
         let gauge = |out: &mut String, name: &str, help: &str, value: usize| {
             writeln!(
