@@ -13,6 +13,7 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import autocannon from 'autocannon';
 import pg from 'pg';
+import { readCpu } from './cpu.mjs';
 import { seed } from './seed.mjs';
 import { startServer } from './servers.mjs';
 
@@ -124,6 +125,7 @@ try {
     const answered = new Map(measured.map((server) => [server, 0]));
     const runs = new Map(measured.map((server) => [server, 0]));
     const rounds = new Map(measured.map((server) => [server, []]));
+    const cpu = new Map(measured.map((server) => [server, { server: 0, postgres: 0, requests: 0 }]));
     const count = (server, result) => {
       answered.set(server, answered.get(server) + result['2xx']);
       runs.set(server, runs.get(server) + 1);
@@ -136,7 +138,13 @@ try {
     // A B C C B A, so drift during the run falls on every server alike.
     for (const server of [...measured, ...[...measured].reverse()]) {
       log(`${workload.label}: ${server.label}, ${connections} connections, ${secondsPerRound} s`);
+      const cpuSpent = readCpu(server.pid);
       const result = await load(server, workload, secondsPerRound);
+      const used = cpuSpent();
+      const spent = cpu.get(server);
+      spent.server += used.server ?? Number.NaN;
+      spent.postgres += used.postgres ?? Number.NaN;
+      spent.requests += result['2xx'];
       count(server, result);
       rounds.get(server).push(result);
     }
@@ -149,6 +157,15 @@ try {
       const summary = {
         requestsPerSecond: Math.round(ok / seconds),
         latencyMs: { p50: all.latency.p50, p97_5: all.latency.p97_5, p99: all.latency.p99, max: all.latency.max },
+        // CPU time per answered request, in µs: the server's process and all of Postgres (null
+        // where /proc cannot be read). The load generator takes the rest of the machine.
+        cpuMicrosPerRequest: Object.fromEntries(
+          ['server', 'postgres'].map((part) => {
+            const spent = cpu.get(server);
+            const micros = Math.round(spent[part] / spent.requests);
+            return [part, Number.isFinite(micros) ? micros : null];
+          }),
+        ),
         errors: all.errors + all.timeouts,
         non2xx: all.non2xx,
         badBodies: all.mismatches,
@@ -199,6 +216,8 @@ console.table(
         'req/s': byServer[name].requestsPerSecond.toLocaleString('en'),
         'p50 ms': byServer[name].latencyMs.p50,
         'p99 ms': byServer[name].latencyMs.p99,
+        'CPU µs/req: server': byServer[name].cpuMicrosPerRequest.server,
+        postgres: byServer[name].cpuMicrosPerRequest.postgres,
         'non-2xx': byServer[name].non2xx,
         'answered / written': `${byServer[name].answered} / ${byServer[name].written}`,
       })),
