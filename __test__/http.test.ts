@@ -434,6 +434,56 @@ describe('the runtime over HTTP', () => {
     assert.equal((await fetch(`${server.url}/health`)).status, 200, 'still serving');
   });
 
+  test('mutations of one insert each, sent at once, commit together and each gets its own answer', async () => {
+    const metric = async (name: string) => {
+      const text = await (await fetch(`${server.url}/metrics`)).text();
+      return Number(
+        text
+          .split('\n')
+          .find((line) => line.startsWith(`${name} `))
+          ?.split(' ')[1],
+      );
+    };
+    // A rule of the app's own, added with psql: Convoy learns of it only when Postgres says no.
+    await database.query("ALTER TABLE notes ADD CONSTRAINT short_text CHECK (length(data->>'text') < 30)");
+    try {
+      const [rowsBefore, statementsBefore, notesBefore] = [
+        await metric('convoy_group_commit_rows_total'),
+        await metric('convoy_group_commit_statements_total'),
+        await noteCount(),
+      ];
+      const texts = Array.from({ length: 60 }, (_, i) =>
+        i % 20 === 7 ? `a text far too long for the rule ${i}` : `batch ${i}`,
+      );
+      const answers = await Promise.all(texts.map((text) => call('mutation', 'add', { text })));
+
+      const committed = new Map<string, string>();
+      for (const [i, answer] of answers.entries()) {
+        if (texts[i].startsWith('a text far too long')) {
+          assert.notEqual(answer.status, 200, texts[i]);
+          assert.match(answer.body.error.message, /short_text/);
+        } else {
+          assert.equal(answer.status, 200, JSON.stringify(answer.body));
+          assert.match(answer.body.value, UUID_V7);
+          committed.set(answer.body.value, texts[i]);
+        }
+      }
+      assert.equal(committed.size, 57);
+      const stored = await database.query(
+        "SELECT id::text AS id, data->>'text' AS text FROM notes WHERE data->>'text' LIKE 'batch %' OR data->>'text' LIKE 'a text far%'",
+      );
+      assert.deepEqual(new Map(stored.map((row: { id: string; text: string }) => [row.id, row.text])), committed);
+      assert.equal(await noteCount(), notesBefore + 57);
+      // Every one went through group commit, in fewer statements than rows.
+      const rows = (await metric('convoy_group_commit_rows_total')) - rowsBefore;
+      const statements = (await metric('convoy_group_commit_statements_total')) - statementsBefore;
+      assert.equal(rows, 60);
+      assert.ok(statements < rows, `${statements} statements for ${rows} rows`);
+    } finally {
+      await database.query('ALTER TABLE notes DROP CONSTRAINT short_text');
+    }
+  });
+
   test('reload swaps the functions in without dropping the server', async () => {
     await server.reload();
     assert.equal((await call('query', 'first')).status, 200);
