@@ -455,17 +455,19 @@ describe('the runtime over HTTP', () => {
       const texts = Array.from({ length: 60 }, (_, i) =>
         i % 20 === 7 ? `a text far too long for the rule ${i}` : `batch ${i}`,
       );
-      const answers = await Promise.all(texts.map((text) => call('mutation', 'add', { text })));
+      const answers = await Promise.all(
+        texts.map(async (text) => ({ text, answer: await call('mutation', 'add', { text }) })),
+      );
 
       const committed = new Map<string, string>();
-      for (const [i, answer] of answers.entries()) {
-        if (texts[i].startsWith('a text far too long')) {
-          assert.notEqual(answer.status, 200, texts[i]);
+      for (const { text, answer } of answers) {
+        if (text.startsWith('a text far too long')) {
+          assert.notEqual(answer.status, 200, text);
           assert.match(answer.body.error.message, /short_text/);
         } else {
           assert.equal(answer.status, 200, JSON.stringify(answer.body));
           assert.match(answer.body.value, UUID_V7);
-          committed.set(answer.body.value, texts[i]);
+          committed.set(answer.body.value, text);
         }
       }
       assert.equal(committed.size, 57);

@@ -20,7 +20,7 @@ use std::time::SystemTime;
 
 use deadpool_postgres::Object;
 use futures_util::future::join_all;
-use tokio::sync::{oneshot, Semaphore};
+use tokio::sync::{oneshot, OwnedSemaphorePermit, Semaphore};
 use uuid::Uuid;
 
 use crate::database::Database;
@@ -93,16 +93,17 @@ impl GroupCommit {
                 drop(permit);
                 return answered(answer.await);
             }
-            // A task of its own, so that a caller who goes away (its HTTP client left) cannot
-            // stop a statement half-answered: the other rows' callers still get their answers.
-            let flush = tokio::spawn(flush(
+            // A task of its own, holding the permit, so that a caller who goes away (its HTTP
+            // client left) cannot stop a statement half-answered: the other rows' callers still
+            // get their answers, and no more than FLUSHES statements are ever in flight.
+            let _ = tokio::spawn(flush(
                 database.clone(),
                 batch,
+                permit,
                 self.statements.clone(),
                 self.rows.clone(),
-            ));
-            let _ = flush.await;
-            drop(permit);
+            ))
+            .await;
         }
     }
 
@@ -143,6 +144,7 @@ fn answered(answer: std::result::Result<Result<()>, oneshot::error::RecvError>) 
 async fn flush(
     database: Database,
     batch: Vec<Queued>,
+    _permit: OwnedSemaphorePermit,
     statements: Arc<AtomicU64>,
     rows: Arc<AtomicU64>,
 ) {
