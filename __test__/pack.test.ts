@@ -1,20 +1,17 @@
 /**
  * The first thing a stranger does: `npm pack` this repository, install the tarball into an empty
  * app with zod, type the PRODUCT.md example in, and run it — on their own Postgres, on the
- * embedded one, and as the production server.
+ * embedded one, and as the production server. The binary comes from the platform package packed
+ * from `npm/<platform>/`, as it does from npm (platform-package.test.ts checks where it loads from).
  */
 import assert from 'node:assert/strict';
-import { cp, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { fileURLToPath } from 'node:url';
+import { assertTheExampleWorked, check as checkIn, createStrangerApp, packMain, packPlatform } from './helpers/pack.js';
 import { createDatabase, type TestDatabase } from './helpers/postgres.js';
 import { freePort, type Running, run, start, waitForHealth } from './helpers/process.js';
-
-const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
-const fixtures = path.join(root, '__test__', 'fixtures', 'stranger-app');
-const UUID_V7 = /^[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/;
 
 let work: string;
 let app: string;
@@ -26,10 +23,8 @@ function envWithout(name: string, extra: Record<string, string> = {}): NodeJS.Pr
   return env;
 }
 
-async function check(url: string, mode: 'create' | 'list', userId = ''): Promise<any> {
-  const result = await run('node', ['check.mjs', url, mode, userId], { cwd: app });
-  assert.equal(result.code, 0, result.output);
-  return JSON.parse(result.output.trim().split('\n').at(-1)!);
+function check(url: string, mode: 'create' | 'list', userId = ''): Promise<any> {
+  return checkIn(app, url, mode, userId);
 }
 
 /** Ctrl-C: `convoy dev` says it stopped, and nothing answers on its port any more. */
@@ -41,47 +36,10 @@ async function assertStoppedCleanly(running: Running, url: string) {
   await assert.rejects(fetch(`${url}/health`), 'the server still answers after Ctrl-C');
 }
 
-function assertTheExampleWorked(seen: any) {
-  assert.match(seen.userId, UUID_V7);
-  assert.match(seen.first, UUID_V7);
-  assert.deepEqual(
-    seen.projects.map((project: any) => project.name),
-    ['Second', 'First'],
-    "listProjects returns that user's projects, newest first",
-  );
-  for (const project of seen.projects) {
-    assert.equal(project.userId, seen.userId);
-    assert.equal(project.status, 'draft');
-    assert.equal(typeof project._creationTime, 'number');
-  }
-  assert.deepEqual(seen.errors, { wrongArgs: 'INVALID_ARGS', notAnId: 'INVALID_ARGS', unknownFunction: 'NOT_FOUND' });
-}
-
 describe('the packed package in a fresh app', { timeout: 600_000 }, () => {
   before(async () => {
     work = await mkdtemp(path.join(tmpdir(), 'convoy-pack-'));
-    app = path.join(work, 'app');
-    const packed = await run('npm', ['pack', '--pack-destination', work], { cwd: root });
-    assert.equal(packed.code, 0, packed.output);
-    const tarball = (await readdir(work)).find((name) => name.endsWith('.tgz'));
-    assert.ok(tarball, `npm pack wrote no tarball:\n${packed.output}`);
-
-    await cp(fixtures, app, { recursive: true });
-    await writeFile(
-      path.join(app, 'package.json'),
-      JSON.stringify({ name: 'stranger-app', private: true, type: 'module' }, null, 2),
-    );
-    const installed = await run(
-      'npm',
-      ['install', '--no-audit', '--no-fund', path.join(work, tarball), 'zod@4', 'typescript@5.9.3'],
-      { cwd: app },
-    );
-    assert.equal(installed.code, 0, installed.output);
-    // The PRODUCT.md example, as the user types it in.
-    await cp(path.join(root, 'examples', 'app', 'convoy', 'schema.ts'), path.join(app, 'convoy', 'schema.ts'));
-    await cp(path.join(root, 'examples', 'app', 'convoy', 'functions'), path.join(app, 'convoy', 'functions'), {
-      recursive: true,
-    });
+    app = await createStrangerApp(work, [await packPlatform(work), await packMain(work)]);
     database = await createDatabase();
   });
 
