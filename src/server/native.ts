@@ -41,7 +41,7 @@ export interface Engine extends DbBackend {
 }
 
 interface NativeModule {
-  Engine: { connect(options: { databaseUrl: string; poolSize?: number }): Promise<Engine> };
+  Engine: { connect(options: { databaseUrl: string; directDatabaseUrl?: string; poolSize?: number }): Promise<Engine> };
   initLogging(defaultFilter: string, json: boolean): void;
 }
 
@@ -177,10 +177,22 @@ class CheckedEngine implements Engine {
   }
 }
 
-/** Connects to Postgres (and checks that it answers). */
-export async function connectEngine(databaseUrl: string, poolSize?: number): Promise<Engine> {
+/**
+ * Connects to Postgres (and checks that it answers). `directDatabaseUrl` carries LISTEN and
+ * schema changes when `databaseUrl` is a transaction-mode pooler (SPEC §11); by default it is
+ * `DATABASE_DIRECT_URL`, so that the CLI and every server read the same environment.
+ */
+export async function connectEngine(
+  databaseUrl: string,
+  poolSize?: number,
+  directDatabaseUrl: string | undefined = process.env.DATABASE_DIRECT_URL,
+): Promise<Engine> {
   const engine = await native()
-    .Engine.connect({ databaseUrl, ...(poolSize ? { poolSize } : {}) })
+    .Engine.connect({
+      databaseUrl,
+      ...(directDatabaseUrl ? { directDatabaseUrl } : {}),
+      ...(poolSize ? { poolSize } : {}),
+    })
     .catch(rethrow);
   return new CheckedEngine(engine);
 }

@@ -1,13 +1,16 @@
-//! The connection pool: deadpool over tokio-postgres, every statement prepared once per
-//! connection (`prepare_cached`).
+//! The connection pools: deadpool over tokio-postgres, every statement prepared once per
+//! connection (`prepare_cached`), every connection made through [`Endpoint`] (TLS, errors).
 
 use std::time::Duration;
 
-use deadpool_postgres::{Manager, ManagerConfig, Object, Pool, RecyclingMethod, Runtime};
+use deadpool_postgres::{
+    HookError, Manager, ManagerConfig, Object, Pool, RecyclingMethod, Runtime,
+};
 use futures_util::StreamExt;
 use tokio::sync::mpsc;
-use tokio_postgres::{AsyncMessage, NoTls, Notification};
+use tokio_postgres::{AsyncMessage, Notification};
 
+use crate::connect::{pooler, Endpoint};
 use crate::error::{ConvoyError, Result};
 
 /// A pool of this size served the most requests per second with the lowest latency on a
@@ -21,7 +24,18 @@ pub struct PoolStatus {
     pub max_size: usize,
 }
 
-/// Two pools: one for queries (and everything else), one for mutations. A mutation's
+/// Where Convoy connects, as the app's environment says.
+#[derive(Debug, Clone, Default)]
+pub struct ConnectOptions {
+    /// `DATABASE_URL`: queries and mutations.
+    pub url: String,
+    /// `DATABASE_DIRECT_URL`: LISTEN and schema changes, which a transaction-mode pooler cannot
+    /// carry (SPEC §11). Without it, `url` serves those too.
+    pub direct_url: Option<String>,
+    pub pool_size: usize,
+}
+
+/// Three pools: queries (and everything else), mutations, and schema changes. A mutation's
 /// connection starts every transaction serializable and marks what it writes as Convoy's
 /// (`convoy.writer`, which keeps the change trigger quiet), both set once when it connects, so a
 /// mutation that only inserts one document sends just its `INSERT`: one statement, its own
@@ -30,31 +44,64 @@ pub struct PoolStatus {
 pub struct Database {
     pool: Pool,
     writers: Pool,
-    config: tokio_postgres::Config,
+    /// Schema sync's connections (it holds a session advisory lock): on the direct URL.
+    schema: Pool,
+    /// The endpoint of the LISTEN connection.
+    direct: Endpoint,
 }
 
-/// What a mutation's connection is set up with, on top of the URL's own `options`.
-const WRITER_OPTIONS: &str =
-    "-c default_transaction_isolation=serializable -c convoy.writer=convoy";
+/// What a mutation's connection is set up with. Sent as statements after connecting rather
+/// than as startup `options`, which PgBouncer refuses ("unsupported startup parameter").
+const WRITER_SETUP: &str =
+    "SET default_transaction_isolation = 'serializable'; SET convoy.writer = 'convoy'";
 
 impl Database {
     /// Connects and checks that the database answers, so a wrong URL fails here, not at the
     /// first request.
     pub async fn connect(url: &str, pool_size: usize) -> Result<Self> {
-        let config: tokio_postgres::Config = url.parse().map_err(|error| {
-            ConvoyError::InvalidArgs(format!("DATABASE_URL is not a valid Postgres URL: {error}"))
-        })?;
-        let mut writer_config = config.clone();
-        writer_config.options(&match config.get_options() {
-            Some(options) => format!("{options} {WRITER_OPTIONS}"),
-            None => WRITER_OPTIONS.to_owned(),
-        });
-        let pool = build_pool(config.clone(), pool_size)?;
-        let writers = build_pool(writer_config, pool_size)?;
+        Self::connect_with(ConnectOptions {
+            url: url.to_owned(),
+            direct_url: None,
+            pool_size,
+        })
+        .await
+    }
+
+    /// Connects as `options` say: the first connection is made here, with an error that names
+    /// the step that failed; a transaction-mode pooler on `url` is found out here too.
+    pub async fn connect_with(options: ConnectOptions) -> Result<Self> {
+        let mut main = Endpoint::parse(&options.url, "DATABASE_URL")?;
+        let mut direct = match &options.direct_url {
+            Some(url) => Some(Endpoint::parse(url, "DATABASE_DIRECT_URL")?),
+            None => None,
+        };
+        let first = main.first_connection().await?;
+        let second = main.connect().await?;
+        let pooled = pooler::is_transaction_pooler(&first, &second).await?;
+        drop((first, second));
+        if let Some(direct) = &mut direct {
+            drop(direct.first_connection().await?);
+        }
+        let serving = match (pooled, &direct) {
+            (false, _) => main.clone(),
+            (true, Some(direct)) => {
+                // Convoy pools its own connections and keeps prepared statements and settings on
+                // each, which a transaction-mode pooler would hand to other clients mid-way.
+                tracing::warn!(
+                    "DATABASE_URL leads to a transaction-mode pooler; Convoy pools its own \
+                     connections and serves from DATABASE_DIRECT_URL"
+                );
+                direct.clone()
+            }
+            (true, None) => return Err(ConvoyError::Unavailable(pooler_without_direct_url())),
+        };
+        let direct = direct.unwrap_or_else(|| main.clone());
+        let size = options.pool_size.max(1);
         let database = Self {
-            pool,
-            writers,
-            config,
+            pool: build_pool(&serving, size, None)?,
+            writers: build_pool(&serving, size, Some(WRITER_SETUP))?,
+            schema: build_pool(&direct, 2, None)?,
+            direct,
         };
         database.ping().await?;
         Ok(database)
@@ -67,6 +114,11 @@ impl Database {
     /// A connection for a mutation (see [`Database`]).
     pub async fn writer(&self) -> Result<Object> {
         Ok(self.writers.get().await?)
+    }
+
+    /// A connection for schema changes: on `DATABASE_DIRECT_URL` when it is set.
+    pub async fn schema_connection(&self) -> Result<Object> {
+        Ok(self.schema.get().await?)
     }
 
     /// `SELECT 1` on a pooled connection: what `/health` answers with.
@@ -87,8 +139,8 @@ impl Database {
         }
     }
 
-    /// A connection of its own (outside the pool) that `LISTEN`s on `channel`; its notifications
-    /// arrive on the receiver, which ends when the connection does.
+    /// A connection of its own (outside the pool, on the direct URL) that `LISTEN`s on
+    /// `channel`; its notifications arrive on the receiver, which ends when the connection does.
     pub async fn listen(
         &self,
         channel: &str,
@@ -96,7 +148,11 @@ impl Database {
         tokio_postgres::Client,
         mpsc::UnboundedReceiver<Notification>,
     )> {
-        let (client, mut connection) = self.config.connect(NoTls).await?;
+        let (client, mut connection) =
+            match self.direct.config.connect(self.direct.tls.clone()).await {
+                Ok(connected) => connected,
+                Err(error) => return Err(self.direct.explain(&error).await),
+            };
         let (sender, receiver) = mpsc::unbounded_channel();
         tokio::spawn(async move {
             let mut messages =
@@ -117,23 +173,46 @@ impl Database {
 
     pub fn close(&self) {
         self.pool.close();
+        self.writers.close();
+        self.schema.close();
     }
 }
 
-fn build_pool(config: tokio_postgres::Config, size: usize) -> Result<Pool> {
+fn pooler_without_direct_url() -> String {
+    "DATABASE_URL leads to a transaction-mode pooler (PgBouncer, Supavisor or a Neon -pooler \
+     host). Convoy keeps prepared statements, settings and LISTEN on its own connections, which \
+     such a pooler cannot carry. Set DATABASE_DIRECT_URL to the database's direct (or \
+     session-mode) URL — on Neon the host without -pooler, on Supabase db.<ref>.supabase.co:5432 \
+     or the session pooler on port 5432 — or use that URL as DATABASE_URL."
+        .into()
+}
+
+/// A pool on `endpoint`; `setup` runs on each new connection before its first use.
+fn build_pool(endpoint: &Endpoint, size: usize, setup: Option<&'static str>) -> Result<Pool> {
     let manager = Manager::from_config(
-        config,
-        NoTls,
+        endpoint.config.clone(),
+        endpoint.tls.clone(),
         ManagerConfig {
             recycling_method: RecyclingMethod::Fast,
         },
     );
-    Pool::builder(manager)
-        .max_size(size.max(1))
+    let mut builder = Pool::builder(manager)
+        .max_size(size)
         .runtime(Runtime::Tokio1)
         .wait_timeout(Some(Duration::from_secs(10)))
         .create_timeout(Some(Duration::from_secs(5)))
-        .recycle_timeout(Some(Duration::from_secs(5)))
+        .recycle_timeout(Some(Duration::from_secs(5)));
+    if let Some(setup) = setup {
+        builder = builder.post_create(deadpool_postgres::Hook::async_fn(move |client, _| {
+            Box::pin(async move {
+                client
+                    .batch_execute(setup)
+                    .await
+                    .map_err(HookError::Backend)
+            })
+        }));
+    }
+    builder
         .build()
         .map_err(|error| ConvoyError::Internal(format!("could not build the pool: {error}")))
 }

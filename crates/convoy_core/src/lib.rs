@@ -1,6 +1,7 @@
 //! Convoy's database core: the pool, schema sync, the planner and the transactions of function
 //! calls. Pure Rust: the HTTP server and the Node binding sit on top of it.
 
+pub mod connect;
 pub mod database;
 pub mod document;
 pub mod engine;
@@ -13,7 +14,7 @@ pub mod reactivity;
 pub mod schema;
 pub mod sql;
 
-pub use database::{Database, DEFAULT_POOL_SIZE};
+pub use database::{ConnectOptions, Database, DEFAULT_POOL_SIZE};
 pub use engine::{Call, CallKind, Engine, Outcome, Seen};
 pub use error::{ConvoyError, Result};
 pub use schema::{Schema, SyncReport};

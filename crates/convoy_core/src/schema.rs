@@ -170,7 +170,7 @@ $$;";
 
 /// Installs (or refreshes) the trigger of [`CHANGE_TRIGGER_FUNCTION`] on every managed table.
 pub async fn install_change_trigger(database: &Database, schema: &Schema) -> Result<()> {
-    let client = database.connection().await?;
+    let client = database.schema_connection().await?;
     let mut sql = CHANGE_TRIGGER_FUNCTION.to_owned();
     for table in schema.managed_tables() {
         sql.push_str(&format!(
@@ -248,7 +248,7 @@ pub async fn sync_schema(
     schema: &Schema,
     dry_run: bool,
 ) -> Result<SyncReport> {
-    let client = database.connection().await?;
+    let client = database.schema_connection().await?;
     client
         .execute("SELECT pg_advisory_lock($1)", &[&SYNC_LOCK_KEY])
         .await?;

@@ -82,6 +82,8 @@ pub fn init_logging(default_filter: String, json: bool) {
 #[napi(object)]
 pub struct ConnectOptions {
     pub database_url: String,
+    /// `DATABASE_DIRECT_URL`: LISTEN and schema changes (SPEC §11).
+    pub direct_database_url: Option<String>,
     pub pool_size: Option<u32>,
 }
 
@@ -152,9 +154,13 @@ impl Engine {
         let pool_size = options
             .pool_size
             .map_or(DEFAULT_POOL_SIZE, |size| size as usize);
-        let database = Database::connect(&options.database_url, pool_size)
-            .await
-            .map_err(to_js)?;
+        let database = Database::connect_with(convoy_core::ConnectOptions {
+            url: options.database_url,
+            direct_url: options.direct_database_url.filter(|url| !url.is_empty()),
+            pool_size,
+        })
+        .await
+        .map_err(to_js)?;
         Ok(Engine {
             core: Arc::new(convoy_core::Engine::new(database)),
             functions: Arc::new(FunctionTable::default()),

@@ -1,0 +1,219 @@
+/**
+ * TLS to Postgres (SPEC §11) against a cluster of the test's own that accepts only TLS: every
+ * sslmode connects or fails as libpq's does, a wrong certificate fails with a message about the
+ * certificate, the refusal of plain text is explained, channel binding works with SCRAM, and a
+ * server over `verify-full` serves queries, mutations and live queries, with commits reaching a
+ * second process through LISTEN/NOTIFY over TLS. Also the other steps of connecting (DNS, TCP,
+ * authentication, a missing database), each named in its error.
+ */
+import assert from 'node:assert/strict';
+import path from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import { fileURLToPath } from 'node:url';
+import { ConvoyClient } from '../src/client/index.js';
+import { connectEngine } from '../src/server/native.js';
+import { type ConvoyServer, startConvoy } from '../src/server/runtime.js';
+import { freePort, type Running, start } from './helpers/process.js';
+import { startTlsCluster, type TlsCluster } from './helpers/tls-postgres.js';
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+const appDir = path.join(here, 'fixtures', 'behaviour-app');
+
+let cluster: TlsCluster;
+
+before(async () => {
+  cluster = await startTlsCluster();
+});
+
+after(async () => {
+  await cluster?.stop();
+});
+
+/** Connects the native core the way every server and the CLI do, and proves TLS was used. */
+async function connectsOverTls(params: Record<string, string>, options?: { host?: string; user?: string }) {
+  const application = `convoy_tls_${Math.random().toString(36).slice(2, 10)}`;
+  const url = cluster.url({ ...params, application_name: application }, options);
+  const engine = await connectEngine(url, 1, '');
+  try {
+    const ssl = cluster.psql(
+      `SELECT bool_and(s.ssl) FROM pg_stat_ssl s JOIN pg_stat_activity a USING (pid) WHERE a.application_name = '${application}'`,
+    );
+    assert.equal(ssl.trim(), 't', `the connections of ${url} use TLS`);
+  } finally {
+    await engine.close();
+  }
+}
+
+async function refusal(url: string): Promise<string> {
+  try {
+    const engine = await connectEngine(url, 1, '');
+    await engine.close();
+  } catch (error) {
+    return (error as Error).message;
+  }
+  assert.fail(`${url} connected`);
+}
+
+describe('sslmode against a server that accepts only TLS', () => {
+  test('require, no-verify and prefer connect (encrypted, certificate unchecked)', async () => {
+    await connectsOverTls({ sslmode: 'require' });
+    await connectsOverTls({ sslmode: 'no-verify' });
+    await connectsOverTls({ sslmode: 'prefer' });
+    await connectsOverTls({});
+  });
+
+  test('verify-ca with the right CA connects, whatever name the certificate carries', async () => {
+    await connectsOverTls({ sslmode: 'verify-ca', sslrootcert: cluster.caFile });
+    await connectsOverTls({ sslmode: 'require', sslrootcert: cluster.caFile });
+  });
+
+  test('verify-full with the right CA connects by the name in the certificate', async () => {
+    await connectsOverTls({ sslmode: 'verify-full', sslrootcert: cluster.caFile }, { host: 'localhost' });
+  });
+
+  test('verify-full with another CA fails with a message about the certificate', async () => {
+    const message = await refusal(
+      cluster.url({ sslmode: 'verify-full', sslrootcert: cluster.otherCaFile }, { host: 'localhost' }),
+    );
+    assert.match(message, /TLS failed \(sslmode=verify-full\)/);
+    assert.match(message, /certificate is not signed by a CA Convoy trusts/);
+    assert.match(message, /sslrootcert=/);
+  });
+
+  test('verify-ca with another CA fails too', async () => {
+    const message = await refusal(cluster.url({ sslmode: 'verify-ca', sslrootcert: cluster.otherCaFile }));
+    assert.match(message, /not signed by a CA Convoy trusts/);
+  });
+
+  test('verify-full by a name the certificate does not carry says so, and points at verify-ca', async () => {
+    const message = await refusal(cluster.url({ sslmode: 'verify-full', sslrootcert: cluster.caFile }));
+    assert.match(message, /not made out to "127\.0\.0\.1"/);
+    assert.match(message, /verify-ca/);
+  });
+
+  test("the server's refusal of sslmode=disable is explained", async () => {
+    const message = await refusal(cluster.url({ sslmode: 'disable' }));
+    assert.match(message, /accepts only encrypted connections/);
+    assert.match(message, /sslmode=require/);
+  });
+
+  test('allow falls back to TLS when the server refuses plain text', async () => {
+    await connectsOverTls({ sslmode: 'allow' });
+  });
+
+  test('channel_binding=require works over TLS with a SCRAM password, and without TLS is refused', async () => {
+    const { name, password } = cluster.scramUser;
+    const user = `${name}:${encodeURIComponent(password)}`;
+    await connectsOverTls({ sslmode: 'require', channel_binding: 'require' }, { user });
+    const wrong = await refusal(cluster.url({ sslmode: 'require' }, { user: `${name}:wrong` }));
+    assert.match(wrong, /authentication failed for user "convoy_scram"/);
+  });
+
+  test('a missing certificate file is named', async () => {
+    const message = await refusal(cluster.url({ sslmode: 'verify-full', sslrootcert: '/nonexistent/ca.pem' }));
+    assert.match(message, /sslrootcert=\/nonexistent\/ca\.pem/);
+  });
+});
+
+describe('each step of connecting is named in its error', () => {
+  test('DNS', async () => {
+    const message = await refusal('postgresql://postgres@convoy-no-such-host.invalid:5432/postgres');
+    assert.match(message, /DNS: the host name "convoy-no-such-host.invalid" could not be resolved/);
+  });
+
+  test('TCP', async () => {
+    const port = await freePort();
+    const message = await refusal(`postgresql://postgres@127.0.0.1:${port}/postgres?connect_timeout=5`);
+    assert.match(message, new RegExp(`TCP: 127\\.0\\.0\\.1 resolves .*no connection could be made to port ${port}`));
+  });
+
+  test('a database that does not exist', async () => {
+    const message = await refusal(cluster.url({ sslmode: 'require' }, { database: 'no_such_database' }));
+    assert.match(message, /the database "no_such_database" does not exist/);
+    assert.match(message, /createdb no_such_database/);
+  });
+
+  test('libpq values tokio-postgres would refuse are understood, and a wrong one is named', async () => {
+    const message = await refusal(cluster.url({ sslmode: 'sometimes' }));
+    assert.match(message, /sslmode=sometimes is not one of disable, allow, prefer, require, verify-ca, verify-full/);
+  });
+});
+
+describe('a server over verify-full', () => {
+  let database: string;
+  let url: string;
+  let server: ConvoyServer;
+  let other: Running;
+  let otherUrl: string;
+
+  before(async () => {
+    database = `convoy_tls_app_${Math.random().toString(36).slice(2, 10)}`;
+    cluster.psql(`CREATE DATABASE ${database}`);
+    cluster.psql(
+      'CREATE TABLE events (id serial PRIMARY KEY, event text NOT NULL, at timestamptz NOT NULL DEFAULT now())',
+      database,
+    );
+    url = cluster.url({ sslmode: 'verify-full', sslrootcert: cluster.caFile }, { host: 'localhost', database });
+    server = await startConvoy({ appDir, databaseUrl: url, port: 0, dev: true, log: () => {} });
+    other = start('node', [path.join(here, 'fixtures', 'serve.mjs'), appDir, url], { cwd: here, env: process.env });
+    const deadline = Date.now() + 30_000;
+    while (!/listening (\S+)/.test(other.output())) {
+      if (Date.now() > deadline || other.child.exitCode !== null)
+        throw new Error(`no second server:\n${other.output()}`);
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+    otherUrl = /listening (\S+)/.exec(other.output())![1]!;
+  });
+
+  after(async () => {
+    await other?.stop('SIGTERM');
+    await server?.stop();
+  });
+
+  async function call(base: string, kind: 'query' | 'mutation', name: string, args: unknown): Promise<any> {
+    const response = await fetch(`${base}/api/${kind}`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ path: name, args }),
+    });
+    const body = (await response.json()) as any;
+    assert.equal(response.status, 200, JSON.stringify(body));
+    return body.value;
+  }
+
+  test('serves queries and mutations', async () => {
+    await call(server.url, 'mutation', 'notes:add', { text: 'over tls', n: 1 });
+    const notes = await call(server.url, 'query', 'notes:list', {});
+    assert.deepEqual(
+      notes.map((note: any) => note.text),
+      ['over tls'],
+    );
+    const health = await fetch(`${server.url}/health`);
+    assert.equal(health.status, 200);
+  });
+
+  test('a live query on one process sees a mutation made on the other (LISTEN/NOTIFY over TLS)', async () => {
+    const client = new ConvoyClient(otherUrl);
+    const seen: unknown[][] = [];
+    const unsubscribe = client.subscribe({ path: 'notes:list' } as any, {}, (value) => seen.push(value as unknown[]));
+    try {
+      const deadline = Date.now() + 15_000;
+      while (seen.length === 0 && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 25));
+      assert.ok(seen.length > 0, 'the first value arrived');
+      const before = seen.at(-1)!.length;
+      await call(server.url, 'mutation', 'notes:add', { text: 'across processes', n: 2 });
+      while (seen.at(-1)!.length === before && Date.now() < deadline) {
+        await new Promise((resolve) => setTimeout(resolve, 25));
+      }
+      assert.equal(seen.at(-1)!.length, before + 1, 'the write made on the other process arrived');
+      const ssl = cluster.psql(
+        "SELECT count(*) FILTER (WHERE NOT s.ssl) FROM pg_stat_ssl s JOIN pg_stat_activity a USING (pid) WHERE a.backend_type = 'client backend' AND a.client_addr IS NOT NULL AND a.datname = current_database()",
+        database,
+      );
+      assert.equal(ssl.trim(), '0', 'no connection to the app database is plain text');
+    } finally {
+      unsubscribe();
+      client.close();
+    }
+  });
+});

@@ -1,0 +1,111 @@
+//! Connecting to Postgres as libpq would: the URL (`url`), TLS for every `sslmode` (`tls`),
+//! errors that name the failing step (`diagnose`), and telling a transaction-mode pooler apart
+//! (`pooler`). Every connection Convoy makes — queries, mutations, LISTEN, schema sync, the CLI —
+//! is made through an [`Endpoint`].
+
+pub mod diagnose;
+pub mod pooler;
+pub mod tls;
+pub mod url;
+
+use tokio_postgres::error::SqlState;
+use tokio_postgres::Client;
+use tokio_postgres_rustls::MakeRustlsConnect;
+
+pub use url::SslMode;
+
+use crate::error::Result;
+
+/// One database URL, ready to connect with.
+#[derive(Clone)]
+pub struct Endpoint {
+    /// The variable the URL came from, for messages: `DATABASE_URL` or `DATABASE_DIRECT_URL`.
+    pub source: &'static str,
+    /// tokio-postgres's settings, with its `ssl_mode` set to what `mode` means.
+    pub config: tokio_postgres::Config,
+    pub mode: SslMode,
+    pub tls: MakeRustlsConnect,
+}
+
+impl Endpoint {
+    pub fn parse(url: &str, source: &'static str) -> Result<Self> {
+        let parsed = url::parse(url)?;
+        let tls = tls::connector(&parsed.tls)?;
+        let mut endpoint = Self {
+            source,
+            config: parsed.config,
+            mode: parsed.tls.mode,
+            tls,
+        };
+        endpoint.config.ssl_mode(transport_of(endpoint.mode));
+        Ok(endpoint)
+    }
+
+    /// A connection of its own, its I/O driven by a task of its own until the client is dropped.
+    pub async fn connect(&self) -> Result<Client> {
+        match self.config.connect(self.tls.clone()).await {
+            Ok((client, connection)) => {
+                tokio::spawn(connection);
+                Ok(client)
+            }
+            Err(error) => Err(self.explain(&error).await),
+        }
+    }
+
+    /// The first connection, made when Convoy starts. `sslmode=allow` is settled here, as libpq
+    /// settles it: plain text, and TLS only if the server refuses plain text; later
+    /// connections go straight to what worked.
+    pub async fn first_connection(&mut self) -> Result<Client> {
+        if self.mode != SslMode::Allow {
+            return self.connect().await;
+        }
+        match self.config.connect(self.tls.clone()).await {
+            Ok((client, connection)) => {
+                tokio::spawn(connection);
+                Ok(client)
+            }
+            Err(error)
+                if error.as_db_error().map(|db_error| db_error.code())
+                    == Some(&SqlState::INVALID_AUTHORIZATION_SPECIFICATION) =>
+            {
+                self.config
+                    .ssl_mode(tokio_postgres::config::SslMode::Require);
+                self.connect().await
+            }
+            Err(error) => Err(self.explain(&error).await),
+        }
+    }
+
+    pub async fn explain(&self, error: &tokio_postgres::Error) -> crate::ConvoyError {
+        diagnose::explain(
+            &diagnose::Attempt {
+                config: &self.config,
+                mode: self.mode,
+                source: self.source,
+            },
+            error,
+        )
+        .await
+    }
+
+    /// Whether two endpoints reach the same server as the same user (so one pool serves both).
+    pub fn same_target(&self, other: &Self) -> bool {
+        self.config.get_hosts() == other.config.get_hosts()
+            && self.config.get_ports() == other.config.get_ports()
+            && self.config.get_dbname() == other.config.get_dbname()
+            && self.config.get_user() == other.config.get_user()
+    }
+}
+
+/// What tokio-postgres does on the wire for each mode; what is checked of the certificate is
+/// the TLS connector's part (`tls::Verification`).
+fn transport_of(mode: SslMode) -> tokio_postgres::config::SslMode {
+    use tokio_postgres::config::SslMode as Wire;
+    match mode {
+        SslMode::Disable | SslMode::Allow => Wire::Disable,
+        SslMode::Prefer => Wire::Prefer,
+        SslMode::Require | SslMode::VerifyCa | SslMode::VerifyFull | SslMode::NoVerify => {
+            Wire::Require
+        }
+    }
+}
