@@ -74,6 +74,8 @@ export declare class Engine {
 
 export interface ConnectOptions {
   databaseUrl: string
+  /** `DATABASE_DIRECT_URL`: LISTEN and schema changes (SPEC §11). */
+  directDatabaseUrl?: string
   poolSize?: number
 }
 
