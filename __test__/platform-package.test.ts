@@ -5,7 +5,7 @@
  * from `npm/<platform>/`), and the example served from it.
  */
 import assert from 'node:assert/strict';
-import { mkdtemp, readdir, realpath, rm } from 'node:fs/promises';
+import { mkdtemp, readdir, readFile, realpath, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
@@ -16,6 +16,7 @@ import {
   hostPlatform,
   packMain,
   packPlatform,
+  root,
   tarballFiles,
 } from './helpers/pack.js';
 import { createDatabase, type TestDatabase } from './helpers/postgres.js';
@@ -48,6 +49,13 @@ describe(`the main package with ${platformPackage} beside it`, { timeout: 600_00
   after(async () => {
     await database?.drop();
     if (work) await rm(work, { recursive: true, force: true });
+  });
+
+  test('npm/, optionalDependencies and package-lock.json agree with the version and napi.targets', async () => {
+    const checked = await run('node', ['scripts/sync-platform-packages.mjs', '--check'], { cwd: root });
+    assert.equal(checked.code, 0, checked.output);
+    const manifest = JSON.parse(await readFile(path.join(root, 'package.json'), 'utf8'));
+    assert.equal(Object.keys(manifest.optionalDependencies).length, manifest.napi.targets.length);
   });
 
   test('the main tarball ships no binary; the platform tarball ships exactly its own', async () => {
