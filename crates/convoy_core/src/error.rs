@@ -182,7 +182,10 @@ impl From<tokio_postgres::Error> for ConvoyError {
 impl From<deadpool_postgres::PoolError> for ConvoyError {
     fn from(error: deadpool_postgres::PoolError) -> Self {
         match error {
-            deadpool_postgres::PoolError::Backend(error) => error.into(),
+            deadpool_postgres::PoolError::Backend(error)
+            | deadpool_postgres::PoolError::PostCreateHook(
+                deadpool_postgres::HookError::Backend(error),
+            ) => error.into(),
             other => Self::Unavailable(format!("no database connection could be had: {other}")),
         }
     }
