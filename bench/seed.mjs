@@ -12,7 +12,12 @@ export const USERS = 5_000;
 export const PROJECTS_PER_USER = 20;
 
 export const postgresUrl = process.env.BENCH_POSTGRES_URL ?? 'postgresql://postgres@127.0.0.1:5432/postgres';
-export const benchDatabaseUrl = postgresUrl.replace(/\/[^/]*$/, '/convoy_bench');
+// Plain text unless BENCH_POSTGRES_URL says otherwise, as in every run recorded before TLS was
+// built in (the hand-written servers' pg connects in plain text too); bench/tls.mjs measures TLS.
+const benchUrl = new URL(postgresUrl);
+benchUrl.pathname = '/convoy_bench';
+if (!benchUrl.searchParams.has('sslmode')) benchUrl.searchParams.set('sslmode', 'disable');
+export const benchDatabaseUrl = benchUrl.toString();
 
 const managedTable = (name) => `CREATE TABLE "${name}" (
   id uuid PRIMARY KEY,

@@ -48,7 +48,7 @@ pub async fn explain(attempt: &Attempt<'_>, error: &tokio_postgres::Error) -> Co
         Some(db_error) => refused_by_server(attempt, db_error),
         None => match tls_problem(error) {
             Some(problem) => tls_message(attempt, problem),
-            None => network_message(attempt, error).await,
+            None => lost_message(attempt, error).await,
         },
     };
     ConvoyError::Unavailable(format!("{what}: {detail}"))
@@ -171,6 +171,33 @@ fn tls_message(attempt: &Attempt<'_>, problem: TlsProblem<'_>) -> String {
         }
         TlsProblem::Other(text) => format!("TLS failed (sslmode={}): {text}", attempt.mode.name()),
     }
+}
+
+/// No answer from Postgres: the connection could not be made (DNS, TCP), or was made and then
+/// lost or refused before the server said why.
+async fn lost_message(attempt: &Attempt<'_>, error: &tokio_postgres::Error) -> String {
+    let text = error.to_string();
+    let cause = io_cause(error).unwrap_or_else(|| {
+        error
+            .source()
+            .map_or_else(|| text.clone(), ToString::to_string)
+    });
+    if text.starts_with("error connecting to server") || text.starts_with("timeout waiting") {
+        return network_message(attempt, error).await;
+    }
+    if text.starts_with("authentication error") {
+        return format!(
+            "authentication failed before the server answered ({cause}). Is the password missing \
+             from {}? With channel_binding=require the server must offer SCRAM with channel \
+             binding, which needs TLS and a SCRAM password.",
+            attempt.source
+        );
+    }
+    format!(
+        "the connection was opened, then closed before Postgres answered ({text}: {cause}). A \
+         proxy or load balancer in front of Postgres may have closed it, or it expects another \
+         protocol on this port."
+    )
 }
 
 /// No answer from Postgres: DNS or TCP. The name is resolved again here to tell the two apart.
