@@ -7,7 +7,16 @@
  * It runs before `npm ci`, so it uses nothing but Node itself.
  */
 import { spawnSync } from 'node:child_process';
-import { existsSync, readdirSync, readFileSync, statSync, utimesSync } from 'node:fs';
+import {
+  existsSync,
+  lstatSync,
+  mkdirSync,
+  readdirSync,
+  readFileSync,
+  statSync,
+  symlinkSync,
+  utimesSync,
+} from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -54,6 +63,26 @@ for (const step of steps) {
     // look stale so that the next run repeats the step instead of trusting it.
     markStale(step.output);
     fail(`\`npm ${step.npm.join(' ')}\` failed (${error ? error.message : `exit code ${status}`}); see above`);
+  }
+}
+
+linkExamplesToThisCheckout();
+
+/**
+ * examples/app has a package.json of its own, as a user's app does, so Node no longer finds
+ * `@avvos/convoy` by the package's name from inside this repository: link it, as npm would link a
+ * `file:` dependency, to the Convoy built here.
+ */
+function linkExamplesToThisCheckout() {
+  for (const example of ['examples/app']) {
+    if (!existsSync(path.join(root, example, 'package.json'))) continue;
+    const scope = path.join(root, example, 'node_modules', '@avvos');
+    const link = path.join(scope, 'convoy');
+    if (lstatSync(link, { throwIfNoEntry: false })) continue;
+    console.log(`setup: linking ${example}/node_modules/@avvos/convoy to this checkout`);
+    mkdirSync(scope, { recursive: true });
+    // A junction on Windows needs no privileges; elsewhere the type is ignored.
+    symlinkSync(path.relative(scope, root), link, 'junction');
   }
 }
 

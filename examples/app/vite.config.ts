@@ -1,21 +1,14 @@
 // The example's React app (web/), served by Vite. `npm run example` at the repository root starts
-// it together with `convoy dev`.
+// it together with `convoy dev`; `npm run build:web` writes the static page to web/dist/.
+//
+// @avvos/convoy/client and /react resolve from node_modules, as in any app (inside this
+// repository scripts/setup.mjs links node_modules/@avvos/convoy to the Convoy built here).
 import path from 'node:path';
 import react from '@vitejs/plugin-react';
 import { defineConfig } from 'vite';
 
-// Inside this repository the app uses the Convoy built here (dist/). An app of your own installs
-// @avvos/convoy and needs no aliases.
-const repository = path.resolve(import.meta.dirname, '..', '..');
-
 export default defineConfig({
   root: path.join(import.meta.dirname, 'web'),
   plugins: [react()],
-  resolve: {
-    alias: {
-      '@avvos/convoy/client': path.join(repository, 'dist', 'client', 'index.js'),
-      '@avvos/convoy/react': path.join(repository, 'dist', 'react', 'index.js'),
-    },
-  },
   server: { port: 5173 },
 });

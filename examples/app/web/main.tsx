@@ -7,8 +7,9 @@ import { type FormEvent, StrictMode, useState } from 'react';
 import { createRoot } from 'react-dom/client';
 import { api } from '../convoy/_generated/api';
 
-// `convoy dev` serves on port 3737 of the same host, unless VITE_CONVOY_URL says otherwise.
-const client = new ConvoyClient(import.meta.env.VITE_CONVOY_URL ?? `${location.protocol}//${location.hostname}:3737`);
+// `convoy dev` serves on port 3737 of the same host, unless VITE_CONVOY_URL (set when the page is
+// built) names the server.
+const client = new ConvoyClient(import.meta.env.VITE_CONVOY_URL || `${location.protocol}//${location.hostname}:3737`);
 
 function App() {
   const [userId, setUserId] = useState<Id<'users'> | null>(
