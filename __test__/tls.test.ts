@@ -10,9 +10,11 @@ import assert from 'node:assert/strict';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
+import pg from 'pg';
 import { ConvoyClient } from '../src/client/index.js';
 import { connectEngine } from '../src/server/native.js';
 import { type ConvoyServer, startConvoy } from '../src/server/runtime.js';
+import { serverUrl } from './helpers/postgres.js';
 import { freePort, type Running, start } from './helpers/process.js';
 import { startTlsCluster, type TlsCluster } from './helpers/tls-postgres.js';
 
@@ -113,6 +115,30 @@ describe('sslmode against a server that accepts only TLS', () => {
     const message = await refusal(cluster.url({ sslmode: 'verify-full', sslrootcert: '/nonexistent/ca.pem' }));
     assert.match(message, /sslrootcert=\/nonexistent\/ca\.pem/);
   });
+});
+
+test('prefer (the default) chooses TLS when the server offers both', async (t) => {
+  const admin = new pg.Client({ connectionString: serverUrl });
+  await admin.connect();
+  try {
+    const { rows } = await admin.query('SHOW ssl');
+    if (rows[0].ssl !== 'on') return t.skip(`the server at ${serverUrl} has ssl off`);
+    const application = `convoy_prefer_${Math.random().toString(36).slice(2, 10)}`;
+    const url = new URL(serverUrl);
+    url.searchParams.set('application_name', application);
+    const engine = await connectEngine(url.toString(), 1, '');
+    try {
+      const ssl = await admin.query(
+        'SELECT bool_and(s.ssl) AS tls FROM pg_stat_ssl s JOIN pg_stat_activity a USING (pid) WHERE a.application_name = $1',
+        [application],
+      );
+      assert.equal(ssl.rows[0].tls, true);
+    } finally {
+      await engine.close();
+    }
+  } finally {
+    await admin.end();
+  }
 });
 
 describe('each step of connecting is named in its error', () => {
