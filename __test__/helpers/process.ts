@@ -12,13 +12,20 @@ export interface Running {
   stop(signal?: NodeJS.Signals, timeoutMs?: number): Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
 }
 
-export function start(command: string, args: string[], options: { cwd: string; env: NodeJS.ProcessEnv }): Running {
+export function start(
+  command: string,
+  args: string[],
+  options: { cwd: string; env: NodeJS.ProcessEnv; uid?: number; gid?: number },
+): Running {
   // A process group of its own, so that stop() can signal everything it started.
   const child = spawn(command, args, {
     cwd: options.cwd,
     env: options.env,
     stdio: ['ignore', 'pipe', 'pipe'],
     detached: true,
+    // Another user's process (a test run as root playing an image's unprivileged USER).
+    ...(options.uid === undefined ? {} : { uid: options.uid }),
+    ...(options.gid === undefined ? {} : { gid: options.gid }),
   });
   let output = '';
   child.stdout?.on('data', (chunk) => {
@@ -55,9 +62,9 @@ export function start(command: string, args: string[], options: { cwd: string; e
 export async function run(
   command: string,
   args: string[],
-  options: { cwd: string; env?: NodeJS.ProcessEnv },
+  options: { cwd: string; env?: NodeJS.ProcessEnv; uid?: number; gid?: number },
 ): Promise<{ code: number | null; output: string }> {
-  const running = start(command, args, { cwd: options.cwd, env: options.env ?? process.env });
+  const running = start(command, args, { ...options, env: options.env ?? process.env });
   const code = await new Promise<number | null>((resolve) => running.child.once('exit', resolve));
   return { code, output: running.output() };
 }
