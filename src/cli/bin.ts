@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 import { readFileSync } from 'node:fs';
 import { cac } from 'cac';
-import { codegen, migrate } from './commands.js';
+import { build, codegen, migrate } from './commands.js';
 import { dev } from './dev.js';
 
 const { version } = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8'));
@@ -14,10 +14,15 @@ cli
   .action(dev);
 
 cli
-  .command('migrate', 'Sync the schema of DATABASE_URL (creates, never drops)')
+  .command('migrate', 'Sync the schema of DATABASE_URL (creates, never drops); the one step that changes it')
   .option('--dry-run', 'Print the SQL without running it')
   .option('--dir <dir>', 'The folder that holds convoy/ (default: .)')
   .action(migrate);
+
+cli
+  .command('build', 'Bundle convoy/ into .convoy/dist/ for the production server (node convoy/_generated/http.js)')
+  .option('--dir <dir>', 'The folder that holds convoy/ (default: .)')
+  .action(build);
 
 cli
   .command('codegen', 'Write convoy/_generated/ only')

@@ -1,9 +1,13 @@
-/** `convoy migrate` and `convoy codegen`. */
+/** `convoy migrate`, `convoy build` and `convoy codegen`. */
+import { existsSync } from 'node:fs';
+import { stat } from 'node:fs/promises';
+import path from 'node:path';
 import pc from 'picocolors';
 import { writeGenerated, writeStaticFiles } from '../codegen/index.js';
-import { loadApp } from '../server/app.js';
+import { describeSchema } from '../schema.js';
+import { buildApp, distDir, findSources, type LoadedApp, loadApp, loadBuiltApp } from '../server/app.js';
 import { connectEngine } from '../server/native.js';
-import { syncApp } from '../server/runtime.js';
+import { pendingChanges, setAppSchema, syncApp } from '../server/runtime.js';
 import { isConvoyError } from '../values/errors.js';
 import { fail, info, resolveAppDir } from './project.js';
 
@@ -11,31 +15,144 @@ function explain(error: unknown): string {
   return isConvoyError(error) ? error.message : ((error as Error)?.stack ?? String(error));
 }
 
-/** The same schema sync as `convoy dev`, for production: says what it will do, then does it. */
+/** Which database a URL names, without its password: `app on db.example.com:5432`. */
+function databaseOf(url: string): string {
+  try {
+    const parsed = new URL(url);
+    const name = decodeURIComponent(parsed.pathname.replace(/^\//, '')) || '(the default database)';
+    return parsed.host ? `${name} on ${parsed.host}` : name;
+  } catch {
+    return 'DATABASE_URL';
+  }
+}
+
+/**
+ * The app from its sources when `convoy/schema.ts` is there, or else from the bundle of
+ * `convoy build` (a runtime image holds only `.convoy/dist/` and `convoy/_generated/`).
+ */
+async function loadForMigrate(appDir: string): Promise<{ app: LoadedApp; from: string }> {
+  if (findSources(appDir)) {
+    await writeStaticFiles(appDir);
+    return { app: await loadApp(appDir), from: 'convoy/' };
+  }
+  if (existsSync(path.join(distDir(appDir), 'manifest.json'))) {
+    const { app, manifest, stale } = await loadBuiltApp(appDir);
+    for (const reason of stale) info(pc.yellow(`the bundle is stale: ${reason}`));
+    return { app, from: `.convoy/dist/ (built ${manifest.builtAt})` };
+  }
+  return fail(
+    `No convoy/schema.ts and no .convoy/dist/ in ${appDir}: migrate reads the schema from the sources, ` +
+      'or from the bundle that `npx convoy build` writes.',
+  );
+}
+
+const quoteIdent = (name: string) => `"${name.replaceAll('"', '""')}"`;
+
+/** A statement as psql takes it: ending with one `;`. */
+const printStatement = (statement: string) =>
+  console.log(statement.trimEnd().endsWith(';') ? statement : `${statement};`);
+
+/** What `installChangeTrigger` runs (crates/convoy_core/src/schema.rs), as migrate reports it. */
+function changeTriggerStatements(tables: string[]): string[] {
+  return [
+    'CREATE SCHEMA IF NOT EXISTS convoy',
+    'CREATE OR REPLACE FUNCTION convoy.notify_change() RETURNS trigger LANGUAGE plpgsql AS $$ … $$',
+    ...tables.map(
+      (table) =>
+        `CREATE OR REPLACE TRIGGER convoy_notify_change AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON ${quoteIdent(table)} FOR EACH STATEMENT EXECUTE FUNCTION convoy.notify_change()`,
+    ),
+  ];
+}
+
+/**
+ * The same schema sync as `convoy dev`, for production, and the one step that changes the
+ * schema: says what it will do, does it, and prints each statement it ran. With
+ * `CONVOY_CHANGE_TRIGGER=1` it also installs the change trigger (docs/postgres.md).
+ */
 export async function migrate(options: { dir?: string; dryRun?: boolean }): Promise<void> {
   const appDir = resolveAppDir(options.dir);
   const databaseUrl = process.env.DATABASE_URL;
   if (!databaseUrl) fail('DATABASE_URL is not set; migrate syncs the schema of the database it names.');
+  const changeTrigger = process.env.CONVOY_CHANGE_TRIGGER === '1';
   try {
-    await writeStaticFiles(appDir);
-    const app = await loadApp(appDir);
+    const { app, from } = await loadForMigrate(appDir);
+    info(`the schema of ${from}, the database ${databaseOf(databaseUrl)}`);
     const engine = await connectEngine(databaseUrl, 1);
     try {
       const plan = await syncApp(engine, app, true);
-      const changes = plan.statements.filter((statement) => !statement.startsWith('INSERT INTO convoy.'));
-      if (changes.length === 0) info('the database already matches the schema; nothing to do');
-      else {
-        info(`${options.dryRun ? 'would run' : 'will run'}:`);
-        for (const statement of plan.statements) console.log(`${statement};`);
+      const changes = pendingChanges(plan);
+      const triggerTables = describeSchema(app.schema)
+        .tables.filter((table) => table.managed)
+        .map((table) => table.name);
+      if (options.dryRun) {
+        if (changes.length === 0) info('the database already matches the schema; nothing to do');
+        else {
+          info('would run:');
+          for (const statement of plan.statements) printStatement(statement);
+        }
+        for (const note of plan.notes) info(pc.yellow(note));
+        if (changeTrigger) {
+          info('CONVOY_CHANGE_TRIGGER=1: would install the change trigger:');
+          for (const statement of changeTriggerStatements(triggerTables)) printStatement(statement);
+        }
+        info('dry run: nothing was changed');
+        return;
       }
-      for (const note of plan.notes) info(pc.yellow(note));
-      if (!options.dryRun && plan.statements.length > 0) {
-        await syncApp(engine, app, false);
-        info(pc.green('done'));
+
+      let ran = 0;
+      if (changes.length === 0) {
+        info('the database already matches the schema; nothing to do');
+        for (const note of plan.notes) info(pc.yellow(note));
+      } else {
+        // The same plan again, now run; its report lists what actually ran.
+        const report = await syncApp(engine, app, false);
+        info(`ran ${report.statements.length} statement${report.statements.length === 1 ? '' : 's'}:`);
+        for (const statement of report.statements) printStatement(statement);
+        for (const note of report.notes) info(pc.yellow(note));
+        ran += report.statements.length;
       }
+      if (changeTrigger) {
+        if (changes.length === 0) await setAppSchema(engine, app);
+        await engine.installChangeTrigger();
+        const statements = changeTriggerStatements(triggerTables);
+        info('CONVOY_CHANGE_TRIGGER=1: installed the change trigger (writes made outside Convoy reach live queries):');
+        for (const statement of statements) printStatement(statement);
+        ran += statements.length;
+      }
+      if (ran > 0) info(pc.green(`done: ${ran} statement${ran === 1 ? '' : 's'} run`));
     } finally {
       await engine.close();
     }
+  } catch (error) {
+    fail(explain(error));
+  }
+}
+
+/**
+ * `convoy build`: bundles `convoy/` once into `.convoy/dist/` for the production server, and says
+ * what it wrote.
+ */
+export async function build(options: { dir?: string }): Promise<void> {
+  const appDir = resolveAppDir(options.dir);
+  try {
+    await writeStaticFiles(appDir);
+    const built = await buildApp(appDir);
+    const where = path.relative(process.cwd(), built.dir) || '.';
+    const size = async (file: string) => `${((await stat(path.join(built.dir, file))).size / 1024).toFixed(1)} KiB`;
+    info(`wrote ${where}/ (${built.files.length} files):`);
+    for (const file of built.files) {
+      if (file.endsWith('.map')) continue;
+      const map = built.files.includes(`${file}.map`)
+        ? ` + ${file.split('/').at(-1)}.map ${await size(`${file}.map`)}`
+        : '';
+      console.log(`  ${file} ${pc.dim(`${await size(file)}${map}`)}`);
+    }
+    const names = [...built.app.functions.keys()];
+    info(`${names.length} function${names.length === 1 ? '' : 's'}: ${names.join(', ') || '(none)'}`);
+    info(
+      `Convoy ${built.manifest.convoy}, sources ${built.manifest.sourceHash.slice(0, 19)}…; ` +
+        'start it with `node convoy/_generated/http.js` (after `npx convoy migrate`)',
+    );
   } catch (error) {
     fail(explain(error));
   }

@@ -1,15 +1,31 @@
 /**
- * Loads the app's `convoy/` folder: bundles it with esbuild into `.convoy/build/` (inside the app,
- * so that Node resolves the app's own node_modules from there) and imports the result.
+ * Loads the app's `convoy/` folder. From the sources (`convoy dev`, codegen, migrate): bundled with
+ * esbuild into a directory of its own under `.convoy/build/` (inside the app, so that Node resolves
+ * the app's own node_modules from there), imported, and removed. From the bundle that
+ * `convoy build` wrote to `.convoy/dist/` (the production server): imported as it is, read only.
  */
-import { existsSync, readdirSync, statSync } from 'node:fs';
-import { rm } from 'node:fs/promises';
+import { randomUUID } from 'node:crypto';
+import { existsSync, readdirSync } from 'node:fs';
+import { mkdir, mkdtemp, readdir, rename, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { build } from 'esbuild';
 import { type ConvoyRequest, type FunctionKind, isRegisteredFunction, type RegisteredFunction } from '../functions.js';
 import type { SchemaDefinition } from '../schema.js';
 import { ConvoyError } from '../values/errors.js';
+import {
+  type AppSources,
+  bundle,
+  convoyVersion,
+  distDir,
+  findSources,
+  MANIFEST,
+  type Manifest,
+  readManifest,
+  sourceHash,
+  staleness,
+} from './bundle.js';
+
+export { convoyDir, distDir, findSources, type Manifest } from './bundle.js';
 
 export type AnyFunction = RegisteredFunction<FunctionKind, unknown, unknown>;
 
@@ -40,86 +56,50 @@ export interface LoadedApp {
   createContext: CreateContext | undefined;
 }
 
-const SOURCE = /\.(ts|tsx|mts|js|mjs|jsx)$/;
-
-export function convoyDir(appDir: string): string {
-  return path.join(appDir, 'convoy');
+/** The built modules of an app, by absolute path. */
+interface Modules {
+  schema: string;
+  server: string | undefined;
+  functions: Array<{ modulePath: string; fileName: string; module: string }>;
 }
 
-function findSource(dir: string, name: string): string | undefined {
-  for (const extension of ['.ts', '.tsx', '.mts', '.js', '.mjs']) {
-    const file = path.join(dir, name + extension);
-    if (existsSync(file)) return file;
-  }
-  return undefined;
-}
-
-/** Every function file under `convoy/functions/`, skipping tests, declarations and `_`/`.` folders. */
-function functionFiles(functionsDir: string): string[] {
-  if (!existsSync(functionsDir)) return [];
-  const found: string[] = [];
-  const visit = (dir: string) => {
-    for (const name of readdirSync(dir).sort()) {
-      if (name.startsWith('_') || name.startsWith('.')) continue;
-      const full = path.join(dir, name);
-      if (statSync(full).isDirectory()) visit(full);
-      else if (SOURCE.test(name) && !name.endsWith('.d.ts') && !/\.(test|spec)\.[a-z]+$/.test(name)) found.push(full);
-    }
-  };
-  visit(functionsDir);
-  return found;
-}
-
-let generation = 0;
-
-export async function loadApp(appDir: string): Promise<LoadedApp> {
-  const dir = convoyDir(appDir);
-  const schemaFile = findSource(dir, 'schema');
-  if (!schemaFile) {
+function requireSources(appDir: string): AppSources {
+  const sources = findSources(appDir);
+  if (!sources) {
     throw new ConvoyError(
       'INVALID_ARGS',
       `No convoy/schema.ts in ${appDir}. Create it with \`export const schema = defineSchema({ … })\`.`,
     );
   }
-  const serverFile = findSource(dir, 'server');
-  const functionsDir = path.join(dir, 'functions');
-  const sources = functionFiles(functionsDir);
+  return sources;
+}
 
-  const entryPoints: Record<string, string> = { schema: schemaFile };
-  if (serverFile) entryPoints.server = serverFile;
-  const modulePaths = new Map<string, string>();
-  sources.forEach((file, index) => {
-    const modulePath = path.relative(functionsDir, file).replace(SOURCE, '').split(path.sep).join('/');
-    entryPoints[`functions/${index}`] = file;
-    modulePaths.set(`functions/${index}`, modulePath);
-  });
+function modulesIn(dir: string, manifest: Pick<Manifest, 'schema' | 'server' | 'functions'>): Modules {
+  return {
+    schema: path.join(dir, manifest.schema),
+    server: manifest.server === undefined ? undefined : path.join(dir, manifest.server),
+    functions: manifest.functions.map((fn) => ({ ...fn, module: path.join(dir, fn.module) })),
+  };
+}
 
-  generation += 1;
-  const outdir = path.join(appDir, '.convoy', 'build', String(generation));
+/** The manifest's description of the modules that `bundle` writes for these sources. */
+function layoutOf(sources: AppSources): Pick<Manifest, 'schema' | 'server' | 'functions'> {
+  return {
+    schema: 'schema.mjs',
+    ...(sources.server ? { server: 'server.mjs' } : {}),
+    functions: sources.functions.map(({ modulePath, fileName, entry }) => ({
+      modulePath,
+      fileName,
+      module: `${entry}.mjs`,
+    })),
+  };
+}
+
+/** Imports built modules; `query` makes their URLs those of this bundle alone. */
+async function importModules(modules: Modules, query = ''): Promise<LoadedApp> {
+  const importBuilt = (file: string) => import(pathToFileURL(file).href + query);
   try {
-    await build({
-      entryPoints,
-      outdir,
-      bundle: true,
-      platform: 'node',
-      format: 'esm',
-      target: 'node20',
-      packages: 'external',
-      sourcemap: 'inline',
-      outExtension: { '.js': '.mjs' },
-      logLevel: 'silent',
-    });
-  } catch (error) {
-    const errors = (error as { errors?: Array<{ text: string; location?: { file: string; line: number } }> }).errors;
-    const detail = errors
-      ? errors.map((e) => (e.location ? `${e.location.file}:${e.location.line}: ${e.text}` : e.text)).join('\n')
-      : String(error);
-    throw new ConvoyError('INVALID_ARGS', `convoy/ does not build:\n${detail}`);
-  }
-
-  try {
-    const importBuilt = (name: string) => import(pathToFileURL(path.join(outdir, `${name}.mjs`)).href);
-    const schemaModule = await importBuilt('schema');
+    const schemaModule = await importBuilt(modules.schema);
     const schema = schemaModule.schema as SchemaDefinition | undefined;
     if (!schema || typeof schema !== 'object' || typeof schema.tables !== 'object') {
       throw new ConvoyError(
@@ -127,33 +107,168 @@ export async function loadApp(appDir: string): Promise<LoadedApp> {
         'convoy/schema.ts must export `schema`: `export const schema = defineSchema({ … })`',
       );
     }
-    const createContext = serverFile ? (await importBuilt('server')).createContext : undefined;
+    const createContext = modules.server ? (await importBuilt(modules.server)).createContext : undefined;
     if (createContext !== undefined && typeof createContext !== 'function') {
       throw new ConvoyError('INVALID_ARGS', 'convoy/server.ts: `createContext` must be a function');
     }
 
     const functions = new Map<string, AnyFunction>();
     const files: FunctionFile[] = [];
-    for (const [entry, modulePath] of modulePaths) {
-      const module = await importBuilt(entry);
+    for (const { modulePath, fileName, module: file } of modules.functions) {
+      const module = await importBuilt(file);
       const exports: FunctionFile['exports'] = [];
       for (const [name, value] of Object.entries(module)) {
         if (!isRegisteredFunction(value)) continue;
         functions.set(`${modulePath}:${name}`, value);
         exports.push({ name, kind: value.kind });
       }
-      const fileName = path
-        .relative(dir, sources[Number(entry.split('/')[1])]!)
-        .split(path.sep)
-        .join('/');
       files.push({ modulePath, fileName, exports });
     }
     return { schema, functions, files, createContext };
   } catch (error) {
     if (error instanceof ConvoyError) throw error;
     throw new ConvoyError('INVALID_ARGS', `convoy/ failed to load: ${(error as Error).stack ?? error}`);
+  }
+}
+
+/**
+ * Bundles `convoy/` and imports it. Each load bundles into a directory of its own, so that any
+ * number of processes may load one app at once.
+ */
+export async function loadApp(appDir: string): Promise<LoadedApp> {
+  const sources = requireSources(appDir);
+  const builds = path.join(appDir, '.convoy', 'build');
+  await mkdir(builds, { recursive: true });
+  const outdir = await mkdtemp(path.join(builds, 'load-'));
+  try {
+    await bundle(appDir, sources, outdir, 'inline');
+    return await importModules(modulesIn(outdir, layoutOf(sources)));
   } finally {
     // Loaded modules stay in memory; their files are no longer needed.
     await rm(outdir, { recursive: true, force: true });
+  }
+}
+
+export interface BuiltApp {
+  app: LoadedApp;
+  manifest: Manifest;
+  /** Why the bundle may not match the sources (see `staleness`); empty when it does. */
+  stale: string[];
+}
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/** A `convoy build` between moving the old bundle away and moving the new one in. */
+function replacing(appDir: string): boolean {
+  const home = path.dirname(distDir(appDir));
+  return existsSync(home) && readdirSync(home).some((name) => /^dist\.(tmp|old)-/.test(name));
+}
+
+/**
+ * Imports the bundle in `.convoy/dist/` (see `buildApp`), reading nothing else: no TypeScript, no
+ * esbuild. When a build replaces the bundle while it is read, it reads the new one.
+ */
+export async function loadBuiltApp(appDir: string): Promise<BuiltApp> {
+  const dist = distDir(appDir);
+  for (let attempt = 0; ; attempt++) {
+    const retry = attempt < 50;
+    const manifest = readManifest(dist);
+    if (!manifest) {
+      if (retry && replacing(appDir)) {
+        await sleep(50);
+        continue;
+      }
+      throw new ConvoyError(
+        'INVALID_ARGS',
+        `No bundle of convoy/ in ${dist}: run \`npx convoy build\` in ${appDir} first ` +
+          '(the production server loads that bundle, not the TypeScript sources).',
+      );
+    }
+    let app: LoadedApp | undefined;
+    let failure: unknown;
+    try {
+      app = await importModules(modulesIn(dist, manifest), `?build=${manifest.buildId}`);
+    } catch (error) {
+      failure = error;
+    }
+    // Unchanged since it was read: this is the bundle, whole. Otherwise a build replaced it meanwhile.
+    if (readManifest(dist)?.buildId === manifest.buildId || !retry) {
+      if (failure) throw failure;
+      return { app: app!, manifest, stale: staleness(appDir, manifest) };
+    }
+    await sleep(50);
+  }
+}
+
+export interface Build {
+  dir: string;
+  manifest: Manifest;
+  app: LoadedApp;
+  /** What it wrote, relative to `dir`. */
+  files: string[];
+}
+
+async function filesIn(dir: string, prefix = ''): Promise<string[]> {
+  const found: string[] = [];
+  for (const entry of await readdir(dir, { withFileTypes: true })) {
+    const name = prefix ? `${prefix}/${entry.name}` : entry.name;
+    if (entry.isDirectory()) found.push(...(await filesIn(path.join(dir, entry.name), name)));
+    else found.push(name);
+  }
+  return found.sort();
+}
+
+/** Moves `staging` to `dist`, replacing what is there; the last of builds at once wins. */
+async function moveInto(staging: string, dist: string): Promise<void> {
+  for (let attempt = 0; ; attempt++) {
+    const old = `${dist}.old-${randomUUID().slice(0, 8)}`;
+    let moved = false;
+    try {
+      await rename(dist, old);
+      moved = true;
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
+    }
+    try {
+      await rename(staging, dist);
+      return;
+    } catch (error) {
+      // Another build moved its bundle in between: move that one away too.
+      const code = (error as NodeJS.ErrnoException).code;
+      if (attempt > 20 || (code !== 'ENOTEMPTY' && code !== 'EEXIST' && code !== 'EPERM')) throw error;
+    } finally {
+      if (moved) await rm(old, { recursive: true, force: true });
+    }
+  }
+}
+
+/**
+ * `convoy build`: bundles `convoy/` once into `.convoy/dist/` — ESM `.mjs` files with linked
+ * source maps, and `manifest.json` — for the production server. It builds beside it, checks that
+ * the result loads, and only then moves it in, so a server never sees half a bundle.
+ */
+export async function buildApp(appDir: string): Promise<Build> {
+  const sources = requireSources(appDir);
+  const dist = distDir(appDir);
+  await mkdir(path.dirname(dist), { recursive: true });
+  const staging = await mkdtemp(`${dist}.tmp-`);
+  try {
+    const inputs = await bundle(appDir, sources, staging, 'linked');
+    const manifest: Manifest = {
+      format: 1,
+      convoy: convoyVersion,
+      buildId: randomUUID(),
+      builtAt: new Date().toISOString(),
+      sourceHash: sourceHash(appDir, sources, inputs),
+      inputs,
+      ...layoutOf(sources),
+    };
+    await writeFile(path.join(staging, MANIFEST), `${JSON.stringify(manifest, null, 2)}\n`);
+    const app = await importModules(modulesIn(staging, manifest));
+    const files = await filesIn(staging);
+    await moveInto(staging, dist);
+    return { dir: dist, manifest, app, files };
+  } finally {
+    await rm(staging, { recursive: true, force: true });
   }
 }

@@ -22,6 +22,11 @@ export {
  * The production server, as `node convoy/_generated/http.js` runs it: `DATABASE_URL` (required),
  * `PORT` (default 3737), `HOST` (default 0.0.0.0, every interface), the limits of
  * `limitsFromEnv`. It logs one line per request on stderr: JSON lines, or text at a terminal.
+ *
+ * It loads the bundle that `npx convoy build` wrote to `.convoy/dist/` (no TypeScript sources or
+ * esbuild at run time; stack traces point into the sources through its source maps), and it never
+ * changes the schema: on a database that does not match, it refuses to start and names
+ * `npx convoy migrate`.
  */
 export async function runProduction(options: { entry: string }): Promise<void> {
   const databaseUrl = process.env.DATABASE_URL;
@@ -34,6 +39,8 @@ export async function runProduction(options: { entry: string }): Promise<void> {
   // <app>/convoy/_generated/http.js → <app>
   const appDir = path.resolve(path.dirname(realpathSync(options.entry)), '..', '..');
   initLogging('warn,convoy::request=info', !process.stderr.isTTY);
+  // The bundle's .mjs.map files: stack traces name the app's own files and lines.
+  process.setSourceMapsEnabled(true);
   try {
     const server = await startConvoy({
       appDir,
@@ -42,6 +49,8 @@ export async function runProduction(options: { entry: string }): Promise<void> {
       host: process.env.HOST ?? '0.0.0.0',
       dev: false,
       ...limitsFromEnv(),
+      load: 'bundle',
+      syncSchema: false,
       changeTrigger: process.env.CONVOY_CHANGE_TRIGGER === '1',
     });
     console.log(`convoy: serving ${server.app.functions.size} functions on port ${server.port}`);

@@ -8,7 +8,7 @@ import { z } from 'zod';
 import { createDatabase, describeIssues, rawJsonOf } from '../db/database.js';
 import { describeSchema, refTableOf } from '../schema.js';
 import { ConvoyError, isConvoyError } from '../values/errors.js';
-import { type AnyFunction, type LoadedApp, loadApp } from './app.js';
+import { type AnyFunction, type LoadedApp, loadApp, loadBuiltApp } from './app.js';
 import { connectEngine, type Engine, type FunctionCall, wireShapeOf } from './native.js';
 
 export interface ConvoyOptions {
@@ -29,9 +29,22 @@ export interface ConvoyOptions {
   allowedOrigins?: string[];
   /**
    * Install the trigger that makes writes made outside Convoy (psql, migrations, other services)
-   * reach live queries (docs/postgres.md). Default: on in dev mode, off in production.
+   * reach live queries (docs/postgres.md). Default: on in dev mode, off in production. With
+   * `syncSchema: false` nothing is installed: `convoy migrate` installs it.
    */
   changeTrigger?: boolean;
+  /**
+   * Where the app comes from: `'sources'` (the default) bundles `convoy/` on every load;
+   * `'bundle'` loads `.convoy/dist/`, which `convoy build` writes, and needs neither the
+   * TypeScript sources nor esbuild.
+   */
+  load?: 'sources' | 'bundle';
+  /**
+   * `true` (the default): create what the schema needs, as `convoy dev` does. `false`: change
+   * nothing, and refuse to start when the database does not match the schema, naming
+   * `convoy migrate` (the production server).
+   */
+  syncSchema?: boolean;
   /** Request bodies larger than this are refused with `PAYLOAD_TOO_LARGE`. Default 1 MiB. */
   maxBodyBytes?: number;
   /**
@@ -186,6 +199,44 @@ export async function syncApp(engine: Engine, app: LoadedApp, dryRun: boolean): 
   return report;
 }
 
+/** Gives the engine the app's schema (it reads the unmanaged tables' columns), changing nothing. */
+export async function setAppSchema(engine: Engine, app: LoadedApp): Promise<void> {
+  await engine.setSchema(JSON.stringify(describeSchema(app.schema)));
+}
+
+/**
+ * The statements of a sync report that would change the database. Sync always lists the upserts
+ * of its own records (`INSERT INTO convoy.… ON CONFLICT …`): on a migrated database they find
+ * their rows as they are and change nothing, so they are not differences.
+ */
+export function pendingChanges(report: SyncReport): string[] {
+  return report.statements.filter((statement) => !statement.startsWith('INSERT INTO convoy.'));
+}
+
+/**
+ * The production server's check: a dry run of sync. When the database does not match the schema
+ * it refuses, naming `convoy migrate` and what it would run; the database is left as it is.
+ */
+export async function checkApp(engine: Engine, app: LoadedApp): Promise<SyncReport> {
+  const report = await syncApp(engine, app, true);
+  const changes = pendingChanges(report);
+  if (changes.length > 0) {
+    const lines = changes.map((statement) => {
+      const [first, ...rest] = statement.trim().split('\n');
+      return `  ${first}${rest.length > 0 ? ' …' : ''}`;
+    });
+    throw new ConvoyError(
+      'INVALID_ARGS',
+      'the database does not match the schema, and the production server never changes it. ' +
+        'Run `npx convoy migrate` with this DATABASE_URL first (`npx convoy migrate --dry-run` prints the plan). ' +
+        `It would run:\n${lines.join('\n')}` +
+        report.notes.map((note) => `\n  (${note})`).join(''),
+    );
+  }
+  await setAppSchema(engine, app);
+  return report;
+}
+
 /** Tells the core the app's functions, their timeouts, and whether streams authenticate. */
 function installFunctions(engine: Engine, app: LoadedApp) {
   const functions = [...app.functions].map(([path, fn]) => ({
@@ -229,19 +280,42 @@ export async function startConvoy(options: ConvoyOptions): Promise<ConvoyServer>
   const log = options.log ?? ((line: string) => console.error(line));
   const dev = options.dev ?? false;
   const changeTrigger = options.changeTrigger ?? dev;
+  const syncSchema = options.syncSchema ?? true;
   const limits = {
     maxBodyBytes: positive('maxBodyBytes', options.maxBodyBytes),
     callTimeoutMs: positive('functionTimeoutMs', options.functionTimeoutMs),
     maxStreams: positive('maxStreams', options.maxStreams),
     streamIdleTimeoutMs: positive('streamIdleTimeoutMs', options.streamIdleTimeoutMs),
   };
-  let app = await loadApp(options.appDir);
+  const load = async (): Promise<LoadedApp> => {
+    if (options.load !== 'bundle') return loadApp(options.appDir);
+    const built = await loadBuiltApp(options.appDir);
+    for (const reason of built.stale) {
+      log(
+        `convoy: warning: the bundle in .convoy/dist is stale: ${reason}. Serving it as built; run \`npx convoy build\` to serve convoy/ as it is now.`,
+      );
+    }
+    return built.app;
+  };
+  /** Syncs the schema, or (production) checks that the database matches it. */
+  const prepare = async (next: LoadedApp): Promise<SyncReport> => {
+    if (!syncSchema) return checkApp(engine, next);
+    const report = await syncApp(engine, next, false);
+    // In development, writes made with psql show up live too (docs/protocol.md § Live queries).
+    if (changeTrigger) await engine.installChangeTrigger();
+    return report;
+  };
+  let app = await load();
   const engine = await connectEngine(options.databaseUrl, options.poolSize);
   let lastSync: SyncReport;
   try {
-    lastSync = await syncApp(engine, app, false);
-    // In development, writes made with psql show up live too (docs/protocol.md § Live queries).
-    if (changeTrigger) await engine.installChangeTrigger();
+    lastSync = await prepare(app);
+    if (changeTrigger && !syncSchema) {
+      log(
+        'convoy: CONVOY_CHANGE_TRIGGER=1: writes made outside Convoy reach live queries through the trigger that ' +
+          '`CONVOY_CHANGE_TRIGGER=1 npx convoy migrate` installs; this server does not install it.',
+      );
+    }
     installFunctions(engine, app);
   } catch (error) {
     await engine.close();
@@ -359,9 +433,8 @@ export async function startConvoy(options: ConvoyOptions): Promise<ConvoyServer>
       return lastSync;
     },
     async reload() {
-      const next = await loadApp(options.appDir);
-      lastSync = await syncApp(engine, next, false);
-      if (changeTrigger) await engine.installChangeTrigger();
+      const next = await load();
+      lastSync = await prepare(next);
       app = next;
       installFunctions(engine, app);
     },
