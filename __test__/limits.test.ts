@@ -12,7 +12,8 @@ import { fileURLToPath } from 'node:url';
 import { type ConvoyServer, startConvoy } from '../src/server/runtime.js';
 import { createExistingTables } from './helpers/fixture.js';
 import { createDatabase, type TestDatabase } from './helpers/postgres.js';
-import { type Running, run, start } from './helpers/process.js';
+import { type Running, start } from './helpers/process.js';
+import { convoy } from './helpers/production.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const appDir = path.join(here, 'fixtures', 'behaviour-app');
@@ -195,13 +196,15 @@ describe('production mode', () => {
       `import { runProduction } from ${JSON.stringify(path.join(here, '..', 'dist', 'server', 'index.js'))};
        await runProduction({ entry: ${JSON.stringify(path.join(appDir, 'convoy', '_generated', 'http.js'))} });`,
     );
-    // `convoy codegen` writes the fixture's _generated/http.js, whose path tells the app's folder.
-    const codegen = await run('node', [path.join(here, '..', 'dist', 'cli', 'bin.js'), 'codegen', '--dir', appDir], {
-      cwd: appDir,
-    });
-    assert.equal(codegen.code, 0, codegen.output);
+    // `convoy codegen` writes the fixture's _generated/http.js, whose path tells the app's folder;
+    // `convoy migrate` creates the schema, which the production server never does; `convoy build`
+    // writes the bundle it loads.
     const env: NodeJS.ProcessEnv = { ...process.env, DATABASE_URL: prodDatabase.url, PORT: '0', HOST: '127.0.0.1' };
     delete env.CONVOY_LOG;
+    for (const step of ['codegen', 'migrate', 'build']) {
+      const result = await convoy([step, '--dir', appDir], appDir, env);
+      assert.equal(result.code, 0, result.output);
+    }
     running = start('node', [script], { cwd: dir, env });
     for (let waited = 0; waited < 20_000 && !url; waited += 50) {
       const match = /on port (\d+)/.exec(running.output());
