@@ -1,0 +1,122 @@
+//! The engine: the pool, the current schema, and the calls in flight.
+//!
+//! A call is one run of a user function. Its `ctx.db` operations arrive one by one from
+//! JavaScript, tagged with the call's id, and all run on the call's own connection inside one
+//! transaction. The connection is taken at the first operation (a handler that never touches the
+//! database never holds one) and `BEGIN` is pipelined with that first statement, so a transaction
+//! costs no extra round trip. Writes cost none either: they wait in the call and travel pipelined
+//! with its next statement or with `COMMIT` (see [`Writes`]).
+
+mod call;
+mod publish;
+mod raw_sql;
+mod reads;
+mod transaction;
+mod unmanaged;
+mod writes;
+
+pub use call::{Call, CallKind, Outcome};
+pub use writes::Seen;
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, AtomicU32};
+use std::sync::{Arc, Mutex, RwLock};
+
+use uuid::Uuid;
+
+use crate::database::Database;
+use crate::error::{ConvoyError, Result};
+use crate::group_commit::{GroupCommit, GroupCommitStats};
+use crate::reactivity::{CommitLog, WriteSet};
+use crate::schema::{sync_schema, Schema, SyncReport};
+
+pub struct Engine {
+    database: Database,
+    log: CommitLog,
+    /// Names this process in its notifications, so it can skip its own.
+    origin: String,
+    /// Where this process's commits go to be announced to the others, once a server runs
+    /// ([`Engine::follow_other_processes`]).
+    publisher: Mutex<Option<tokio::sync::mpsc::UnboundedSender<Arc<WriteSet>>>>,
+    /// Whether another process has said hello: until one does, nobody needs this one's commits.
+    announcing: AtomicBool,
+    schema: RwLock<Arc<Schema>>,
+    calls: Mutex<HashMap<u32, Arc<Call>>>,
+    next_call_id: AtomicU32,
+    /// Mutations that only insert one document commit together (see [`GroupCommit`]).
+    lone_inserts: GroupCommit,
+}
+
+impl Engine {
+    pub fn new(database: Database) -> Self {
+        Self {
+            database,
+            log: CommitLog::default(),
+            origin: Uuid::now_v7().to_string(),
+            publisher: Mutex::new(None),
+            announcing: AtomicBool::new(false),
+            schema: RwLock::new(Arc::new(Schema::default())),
+            calls: Mutex::new(HashMap::new()),
+            next_call_id: AtomicU32::new(1),
+            lone_inserts: GroupCommit::default(),
+        }
+    }
+
+    /// What group commit has done so far (see [`GroupCommit`]).
+    pub fn group_commit_stats(&self) -> GroupCommitStats {
+        self.lone_inserts.stats()
+    }
+
+    pub fn database(&self) -> &Database {
+        &self.database
+    }
+
+    /// The commits of this process, for the subscriptions whose reads they may touch.
+    pub fn log(&self) -> &CommitLog {
+        &self.log
+    }
+
+    pub fn schema(&self) -> Arc<Schema> {
+        self.schema.read().expect("schema lock poisoned").clone()
+    }
+
+    /// Makes `schema` the one queries are planned against, after reading what the database says
+    /// of its unmanaged tables.
+    pub async fn set_schema(&self, mut schema: Schema) -> Result<()> {
+        crate::schema::introspect_unmanaged(&self.database, &mut schema).await?;
+        *self.schema.write().expect("schema lock poisoned") = Arc::new(schema);
+        Ok(())
+    }
+
+    /// Makes writes made outside Convoy reach live queries (see `schema::install_change_trigger`).
+    pub async fn install_change_trigger(&self) -> Result<()> {
+        crate::schema::install_change_trigger(&self.database, &self.schema()).await
+    }
+
+    pub async fn sync_schema(&self, schema: &Schema, dry_run: bool) -> Result<SyncReport> {
+        sync_schema(&self.database, schema, dry_run).await
+    }
+
+    pub(super) fn call(&self, call_id: u32) -> Result<Arc<Call>> {
+        self.calls
+            .lock()
+            .expect("calls lock poisoned")
+            .get(&call_id)
+            .cloned()
+            .ok_or_else(|| {
+                ConvoyError::Internal(
+                    "ctx.db was used after its function returned (is an await missing?)".into(),
+                )
+            })
+    }
+
+    pub(super) fn writing_call(&self, call_id: u32) -> Result<Arc<Call>> {
+        let call = self.call(call_id)?;
+        if call.kind != CallKind::Mutation {
+            return Err(ConvoyError::Internal(
+                "queries cannot write; use a mutation".into(),
+            ));
+        }
+        Ok(call)
+    }
+}

@@ -1,0 +1,256 @@
+//! A call's transaction: its connection, `BEGIN` pipelined with the first statement, the
+//! writes pipelined with the next one or with `COMMIT`, and the end of the call.
+
+use std::future::Future;
+
+use deadpool_postgres::Object;
+use futures_util::future::join_all;
+
+use super::writes::{Change, PendingWrite};
+use super::{Call, CallKind, Engine};
+use crate::error::{ConvoyError, Result};
+use crate::group_commit::LoneInsert;
+use crate::plan::{plan_insert_rows, Statement};
+
+/// Whether `writes` is one insert and nothing else.
+pub(super) fn is_one_insert(writes: &[PendingWrite]) -> bool {
+    matches!(
+        writes,
+        [PendingWrite {
+            change: Change::Insert { .. },
+            ..
+        }]
+    )
+}
+
+/// Sends `BEGIN` (when given), then `writes`, then runs `last`, all pipelined: one round trip.
+/// Returns the first failure of `BEGIN` and the writes, and what `last` returned — `None` when a
+/// write could not even be prepared, and nothing was sent.
+pub(super) async fn pipelined<T>(
+    connection: &Object,
+    begin: Option<&str>,
+    writes: &[PendingWrite],
+    last: impl Future<Output = T>,
+) -> (Result<()>, Option<T>) {
+    // Prepared first, so that each write goes out the moment it is polled, in order, ahead of
+    // `last`; prepare_cached asks Postgres only the first time per connection.
+    let mut statements = Vec::with_capacity(writes.len());
+    for write in writes {
+        match connection.prepare_cached(&write.sql).await {
+            Ok(statement) => statements.push(statement),
+            Err(error) => return (Err(error.into()), None),
+        }
+    }
+    let begin = async {
+        match begin {
+            Some(sql) => connection
+                .batch_execute(sql)
+                .await
+                .map_err(ConvoyError::from),
+            None => Ok(()),
+        }
+    };
+    let sent = join_all(
+        writes
+            .iter()
+            .zip(&statements)
+            .map(|(write, statement)| write.send(connection, statement)),
+    );
+    // join! polls in order the first time, which is when each request is sent.
+    let (began, sent, last) = tokio::join!(begin, sent, last);
+    (began.and(sent.into_iter().collect()), Some(last))
+}
+
+#[derive(Default)]
+pub(super) struct Transaction {
+    pub(super) connection: Option<Object>,
+    pub(super) began: bool,
+    pub(super) finished: bool,
+    /// Statements run so far (counted in single-statement mode).
+    pub(super) statements: u32,
+    /// A single-statement call issued a second statement: run it again in a transaction.
+    pub(super) needs_restart: bool,
+    /// The first statement that failed: Postgres has aborted the transaction, so every later
+    /// statement fails the same way and COMMIT is impossible.
+    pub(super) failure: Option<ConvoyError>,
+}
+
+impl Drop for Transaction {
+    fn drop(&mut self) {
+        // A call abandoned mid-transaction (its HTTP client went away, a panic) must not hand an
+        // open transaction back to the pool: close that connection instead.
+        if let Some(connection) = self.connection.take() {
+            if self.began && !self.finished {
+                drop(Object::take(connection));
+            }
+        }
+    }
+}
+
+impl Engine {
+    pub(super) async fn end_transaction(&self, call: &Call, commit: bool) -> Result<()> {
+        self.calls
+            .lock()
+            .expect("calls lock poisoned")
+            .remove(&call.id);
+        let mut transaction = call.transaction.lock().await;
+        transaction.finished = true;
+        // Whatever the handler made of the failed statement, the call must run again.
+        if transaction.needs_restart {
+            return Err(ConvoyError::Restart);
+        }
+        let writes = std::mem::take(&mut *call.writes());
+        let failure = transaction.failure.take().or(writes.failure);
+        let commit = commit && failure.is_none();
+        // The writes not sent yet go with COMMIT; a rollback just forgets them.
+        let mut pending = if commit { writes.pending } else { Vec::new() };
+        if transaction.connection.is_none() && is_one_insert(&pending) {
+            // A mutation that only inserts one document: its INSERT alone is a transaction (a
+            // mutation's connection makes it a serializable one), shared with the other such
+            // inserts of the moment. No BEGIN, no COMMIT.
+            let write = pending.pop().expect("one insert");
+            let Change::Insert { data, created_at } = write.change else {
+                unreachable!("is_one_insert")
+            };
+            let rows_sql = plan_insert_rows(&self.schema(), &write.table)?;
+            let insert = LoneInsert {
+                table: write.table,
+                id: write.id,
+                data,
+                created_at,
+                sql: write.sql,
+                rows_sql,
+            };
+            self.lone_inserts.insert(&self.database, insert).await?;
+            self.committed(&writes.changes, writes.wrote_anything);
+            return Ok(());
+        }
+        if transaction.connection.is_none() && !pending.is_empty() {
+            transaction.connection = Some(self.connection_for(call.kind).await?);
+        }
+        let Some(connection) = transaction.connection.take() else {
+            return failure.map_or(Ok(()), Err);
+        };
+        if !transaction.began && pending.is_empty() {
+            return Ok(());
+        }
+        let begin = (!transaction.began).then(|| call.kind.begin_sql());
+        let end = if commit { "COMMIT" } else { "ROLLBACK" };
+        let (sent, ended) =
+            pipelined(&connection, begin, &pending, connection.batch_execute(end)).await;
+        // A failed write aborted the transaction, and COMMIT then rolled it back.
+        let Some(ended) = ended else {
+            // Nothing was sent, not even COMMIT: the transaction is still open.
+            drop(Object::take(connection));
+            return sent;
+        };
+        if let Err(error) = &ended {
+            if error.as_db_error().is_none() {
+                // No answer to COMMIT: the connection's state is unknown, never reuse it.
+                drop(Object::take(connection));
+            }
+        }
+        sent?;
+        ended?;
+        if commit {
+            self.committed(&writes.changes, writes.wrote_anything);
+        }
+        match failure {
+            Some(failure) if failure.is_retryable_conflict() => Err(failure),
+            // The handler caught a database error and returned normally; what it meant to
+            // write cannot be committed, so the caller gets the error instead.
+            Some(failure) if !commit && call.kind == CallKind::Mutation => Err(failure),
+            _ => Ok(()),
+        }
+    }
+
+    pub(super) async fn run(
+        &self,
+        call_id: u32,
+        statement: &Statement,
+    ) -> Result<Vec<tokio_postgres::Row>> {
+        let call = self.call(call_id)?;
+        let params = statement.param_refs();
+        if !call.single_statement {
+            return self
+                .run_with(&call, &statement.sql, &params, ConvoyError::from)
+                .await;
+        }
+        let mut transaction = self.open(&call).await?;
+        if transaction.statements > 0 {
+            transaction.needs_restart = true;
+            return Err(ConvoyError::Restart);
+        }
+        transaction.statements += 1;
+        // The connection goes back to the pool as soon as its one statement is answered.
+        let connection = transaction.connection.take().expect("open() connects");
+        let result = async {
+            let prepared = connection.prepare_cached(&statement.sql).await?;
+            connection.query(&prepared, &params).await
+        }
+        .await;
+        result.map_err(|error| transaction.fail(error.into()))
+    }
+
+    /// Runs one statement on the call's transaction, pipelined behind `BEGIN` if this is the first
+    /// and behind the writes not sent yet; a failure marks the transaction failed, described by
+    /// `describe` when it is the statement's own.
+    pub(super) async fn run_with(
+        &self,
+        call: &Call,
+        sql: &str,
+        params: &[&(dyn tokio_postgres::types::ToSql + Sync)],
+        describe: impl FnOnce(tokio_postgres::Error) -> ConvoyError,
+    ) -> Result<Vec<tokio_postgres::Row>> {
+        let mut transaction = self.open(call).await?;
+        let begin = (!transaction.began).then(|| call.kind.begin_sql());
+        transaction.began = true;
+        let pending = std::mem::take(&mut call.writes().pending);
+        let connection = transaction.connection.as_ref().expect("open() connects");
+        let work = async {
+            let prepared = connection.prepare_cached(sql).await?;
+            connection.query(&prepared, params).await
+        };
+        let result = match pipelined(connection, begin, &pending, work).await {
+            (Ok(()), Some(rows)) => rows.map_err(describe),
+            (sent, _) => sent.and(Err(ConvoyError::Internal("a write was not sent".into()))),
+        };
+        result.map_err(|error| transaction.fail(error))
+    }
+
+    pub(super) async fn connection_for(&self, kind: CallKind) -> Result<Object> {
+        match kind {
+            CallKind::Query => self.database.connection().await,
+            CallKind::Mutation => self.database.writer().await,
+        }
+    }
+
+    /// Locks the call's transaction, taking a pooled connection at its first use.
+    pub(super) async fn open<'a>(
+        &self,
+        call: &'a Call,
+    ) -> Result<tokio::sync::MutexGuard<'a, Transaction>> {
+        let mut transaction = call.transaction.lock().await;
+        if transaction.finished {
+            return Err(ConvoyError::Internal(
+                "ctx.db was used after its function returned (is an await missing?)".into(),
+            ));
+        }
+        if let Some(failure) = &transaction.failure {
+            return Err(failure.clone());
+        }
+        if transaction.connection.is_none() {
+            transaction.connection = Some(self.connection_for(call.kind).await?);
+        }
+        Ok(transaction)
+    }
+}
+
+impl Transaction {
+    pub(super) fn fail(&mut self, error: ConvoyError) -> ConvoyError {
+        if self.failure.is_none() {
+            self.failure = Some(error.clone());
+        }
+        error
+    }
+}

@@ -1,0 +1,326 @@
+//! A mutation's write buffer and the documents it has seen (see [`Writes`]).
+
+use std::collections::HashMap;
+use std::time::SystemTime;
+
+use deadpool_postgres::Object;
+use tokio_postgres::error::SqlState;
+use uuid::Uuid;
+
+use super::{Call, Engine};
+use crate::document::{creation_time_of, epoch_millis, has_nul, JsonbParam, Parts};
+use crate::error::{ConvoyError, Result};
+use crate::plan::{plan_delete, plan_insert, plan_replace};
+
+/// How many documents a mutation remembers (see [`Writes::seen`]); reads past this many are not
+/// remembered, and a `patch` of such a document reads it again.
+pub(super) const SEEN_LIMIT: usize = 1000;
+
+/// A mutation's writes not yet sent, and the documents it has seen.
+///
+/// A write is not sent when it is made: it travels to Postgres pipelined ahead of the call's next
+/// statement, or with `COMMIT`, so it costs no round trip of its own (Convex, too, holds a
+/// mutation's writes until it commits). Every statement follows the writes made before it, so the
+/// call reads its own writes, and a write that fails still fails the call before it can commit.
+#[derive(Default)]
+pub(super) struct Writes {
+    pub(super) pending: Vec<PendingWrite>,
+    /// Documents this call has read or written, as it sees them now — its snapshot plus its own
+    /// writes, exactly what Postgres would answer — so that `patch` or `get` of a document just
+    /// read needs no round trip. Raw SQL can change anything: it makes the call forget them all.
+    pub(super) seen: HashMap<Uuid, SeenDocument>,
+    /// A write refused before it was queued: the call cannot commit.
+    pub(super) failure: Option<ConvoyError>,
+    /// What the call wrote, for the commit log: table, id, and the fields before and after.
+    pub(super) changes: Vec<Changed>,
+    /// Raw SQL ran: it may have written anything.
+    pub(super) wrote_anything: bool,
+}
+
+/// A write as the commit log will record it: its fields as JSON text, before and after.
+pub(super) struct Changed {
+    pub(super) table: String,
+    pub(super) id: Option<Uuid>,
+    pub(super) old: Option<String>,
+    pub(super) new: Option<String>,
+}
+
+pub(super) struct SeenDocument {
+    pub(super) table: String,
+    /// `None` once this call deleted it.
+    pub(super) stored: Option<(f64, String)>,
+}
+
+impl Writes {
+    pub(super) fn remember(&mut self, table: &str, parts: &Parts) {
+        if self.seen.len() < SEEN_LIMIT || self.seen.contains_key(&parts.id) {
+            let stored = Some((parts.creation_time, parts.data.to_owned()));
+            self.seen.insert(
+                parts.id,
+                SeenDocument {
+                    table: table.to_owned(),
+                    stored,
+                },
+            );
+        }
+    }
+}
+
+/// What a mutation knows of a document without asking Postgres.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Seen {
+    /// Not read or written by this call (or forgotten): ask Postgres.
+    Unknown,
+    /// Deleted by this call.
+    Deleted,
+    Document {
+        table: String,
+        json: String,
+    },
+}
+
+pub(super) struct PendingWrite {
+    pub(super) table: String,
+    pub(super) id: Uuid,
+    pub(super) sql: String,
+    pub(super) change: Change,
+}
+
+pub(super) enum Change {
+    Insert {
+        data: String,
+        created_at: SystemTime,
+    },
+    Replace {
+        data: String,
+    },
+    Delete,
+}
+
+impl PendingWrite {
+    pub(super) async fn send(
+        &self,
+        connection: &Object,
+        statement: &tokio_postgres::Statement,
+    ) -> Result<()> {
+        let id = &self.id;
+        let sent = match &self.change {
+            Change::Insert { data, created_at } => connection
+                .execute(statement, &[id, &JsonbParam(data), created_at])
+                .await
+                .map(drop),
+            Change::Replace { data } => connection
+                .query(statement, &[id, &JsonbParam(data)])
+                .await
+                .map(drop),
+            Change::Delete => connection.query(statement, &[id]).await.map(drop),
+        };
+        sent.map_err(|error| {
+            // plan_replace and plan_delete divide by zero when the row is not there.
+            if error.code() == Some(&SqlState::DIVISION_BY_ZERO) {
+                ConvoyError::NotFound(format!("there is no document {id} in {}", self.table))
+            } else {
+                error.into()
+            }
+        })
+    }
+}
+
+/// A write to a row known only by its table: it wakes every read of that table.
+pub(super) fn wrote_table(call: &Call, table: &str) {
+    call.writes().changes.push(Changed {
+        table: table.to_owned(),
+        id: None,
+        old: None,
+        new: None,
+    });
+}
+
+impl Engine {
+    /// What this call knows of a document without asking Postgres: in a mutation, the documents it
+    /// has read or written (see [`Writes`]).
+    pub fn seen(&self, call_id: u32, id: &str) -> Result<Seen> {
+        let call = self.call(call_id)?;
+        let Ok(id) = Uuid::parse_str(id) else {
+            return Ok(Seen::Unknown);
+        };
+        let writes = call.writes();
+        let Some(seen) = writes.seen.get(&id) else {
+            return Ok(Seen::Unknown);
+        };
+        Ok(match &seen.stored {
+            None => Seen::Deleted,
+            Some((creation_time, data)) => Seen::Document {
+                table: seen.table.clone(),
+                json: Parts {
+                    id,
+                    creation_time: *creation_time,
+                    data,
+                }
+                .to_json()?,
+            },
+        })
+    }
+
+    /// Inserts a document (JSON object text, already validated against the table's schema in
+    /// JavaScript) and returns its new id: the primary key of an unmanaged table's row, or a
+    /// UUIDv7 for a managed table, whose insert is queued (see [`Engine::queue_insert`]).
+    pub async fn insert(&self, call_id: u32, table: &str, document_json: &str) -> Result<String> {
+        let schema = self.schema();
+        let definition = schema.table(table)?;
+        if definition.managed {
+            return self.queue_insert(call_id, table, document_json);
+        }
+        expect_object(document_json)?;
+        self.insert_unmanaged(call_id, definition, document_json)
+            .await
+    }
+
+    /// Queues an insert into a managed table (see [`Writes`]) and returns the new UUIDv7 id.
+    pub fn queue_insert(&self, call_id: u32, table: &str, document_json: &str) -> Result<String> {
+        let sql = plan_insert(&self.schema(), table)?;
+        let call = self.writing_call(call_id)?;
+        let id = Uuid::now_v7();
+        let created_at = creation_time_of(&id);
+        let data = document_json.to_owned();
+        self.queue(&call, table, id, sql, Change::Insert { data, created_at })?;
+        Ok(id.hyphenated().to_string())
+    }
+
+    /// Replaces a document's fields (JSON object text, validated in JavaScript). A missing
+    /// document is `NOT_FOUND`.
+    pub async fn replace(
+        &self,
+        call_id: u32,
+        table: &str,
+        id: &str,
+        document_json: &str,
+    ) -> Result<()> {
+        self.expect_document(call_id, table, id).await?;
+        self.queue_replace(call_id, table, id, document_json)
+    }
+
+    /// Deletes a document. A missing document is `NOT_FOUND`.
+    pub async fn delete(&self, call_id: u32, table: &str, id: &str) -> Result<()> {
+        self.expect_document(call_id, table, id).await?;
+        self.queue_delete(call_id, table, id)
+    }
+
+    /// Makes sure the call has seen the document in `table`, asking Postgres if need be.
+    pub(super) async fn expect_document(&self, call_id: u32, table: &str, id: &str) -> Result<()> {
+        if self.seen(call_id, id)? == Seen::Unknown {
+            self.locate(call_id, Some(table), &parse_id(id)?.to_string())
+                .await?;
+        }
+        Ok(())
+    }
+
+    /// Queues a replace of a document the call has seen (read, located or written); one it has
+    /// not seen, or not in `table`, is `NOT_FOUND`.
+    pub fn queue_replace(
+        &self,
+        call_id: u32,
+        table: &str,
+        id: &str,
+        document_json: &str,
+    ) -> Result<()> {
+        let sql = plan_replace(&self.schema(), table)?;
+        let call = self.writing_call(call_id)?;
+        let id = self.seen_in(&call, table, id)?;
+        let data = document_json.to_owned();
+        self.queue(&call, table, id, sql, Change::Replace { data })
+    }
+
+    /// Queues a delete of a document the call has seen, as [`Engine::queue_replace`].
+    pub fn queue_delete(&self, call_id: u32, table: &str, id: &str) -> Result<()> {
+        let sql = plan_delete(&self.schema(), table)?;
+        let call = self.writing_call(call_id)?;
+        let id = self.seen_in(&call, table, id)?;
+        self.queue(&call, table, id, sql, Change::Delete)
+    }
+
+    /// The id, when the call has seen that document in `table`.
+    pub(super) fn seen_in(&self, call: &Call, table: &str, id: &str) -> Result<Uuid> {
+        let id = parse_id(id)?;
+        let writes = call.writes();
+        match writes.seen.get(&id) {
+            Some(seen) if seen.table == table && seen.stored.is_some() => Ok(id),
+            _ => Err(ConvoyError::NotFound(format!(
+                "there is no document {id} in {table}"
+            ))),
+        }
+    }
+
+    /// Queues a write of the call's (see [`Writes`]), keeping what it has seen up to date.
+    pub(super) fn queue(
+        &self,
+        call: &Call,
+        table: &str,
+        id: Uuid,
+        sql: String,
+        change: Change,
+    ) -> Result<()> {
+        let mut writes = call.writes();
+        if let Change::Insert { data, .. } | Change::Replace { data } = &change {
+            if let Err(error) = expect_object(data) {
+                writes.failure.get_or_insert(error.clone());
+                return Err(error);
+            }
+        }
+        let old = writes
+            .seen
+            .get(&id)
+            .and_then(|seen| seen.stored.as_ref())
+            .map(|(_, data)| data.clone());
+        let new = match &change {
+            Change::Insert { data, .. } | Change::Replace { data } => Some(data.clone()),
+            Change::Delete => None,
+        };
+        writes.changes.push(Changed {
+            table: table.to_owned(),
+            id: Some(id),
+            old,
+            new,
+        });
+        let stored = match &change {
+            Change::Insert { data, created_at } => Some((epoch_millis(*created_at), data.clone())),
+            Change::Replace { data } => writes
+                .seen
+                .get(&id)
+                .and_then(|seen| seen.stored.as_ref())
+                .map(|(creation_time, _)| (*creation_time, data.clone())),
+            Change::Delete => None,
+        };
+        if writes.seen.len() < SEEN_LIMIT || writes.seen.contains_key(&id) {
+            let table = table.to_owned();
+            writes.seen.insert(id, SeenDocument { table, stored });
+        }
+        writes.pending.push(PendingWrite {
+            table: table.to_owned(),
+            id,
+            sql,
+            change,
+        });
+        Ok(())
+    }
+}
+
+/// A document as it is written: a JSON object Postgres will take (JSONB refuses NUL characters).
+pub(super) fn expect_object(document_json: &str) -> Result<()> {
+    if !document_json.trim_start().starts_with('{') {
+        return Err(ConvoyError::InvalidArgs(
+            "a document must be a JSON object".into(),
+        ));
+    }
+    if has_nul(document_json) {
+        return Err(ConvoyError::InvalidArgs(
+            "a document cannot hold the NUL character (\\u0000): Postgres JSONB refuses it".into(),
+        ));
+    }
+    Ok(())
+}
+
+pub(super) fn parse_id(id: &str) -> Result<Uuid> {
+    Uuid::parse_str(id)
+        .map_err(|_| ConvoyError::InvalidArgs(format!("{id:?} is not a document id")))
+}
