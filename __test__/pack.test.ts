@@ -122,6 +122,14 @@ describe('the packed package in a fresh app', { timeout: 600_000 }, () => {
   });
 
   test('`node convoy/_generated/http.js` is the production server', async () => {
+    // The production server never changes the schema and loads the bundle `convoy build` writes.
+    for (const step of ['migrate', 'build']) {
+      const result = await run('npx', ['convoy', step], {
+        cwd: app,
+        env: { ...process.env, DATABASE_URL: database.url },
+      });
+      assert.equal(result.code, 0, result.output);
+    }
     const port = await freePort();
     const url = `http://127.0.0.1:${port}`;
     const server = start('node', ['convoy/_generated/http.js'], {
