@@ -7,7 +7,6 @@ pub mod document;
 pub mod engine;
 pub mod error;
 pub mod group_commit;
-pub mod page;
 pub mod plan;
 pub mod raw;
 pub mod reactivity;

@@ -111,12 +111,12 @@ impl Engine {
         let plan: QueryPlan = serde_json::from_str(plan_json)
             .map_err(|error| ConvoyError::InvalidArgs(format!("invalid query: {error}")))?;
         let (statement, query) =
-            crate::page::plan_page(&self.schema(), &plan, plan_json, cursor, num_items)?;
+            crate::plan::page::plan_page(&self.schema(), &plan, plan_json, cursor, num_items)?;
         self.record_read(call_id, &plan)?;
         let rows = self.run(call_id, &statement).await?;
         let key = crate::plan::order_key(&self.schema(), &plan)?;
         self.read_documents(call_id, &plan.table, |each| {
-            crate::page::page_json(&rows, num_items, &key, &query, cursor, each)
+            crate::plan::page::page_json(&rows, num_items, &key, &query, cursor, each)
         })
     }
 }

@@ -8,9 +8,9 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use uuid::Uuid;
 
+use super::{build_select, order_key, OrderKey, Param, QueryPlan, Statement};
 use crate::document::{JsonbText, Parts};
 use crate::error::{ConvoyError, Result};
-use crate::plan::{build_select, order_key, OrderKey, Param, QueryPlan, Statement};
 use crate::schema::Schema;
 
 /// The most documents one page may hold.

@@ -1,0 +1,20 @@
+//! The planner: the query IR that `ctx.db.query(...)` builds in JavaScript (docs/architecture.md)
+//! becomes one parameterised statement. Names come from the schema and are quoted; every value
+//! is a bind parameter.
+
+mod ir;
+pub mod page;
+mod select;
+mod statement;
+mod storage;
+mod writes;
+
+pub use ir::*;
+pub(crate) use select::build_select;
+pub use select::{order_key, plan_get, plan_query};
+pub use statement::*;
+pub use storage::OrderKey;
+pub use writes::*;
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,314 @@
+//! `SELECT`s: queries, pages (the cursor condition comes from `page`) and documents by id.
+
+use std::fmt::Write as _;
+
+use uuid::Uuid;
+
+use super::ir::{CompareOp, Filter, IndexRange, Operand, QueryPlan};
+use super::statement::{Param, RowShape, Statement, DOCUMENT_COLUMNS};
+use super::storage::OrderKey;
+use super::storage::{managed_table, FieldRef};
+use crate::error::{ConvoyError, Result};
+use crate::schema::{Schema, Table};
+use crate::sql::quote_ident;
+
+pub fn order_key(schema: &Schema, plan: &QueryPlan) -> Result<OrderKey> {
+    let table = schema.table(&plan.table)?;
+    if !table.managed {
+        if !matches!(table.primary_key.as_slice(), [_]) {
+            return Err(ConvoyError::InvalidArgs(format!(
+                "paginate needs a primary key of one column to keep its place, and table {:?} has {}",
+                table.name,
+                if table.primary_key.is_empty() { "none" } else { "several" }
+            )));
+        }
+        let FieldRef::Column {
+            expr: key,
+            sql_type: key_type,
+        } = FieldRef::parse(table, "_id")?
+        else {
+            unreachable!("an unmanaged table's fields are columns");
+        };
+        let order = match plan.order.field.as_deref() {
+            None => None,
+            Some(field) => match FieldRef::parse(table, field)? {
+                FieldRef::Column { expr, .. } if expr == key => None,
+                FieldRef::Column { expr, sql_type } => Some((expr, sql_type)),
+                _ => unreachable!("an unmanaged table's fields are columns"),
+            },
+        };
+        return Ok(OrderKey::Column {
+            order,
+            key: (key, key_type),
+        });
+    }
+    Ok(
+        match FieldRef::parse(
+            table,
+            plan.order.field.as_deref().unwrap_or("_creationTime"),
+        )? {
+            FieldRef::Id => OrderKey::Id,
+            FieldRef::CreationTime => OrderKey::CreationTime,
+            FieldRef::Data(expr) | FieldRef::Column { expr, .. } => OrderKey::Field(expr),
+        },
+    )
+}
+
+pub fn plan_query(schema: &Schema, plan: &QueryPlan) -> Result<Statement> {
+    let mut statement = build_select(schema, plan, None, |_| Ok(None))?;
+    if let Some(limit) = plan.limit {
+        let placeholder = statement.bind(Param::Int(i64::from(limit)));
+        write!(statement.sql, " LIMIT {placeholder}").expect("writing to a String");
+    }
+    Ok(statement)
+}
+
+/// `SELECT id, data, created_at [, sort key] FROM … WHERE … ORDER BY …`, without a LIMIT.
+/// `extra` may add one more condition (a page's cursor) once the others have bound theirs.
+pub(crate) fn build_select(
+    schema: &Schema,
+    plan: &QueryPlan,
+    sort_key_column: Option<&OrderKey>,
+    extra: impl FnOnce(&mut Statement) -> Result<Option<String>>,
+) -> Result<Statement> {
+    let table = schema.table(&plan.table)?;
+    let sort_column = match sort_key_column {
+        Some(OrderKey::Field(expr)) => format!(", {expr}"),
+        _ => String::new(),
+    };
+    let (columns, shape) = if table.managed {
+        (
+            format!("{DOCUMENT_COLUMNS}{sort_column}"),
+            RowShape::Document,
+        )
+    } else {
+        let mut columns = unmanaged_document(table)?;
+        // A page also reads its last row's place: the primary key and the sort column, as JSON.
+        if let Some(OrderKey::Column { order, key }) = sort_key_column {
+            let sort = order.as_ref().map_or_else(
+                || "NULL::text".to_owned(),
+                |(expr, _)| format!("to_jsonb({expr})::text"),
+            );
+            write!(columns, ", to_jsonb({})::text, {sort}", key.0).expect("writing to a String");
+        }
+        (columns, RowShape::JsonText)
+    };
+    let mut statement = Statement {
+        sql: format!("SELECT {columns} FROM {} AS t", quote_ident(&table.name)?),
+        params: Vec::new(),
+        shape,
+    };
+    let mut conditions = Vec::new();
+    if let Some(range) = &plan.index {
+        index_conditions(table, range, &mut statement, &mut conditions)?;
+    }
+    if let Some(filter) = &plan.filter {
+        conditions.push(filter_sql(table, filter, &mut statement, 0)?);
+    }
+    if let Some(condition) = extra(&mut statement)? {
+        conditions.push(condition);
+    }
+    if !conditions.is_empty() {
+        write!(statement.sql, " WHERE {}", conditions.join(" AND ")).expect("writing to a String");
+    }
+    let dir = plan.order.dir.sql();
+    // The tiebreaker that makes the order total: the id, or an unmanaged table's primary key.
+    let tiebreaker = if table.managed {
+        Some("id".to_owned())
+    } else {
+        match table.primary_key.as_slice() {
+            [key] => Some(quote_ident(key)?),
+            _ => None,
+        }
+    };
+    let order_field = match plan.order.field.as_deref() {
+        Some(field) => Some(FieldRef::parse(table, field)?),
+        None if table.managed => Some(FieldRef::CreationTime),
+        // An unmanaged table has no creation time: by default it reads in primary-key order.
+        None => None,
+    };
+    let mut order = Vec::new();
+    if let Some(field) = &order_field {
+        order.push(format!("{} {dir}", field.order_expr()));
+    }
+    if let Some(tiebreaker) = tiebreaker {
+        if order_field.as_ref().map(FieldRef::order_expr) != Some(tiebreaker.as_str()) {
+            order.push(format!("{tiebreaker} {dir}"));
+        }
+    }
+    if !order.is_empty() {
+        write!(statement.sql, " ORDER BY {}", order.join(", ")).expect("writing to a String");
+    }
+    Ok(statement)
+}
+
+/// An unmanaged row as a document: its columns, plus `_id` when the primary key is one column.
+pub(super) fn unmanaged_document(table: &Table) -> Result<String> {
+    Ok(match table.primary_key.as_slice() {
+        [key] => format!(
+            "(to_jsonb(t) || jsonb_build_object('_id', t.{}))::text",
+            quote_ident(key)?
+        ),
+        _ => "to_jsonb(t)::text".to_owned(),
+    })
+}
+
+/// An index range is equality on a prefix of the index's fields, then at most one field with
+/// lower and/or upper bounds: the shape a btree can answer without scanning.
+pub(super) fn index_conditions(
+    table: &Table,
+    range: &IndexRange,
+    statement: &mut Statement,
+    conditions: &mut Vec<String>,
+) -> Result<()> {
+    let index = table.index(&range.name)?;
+    for (position, eq) in range.eq.iter().enumerate() {
+        match index.fields.get(position) {
+            Some(field) if *field == eq.field => {}
+            expected => {
+                return Err(ConvoyError::InvalidArgs(format!(
+                    "withIndex({:?}): fields must be compared in the index's order ({}); got {:?} where {} was expected",
+                    index.name,
+                    index.fields.join(", "),
+                    eq.field,
+                    expected.map_or("nothing".to_owned(), |field| format!("{field:?}"))
+                )))
+            }
+        }
+        conditions.push(FieldRef::parse(table, &eq.field)?.compare_with_value(
+            CompareOp::Eq,
+            &eq.value,
+            statement,
+        )?);
+    }
+    if range.range.len() > 2 {
+        return Err(ConvoyError::InvalidArgs(
+            "withIndex: at most one lower and one upper bound".into(),
+        ));
+    }
+    for bound in &range.range {
+        let expected = index.fields.get(range.eq.len());
+        if expected != Some(&bound.field) {
+            return Err(ConvoyError::InvalidArgs(format!(
+                "withIndex({:?}): a range must be on the field after the equalities ({}); got {:?}",
+                index.name,
+                expected.map_or("none left".to_owned(), |field| format!("{field:?}")),
+                bound.field
+            )));
+        }
+        conditions.push(FieldRef::parse(table, &bound.field)?.compare_with_value(
+            bound.op.into(),
+            &bound.value,
+            statement,
+        )?);
+    }
+    Ok(())
+}
+
+/// Filters nest; a bound on depth keeps a hostile or runaway filter from exhausting the stack.
+pub(super) const MAX_FILTER_DEPTH: usize = 32;
+
+pub(super) fn filter_sql(
+    table: &Table,
+    filter: &Filter,
+    statement: &mut Statement,
+    depth: usize,
+) -> Result<String> {
+    if depth > MAX_FILTER_DEPTH {
+        return Err(ConvoyError::InvalidArgs(format!(
+            "filter is nested more than {MAX_FILTER_DEPTH} levels deep"
+        )));
+    }
+    let join = |parts: &[Filter],
+                joiner: &str,
+                empty: &str,
+                statement: &mut Statement|
+     -> Result<String> {
+        if parts.is_empty() {
+            return Ok(empty.to_owned());
+        }
+        let parts = parts
+            .iter()
+            .map(|part| filter_sql(table, part, statement, depth + 1))
+            .collect::<Result<Vec<_>>>()?;
+        Ok(format!("({})", parts.join(joiner)))
+    };
+    match filter {
+        Filter::And { and } => join(and, " AND ", "TRUE", statement),
+        Filter::Or { or } => join(or, " OR ", "FALSE", statement),
+        Filter::Not { not } => Ok(format!(
+            "(NOT COALESCE({}, FALSE))",
+            filter_sql(table, not, statement, depth + 1)?
+        )),
+        Filter::Compare { cmp, left, right } => compare_sql(table, *cmp, left, right, statement),
+    }
+}
+
+pub(super) fn compare_sql(
+    table: &Table,
+    op: CompareOp,
+    left: &Operand,
+    right: &Operand,
+    statement: &mut Statement,
+) -> Result<String> {
+    Ok(match (left, right) {
+        (Operand::Field { field }, Operand::Value { value }) => {
+            FieldRef::parse(table, field)?.compare_with_value(op, value, statement)?
+        }
+        (Operand::Value { value }, Operand::Field { field }) => {
+            FieldRef::parse(table, field)?.compare_with_value(mirror(op), value, statement)?
+        }
+        (Operand::Field { field: left }, Operand::Field { field: right }) => format!(
+            "{} {} {}",
+            FieldRef::parse(table, left)?.as_jsonb(),
+            op.sql(),
+            FieldRef::parse(table, right)?.as_jsonb()
+        ),
+        (Operand::Value { value: left }, Operand::Value { value: right }) => {
+            let left = statement.bind(Param::Json(left.clone()));
+            let right = statement.bind(Param::Json(right.clone()));
+            format!("{left}::jsonb {} {right}::jsonb", op.sql())
+        }
+    })
+}
+
+/// `value < field` is `field > value`.
+pub(super) fn mirror(op: CompareOp) -> CompareOp {
+    match op {
+        CompareOp::Gt => CompareOp::Lt,
+        CompareOp::Gte => CompareOp::Lte,
+        CompareOp::Lt => CompareOp::Gt,
+        CompareOp::Lte => CompareOp::Gte,
+        other => other,
+    }
+}
+
+/// Finds a document by id: in one table, or (when the table is not known, since ids do not carry
+/// it) in every managed table with one statement. The first column names the table.
+pub fn plan_get(schema: &Schema, table: Option<&str>, id: Uuid) -> Result<Statement> {
+    let mut statement = Statement {
+        sql: String::new(),
+        params: Vec::new(),
+        shape: RowShape::Document,
+    };
+    let placeholder = statement.bind(Param::Uuid(id));
+    let tables: Vec<&Table> = match table {
+        Some(name) => vec![managed_table(schema, name)?],
+        None => schema.managed_tables().collect(),
+    };
+    if tables.is_empty() {
+        return Err(ConvoyError::InvalidArgs("the schema has no tables".into()));
+    }
+    statement.sql = tables
+        .iter()
+        .map(|table| {
+            Ok(format!(
+                "SELECT {}::text, {DOCUMENT_COLUMNS} FROM {} WHERE id = {placeholder}",
+                crate::sql::quote_literal(&table.name)?,
+                quote_ident(&table.name)?
+            ))
+        })
+        .collect::<Result<Vec<_>>>()?
+        .join(" UNION ALL ");
+    Ok(statement)
+}

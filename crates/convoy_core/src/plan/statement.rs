@@ -1,0 +1,57 @@
+//! A planned statement: SQL text, its bind parameters, and what its rows hold.
+
+use std::time::SystemTime;
+
+use serde_json::Value;
+use tokio_postgres::types::ToSql;
+use uuid::Uuid;
+
+/// A bind parameter of a planned statement.
+#[derive(Debug)]
+pub enum Param {
+    Json(Value),
+    Uuid(Uuid),
+    Time(SystemTime),
+    Int(i64),
+}
+
+impl Param {
+    pub fn as_sql(&self) -> &(dyn ToSql + Sync) {
+        match self {
+            Self::Json(value) => value,
+            Self::Uuid(id) => id,
+            Self::Time(time) => time,
+            Self::Int(number) => number,
+        }
+    }
+}
+
+/// SQL text plus its parameters, ready for `prepare_cached`.
+#[derive(Debug)]
+pub struct Statement {
+    pub sql: String,
+    pub params: Vec<Param>,
+    pub shape: RowShape,
+}
+
+/// What a statement's rows hold.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RowShape {
+    /// `id, data, created_at` of a managed table.
+    Document,
+    /// One column: the document as JSON text (an unmanaged table's row).
+    JsonText,
+}
+
+impl Statement {
+    pub fn param_refs(&self) -> Vec<&(dyn ToSql + Sync)> {
+        self.params.iter().map(Param::as_sql).collect()
+    }
+
+    pub(crate) fn bind(&mut self, param: Param) -> String {
+        self.params.push(param);
+        format!("${}", self.params.len())
+    }
+}
+
+pub const DOCUMENT_COLUMNS: &str = "id, data, created_at";
