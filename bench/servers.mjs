@@ -19,36 +19,45 @@ export const SERVERS = {
     label: 'Convoy',
     cwd: exampleApp,
     args: ['convoy/_generated/http.js'],
-    prepare: () => generateConvoyServer(exampleApp),
+    prepare: (databaseUrl) => prepareConvoyServer(exampleApp, databaseUrl),
   },
   // The example's functions plus a read-modify-write, for bench/mutations.mjs.
   'convoy-bench-app': {
     label: 'Convoy',
     cwd: benchApp,
     args: ['convoy/_generated/http.js'],
-    prepare: () => generateConvoyServer(benchApp),
+    prepare: (databaseUrl) => prepareConvoyServer(benchApp, databaseUrl),
   },
 };
 
-/** `convoy/_generated/` is committed in an app; write it if this checkout does not have it yet. */
-function generateConvoyServer(app) {
-  if (existsSync(path.join(app, 'convoy', '_generated', 'http.js'))) return;
+/**
+ * What a deploy does before the production server starts: `convoy build` (the bundle it loads, and
+ * `convoy/_generated/http.js` if this checkout has none yet) and `convoy migrate` (it never
+ * changes the schema itself).
+ */
+function prepareConvoyServer(app, databaseUrl) {
   const cli = path.join(root, 'dist', 'cli', 'bin.js');
   if (!existsSync(cli)) {
     throw new Error(
-      `${path.relative(root, app)}/convoy/_generated/http.js is missing and Convoy's CLI is not built (dist/cli/bin.js); run \`npm run build\`, or measure the hand-written server alone with \`--only handwritten\``,
+      `Convoy's CLI is not built (dist/cli/bin.js); run \`npm run build\`, or measure the hand-written server alone with \`--only handwritten\``,
     );
   }
-  const codegen = spawnSync(process.execPath, [cli, 'codegen'], { cwd: app, encoding: 'utf8' });
-  if (codegen.status !== 0) {
-    throw new Error(`\`convoy codegen\` failed in ${app}:\n${codegen.stdout}${codegen.stderr}`);
+  for (const command of ['build', 'migrate']) {
+    const result = spawnSync(process.execPath, [cli, command], {
+      cwd: app,
+      encoding: 'utf8',
+      env: { ...process.env, DATABASE_URL: databaseUrl },
+    });
+    if (result.status !== 0) {
+      throw new Error(`\`convoy ${command}\` failed in ${app}:\n${result.stdout}${result.stderr}`);
+    }
   }
 }
 
 /** Starts one of SERVERS on a free loopback port and resolves once its /health answers 200. */
 export async function startServer(name, databaseUrl) {
   const server = SERVERS[name];
-  server.prepare?.();
+  server.prepare?.(databaseUrl);
   const port = await freePort();
   const child = spawn(process.execPath, server.args, {
     cwd: server.cwd,
