@@ -4,6 +4,7 @@
 
 mod ir;
 pub mod page;
+pub mod rows;
 mod select;
 mod statement;
 mod storage;

@@ -7,51 +7,15 @@ use uuid::Uuid;
 use super::ir::{CompareOp, Filter, IndexRange, Operand, QueryPlan};
 use super::statement::{Param, RowShape, Statement, DOCUMENT_COLUMNS};
 use super::storage::OrderKey;
-use super::storage::{managed_table, FieldRef};
+use super::storage::{managed_table, FieldRef, Layout};
 use crate::error::{ConvoyError, Result};
 use crate::schema::{Schema, Table};
 use crate::sql::quote_ident;
 
+/// What `plan` sorts by, as its table's layout keeps it (see [`Layout::order_key`]).
 pub fn order_key(schema: &Schema, plan: &QueryPlan) -> Result<OrderKey> {
     let table = schema.table(&plan.table)?;
-    if !table.managed {
-        if !matches!(table.primary_key.as_slice(), [_]) {
-            return Err(ConvoyError::InvalidArgs(format!(
-                "paginate needs a primary key of one column to keep its place, and table {:?} has {}",
-                table.name,
-                if table.primary_key.is_empty() { "none" } else { "several" }
-            )));
-        }
-        let FieldRef::Column {
-            expr: key,
-            sql_type: key_type,
-        } = FieldRef::parse(table, "_id")?
-        else {
-            unreachable!("an unmanaged table's fields are columns");
-        };
-        let order = match plan.order.field.as_deref() {
-            None => None,
-            Some(field) => match FieldRef::parse(table, field)? {
-                FieldRef::Column { expr, .. } if expr == key => None,
-                FieldRef::Column { expr, sql_type } => Some((expr, sql_type)),
-                _ => unreachable!("an unmanaged table's fields are columns"),
-            },
-        };
-        return Ok(OrderKey::Column {
-            order,
-            key: (key, key_type),
-        });
-    }
-    Ok(
-        match FieldRef::parse(
-            table,
-            plan.order.field.as_deref().unwrap_or("_creationTime"),
-        )? {
-            FieldRef::Id => OrderKey::Id,
-            FieldRef::CreationTime => OrderKey::CreationTime,
-            FieldRef::Data(expr) | FieldRef::Column { expr, .. } => OrderKey::Field(expr),
-        },
-    )
+    Layout::of(table).order_key(table, plan.order.field.as_deref())
 }
 
 pub fn plan_query(schema: &Schema, plan: &QueryPlan) -> Result<Statement> {
@@ -72,27 +36,8 @@ pub(crate) fn build_select(
     extra: impl FnOnce(&mut Statement) -> Result<Option<String>>,
 ) -> Result<Statement> {
     let table = schema.table(&plan.table)?;
-    let sort_column = match sort_key_column {
-        Some(OrderKey::Field(expr)) => format!(", {expr}"),
-        _ => String::new(),
-    };
-    let (columns, shape) = if table.managed {
-        (
-            format!("{DOCUMENT_COLUMNS}{sort_column}"),
-            RowShape::Document,
-        )
-    } else {
-        let mut columns = unmanaged_document(table)?;
-        // A page also reads its last row's place: the primary key and the sort column, as JSON.
-        if let Some(OrderKey::Column { order, key }) = sort_key_column {
-            let sort = order.as_ref().map_or_else(
-                || "NULL::text".to_owned(),
-                |(expr, _)| format!("to_jsonb({expr})::text"),
-            );
-            write!(columns, ", to_jsonb({})::text, {sort}", key.0).expect("writing to a String");
-        }
-        (columns, RowShape::JsonText)
-    };
+    let layout = Layout::of(table);
+    let (columns, shape) = layout.row_columns(table, sort_key_column)?;
     let mut statement = Statement {
         sql: format!("SELECT {columns} FROM {} AS t", quote_ident(&table.name)?),
         params: Vec::new(),
@@ -112,20 +57,10 @@ pub(crate) fn build_select(
         write!(statement.sql, " WHERE {}", conditions.join(" AND ")).expect("writing to a String");
     }
     let dir = plan.order.dir.sql();
-    // The tiebreaker that makes the order total: the id, or an unmanaged table's primary key.
-    let tiebreaker = if table.managed {
-        Some("id".to_owned())
-    } else {
-        match table.primary_key.as_slice() {
-            [key] => Some(quote_ident(key)?),
-            _ => None,
-        }
-    };
+    let tiebreaker = layout.tiebreaker(table)?;
     let order_field = match plan.order.field.as_deref() {
-        Some(field) => Some(FieldRef::parse(table, field)?),
-        None if table.managed => Some(FieldRef::CreationTime),
-        // An unmanaged table has no creation time: by default it reads in primary-key order.
-        None => None,
+        Some(field) => Some(layout.field(table, field)?),
+        None => layout.default_order(),
     };
     let mut order = Vec::new();
     if let Some(field) = &order_field {
@@ -140,17 +75,6 @@ pub(crate) fn build_select(
         write!(statement.sql, " ORDER BY {}", order.join(", ")).expect("writing to a String");
     }
     Ok(statement)
-}
-
-/// An unmanaged row as a document: its columns, plus `_id` when the primary key is one column.
-pub(super) fn unmanaged_document(table: &Table) -> Result<String> {
-    Ok(match table.primary_key.as_slice() {
-        [key] => format!(
-            "(to_jsonb(t) || jsonb_build_object('_id', t.{}))::text",
-            quote_ident(key)?
-        ),
-        _ => "to_jsonb(t)::text".to_owned(),
-    })
 }
 
 /// An index range is equality on a prefix of the index's fields, then at most one field with

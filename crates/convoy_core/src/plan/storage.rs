@@ -2,16 +2,176 @@
 //! documents (`data->'field'`) or columns (unmanaged tables). Everything the planner writes about
 //! a field goes through here.
 
+use std::fmt::Write as _;
 use std::time::{Duration, UNIX_EPOCH};
 
 use serde_json::Value;
 use uuid::Uuid;
 
 use super::ir::CompareOp;
-use super::statement::{Param, Statement};
+use super::statement::{Param, RowShape, Statement, DOCUMENT_COLUMNS};
 use crate::error::{ConvoyError, Result};
 use crate::schema::{Schema, Table};
 use crate::sql::{field_expr, quote_ident};
+
+/// How a table keeps its rows. Every question the planner asks about a table's SQL — a field's
+/// expression, the columns a row is read from, the order by default, the tiebreaker — is answered
+/// here, once per layout: another stage of a table (GRADUATION.md) is another variant, not a
+/// branch in every function.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Layout {
+    /// Convoy's documents: `id`, `data` (JSONB, where the fields live), `created_at`.
+    Documents,
+    /// The user's own columns (an unmanaged table): each field is the column of that name.
+    Columns,
+}
+
+impl Layout {
+    pub(crate) fn of(table: &Table) -> Self {
+        if table.managed {
+            Self::Documents
+        } else {
+            Self::Columns
+        }
+    }
+
+    /// The field a query names, as SQL.
+    pub(super) fn field(self, table: &Table, field: &str) -> Result<FieldRef> {
+        match self {
+            Self::Columns => {
+                // `_id` of an unmanaged table is its primary key, when that is one column.
+                let name = match (field, table.primary_key.as_slice()) {
+                    ("_id", [key]) => key.as_str(),
+                    _ => field,
+                };
+                let column = table
+                    .columns
+                    .iter()
+                    .find(|column| column.name == name)
+                    .ok_or_else(|| {
+                        ConvoyError::InvalidArgs(format!(
+                            "table {:?} has no column {field:?}",
+                            table.name
+                        ))
+                    })?;
+                Ok(FieldRef::Column {
+                    expr: quote_ident(&column.name)?,
+                    sql_type: column.sql_type.clone(),
+                })
+            }
+            Self::Documents => match field {
+                "_id" => Ok(FieldRef::Id),
+                "_creationTime" => Ok(FieldRef::CreationTime),
+                "" => Err(ConvoyError::InvalidArgs(
+                    "a field name cannot be empty".into(),
+                )),
+                field if field.starts_with('_') => Err(ConvoyError::InvalidArgs(format!(
+                    "unknown system field {field:?} (there are _id and _creationTime)"
+                ))),
+                field => Ok(FieldRef::Data(field_expr(field)?)),
+            },
+        }
+    }
+
+    /// What a query sorts by, `field` or the layout's default, with what keeps a page's place.
+    pub(super) fn order_key(self, table: &Table, field: Option<&str>) -> Result<OrderKey> {
+        match self {
+            Self::Documents => Ok(match self.field(table, field.unwrap_or("_creationTime"))? {
+                FieldRef::Id => OrderKey::Id,
+                FieldRef::CreationTime => OrderKey::CreationTime,
+                FieldRef::Data(expr) | FieldRef::Column { expr, .. } => OrderKey::Field(expr),
+            }),
+            Self::Columns => {
+                if !matches!(table.primary_key.as_slice(), [_]) {
+                    return Err(ConvoyError::InvalidArgs(format!(
+                        "paginate needs a primary key of one column to keep its place, and table {:?} has {}",
+                        table.name,
+                        if table.primary_key.is_empty() { "none" } else { "several" }
+                    )));
+                }
+                let FieldRef::Column {
+                    expr: key,
+                    sql_type: key_type,
+                } = self.field(table, "_id")?
+                else {
+                    unreachable!("an unmanaged table's fields are columns");
+                };
+                let order = match field {
+                    None => None,
+                    Some(field) => match self.field(table, field)? {
+                        FieldRef::Column { expr, .. } if expr == key => None,
+                        FieldRef::Column { expr, sql_type } => Some((expr, sql_type)),
+                        _ => unreachable!("an unmanaged table's fields are columns"),
+                    },
+                };
+                Ok(OrderKey::Column {
+                    order,
+                    key: (key, key_type),
+                })
+            }
+        }
+    }
+
+    /// What a `SELECT` reads of each row, and what its rows then hold. With `sort_key`, a page's
+    /// rows also carry their place (the sort key, and for columns the primary key, as JSON).
+    pub(super) fn row_columns(
+        self,
+        table: &Table,
+        sort_key: Option<&OrderKey>,
+    ) -> Result<(String, RowShape)> {
+        match self {
+            Self::Documents => {
+                let sort_column = match sort_key {
+                    Some(OrderKey::Field(expr)) => format!(", {expr}"),
+                    _ => String::new(),
+                };
+                Ok((
+                    format!("{DOCUMENT_COLUMNS}{sort_column}"),
+                    RowShape::Document,
+                ))
+            }
+            Self::Columns => {
+                // The row as a document: its columns, plus `_id` when the key is one column.
+                let mut columns = match table.primary_key.as_slice() {
+                    [key] => format!(
+                        "(to_jsonb(t) || jsonb_build_object('_id', t.{}))::text",
+                        quote_ident(key)?
+                    ),
+                    _ => "to_jsonb(t)::text".to_owned(),
+                };
+                if let Some(OrderKey::Column { order, key }) = sort_key {
+                    let sort = order.as_ref().map_or_else(
+                        || "NULL::text".to_owned(),
+                        |(expr, _)| format!("to_jsonb({expr})::text"),
+                    );
+                    write!(columns, ", to_jsonb({})::text, {sort}", key.0)
+                        .expect("writing to a String");
+                }
+                Ok((columns, RowShape::JsonText))
+            }
+        }
+    }
+
+    /// The order of a query that names none: creation time for documents; an unmanaged table has
+    /// no creation time, and reads in primary-key order (its tiebreaker).
+    pub(super) fn default_order(self) -> Option<FieldRef> {
+        match self {
+            Self::Documents => Some(FieldRef::CreationTime),
+            Self::Columns => None,
+        }
+    }
+
+    /// The column that makes every order total: the id, or a one-column primary key.
+    pub(super) fn tiebreaker(self, table: &Table) -> Result<Option<String>> {
+        Ok(match self {
+            Self::Documents => Some("id".to_owned()),
+            Self::Columns => match table.primary_key.as_slice() {
+                [key] => Some(quote_ident(key)?),
+                _ => None,
+            },
+        })
+    }
+}
 
 /// How a name in a query reads in SQL: in a managed table the system fields are columns and the
 /// rest live in `data`; in an unmanaged table every field is a column of its own type.
@@ -23,39 +183,9 @@ pub(super) enum FieldRef {
 }
 
 impl FieldRef {
-    pub(super) fn parse(table: &Table, field: &str) -> Result<Self> {
-        if !table.managed {
-            // `_id` of an unmanaged table is its primary key, when that is one column.
-            let name = match (field, table.primary_key.as_slice()) {
-                ("_id", [key]) => key.as_str(),
-                _ => field,
-            };
-            let column = table
-                .columns
-                .iter()
-                .find(|column| column.name == name)
-                .ok_or_else(|| {
-                    ConvoyError::InvalidArgs(format!(
-                        "table {:?} has no column {field:?}",
-                        table.name
-                    ))
-                })?;
-            return Ok(Self::Column {
-                expr: quote_ident(&column.name)?,
-                sql_type: column.sql_type.clone(),
-            });
-        }
-        match field {
-            "_id" => Ok(Self::Id),
-            "_creationTime" => Ok(Self::CreationTime),
-            "" => Err(ConvoyError::InvalidArgs(
-                "a field name cannot be empty".into(),
-            )),
-            field if field.starts_with('_') => Err(ConvoyError::InvalidArgs(format!(
-                "unknown system field {field:?} (there are _id and _creationTime)"
-            ))),
-            field => Ok(Self::Data(field_expr(field)?)),
-        }
+    /// The field `name` of `table`, as its layout keeps it.
+    pub(super) fn parse(table: &Table, name: &str) -> Result<Self> {
+        Layout::of(table).field(table, name)
     }
 
     /// The field compared with a value: system fields keep their column types (so the primary
