@@ -5,7 +5,7 @@
  * not match it. Any number of processes started at once from one folder all start.
  */
 import assert from 'node:assert/strict';
-import { appendFile, cp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { appendFile, cp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
@@ -90,6 +90,8 @@ describe('the production server', { timeout: 300_000 }, () => {
       map.sourcesContent.some((source: string) => source.includes('addThenCrash')),
       'the map holds the sources',
     );
+    // Readable by any user (the server of an image built as root runs unprivileged).
+    assert.equal((await stat(dist)).mode & 0o005, 0o005, 'others may read and enter .convoy/dist');
     // Built beside it and moved in: nothing of the build is left around it.
     assert.deepEqual(await readdir(path.join(app, '.convoy')), ['dist']);
   });

@@ -6,7 +6,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import { existsSync, readdirSync } from 'node:fs';
-import { mkdir, mkdtemp, readdir, rename, rm, writeFile } from 'node:fs/promises';
+import { chmod, mkdir, mkdtemp, readdir, rename, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { type ConvoyRequest, type FunctionKind, isRegisteredFunction, type RegisteredFunction } from '../functions.js';
@@ -253,6 +253,9 @@ export async function buildApp(appDir: string): Promise<Build> {
   await mkdir(path.dirname(dist), { recursive: true });
   const staging = await mkdtemp(`${dist}.tmp-`);
   try {
+    // mkdtemp makes it private to its owner; the bundle is read by whoever runs the server (the
+    // unprivileged user of an image built as root).
+    await chmod(staging, 0o755);
     const inputs = await bundle(appDir, sources, staging, 'linked');
     const manifest: Manifest = {
       format: 1,
