@@ -35,7 +35,7 @@ async function loadForMigrate(appDir: string): Promise<{ app: LoadedApp; from: s
     await writeStaticFiles(appDir);
     return { app: await loadApp(appDir), from: 'convoy/' };
   }
-  if (existsSync(path.join(distDir(appDir), 'manifest.json'))) {
+  if (existsSync(distDir(appDir))) {
     const { app, manifest, stale } = await loadBuiltApp(appDir);
     for (const reason of stale) info(pc.yellow(`the bundle is stale: ${reason}`));
     return { app, from: `.convoy/dist/ (built ${manifest.builtAt})` };

@@ -175,7 +175,10 @@ export function readManifest(dir: string): Manifest | undefined {
     text = readFileSync(path.join(dir, MANIFEST), 'utf8');
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
-    throw error;
+    throw new ConvoyError(
+      'INVALID_ARGS',
+      `cannot read the bundle's ${path.join(dir, MANIFEST)} (${(error as Error).message}); the user that runs the server must be able to read .convoy/dist`,
+    );
   }
   let manifest: Manifest;
   try {
