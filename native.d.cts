@@ -22,8 +22,11 @@ export declare class Engine {
   /**
    * The document with this id as JSON, or `"null"`. An empty `table` means "any table".
    * Installs the trigger that reports writes made outside Convoy (`convoy dev` does).
+   * Returns the statements it ran.
    */
-  installChangeTrigger(): Promise<void>
+  installChangeTrigger(): Promise<Array<string>>
+  /** The app's tables that lack the change trigger (the production server checks, never installs). */
+  tablesWithoutChangeTrigger(): Promise<Array<string>>
   dbGet(callId: number, table: string, id: string): Promise<string>
   /**
    * `{"table", "document"}` for the document with this id, in whichever table it is; `"null"`

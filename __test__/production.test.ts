@@ -244,3 +244,73 @@ describe('the production server', { timeout: 300_000 }, () => {
     assert.deepEqual((await readdir(path.join(shared, '.convoy'))).sort(), ['build', 'dist']);
   });
 });
+
+describe('what the production server checks before it serves', { timeout: 300_000 }, () => {
+  let app: string;
+
+  before(async () => {
+    app = await newApp();
+    const built = await convoy(['build'], app);
+    assert.equal(built.code, 0, built.output);
+  });
+
+  test('CONVOY_CHANGE_TRIGGER=1 without the trigger refuses, naming migrate; after migrate installs it, it serves', async () => {
+    const database = await newDatabase();
+    const env = { DATABASE_URL: database.url };
+    const migrated = await convoy(['migrate'], app, { ...process.env, ...env });
+    assert.equal(migrated.code, 0, migrated.output);
+
+    const refused = await startProductionExpectingExit(app, { ...env, CONVOY_CHANGE_TRIGGER: '1' });
+    assert.notEqual(refused.code, 0);
+    assert.match(refused.output, /the change trigger is not installed on .*notes/);
+    assert.match(refused.output, /CONVOY_CHANGE_TRIGGER=1 npx convoy migrate/);
+
+    const withTrigger = await convoy(['migrate'], app, { ...process.env, ...env, CONVOY_CHANGE_TRIGGER: '1' });
+    assert.equal(withTrigger.code, 0, withTrigger.output);
+    // migrate prints what the core ran, the trigger function's body included.
+    assert.match(withTrigger.output, /CREATE OR REPLACE FUNCTION convoy\.notify_change\(\)[\s\S]*pg_notify/);
+    assert.match(withTrigger.output, /CREATE OR REPLACE TRIGGER convoy_notify_change .* ON "notes"/);
+
+    const { running, url } = await startProduction(app, { ...env, CONVOY_CHANGE_TRIGGER: '1' });
+    try {
+      assert.equal((await call(url, 'query', 'notes:list')).status, 200);
+    } finally {
+      await running.stop('SIGTERM');
+    }
+  });
+
+  test('a database whose tables are there but whose Convoy records are not is refused, and migrate restores them', async () => {
+    const database = await newDatabase();
+    const env = { ...process.env, DATABASE_URL: database.url };
+    assert.equal((await convoy(['migrate'], app, env)).code, 0);
+    await database.query("DELETE FROM convoy.indexes WHERE table_name = 'notes'");
+
+    const refused = await startProductionExpectingExit(app, { DATABASE_URL: database.url });
+    assert.notEqual(refused.code, 0);
+    assert.match(refused.output, /INSERT INTO convoy\.indexes/);
+    assert.match(refused.output, /npx convoy migrate/);
+
+    const dryRun = await convoy(['migrate', '--dry-run'], app, env);
+    assert.match(dryRun.output, /would run:/);
+    assert.equal((await convoy(['migrate'], app, env)).code, 0);
+    const again = await convoy(['migrate', '--dry-run'], app, env);
+    assert.match(again.output, /already matches the schema; nothing to do/);
+  });
+});
+
+/** Starts the production entry and waits for it to exit (it is expected to refuse). */
+async function startProductionExpectingExit(appDir: string, env: NodeJS.ProcessEnv) {
+  const running = start('node', [path.join('convoy', '_generated', 'http.js')], {
+    cwd: appDir,
+    env: { ...process.env, PORT: '0', HOST: '127.0.0.1', ...env },
+  });
+  const code = await new Promise<number | null>((resolve) => {
+    const timer = setTimeout(() => resolve(null), 60_000);
+    running.child.once('exit', (exitCode) => {
+      clearTimeout(timer);
+      resolve(exitCode);
+    });
+  });
+  await running.stop('SIGTERM');
+  return { code, output: running.output() };
+}

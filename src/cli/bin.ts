@@ -14,7 +14,10 @@ cli
   .action(dev);
 
 cli
-  .command('migrate', 'Sync the schema of DATABASE_URL (creates, never drops); the one step that changes it')
+  .command(
+    'migrate',
+    'Sync the schema of DATABASE_URL: creates tables and indexes, rebuilds changed ones, never drops a table or data',
+  )
   .option('--dry-run', 'Print the SQL without running it')
   .option('--dir <dir>', 'The folder that holds convoy/ (default: .)')
   .action(migrate);

@@ -46,23 +46,9 @@ async function loadForMigrate(appDir: string): Promise<{ app: LoadedApp; from: s
   );
 }
 
-const quoteIdent = (name: string) => `"${name.replaceAll('"', '""')}"`;
-
 /** A statement as psql takes it: ending with one `;`. */
 const printStatement = (statement: string) =>
   console.log(statement.trimEnd().endsWith(';') ? statement : `${statement};`);
-
-/** What `installChangeTrigger` runs (crates/convoy_core/src/schema.rs), as migrate reports it. */
-function changeTriggerStatements(tables: string[]): string[] {
-  return [
-    'CREATE SCHEMA IF NOT EXISTS convoy',
-    'CREATE OR REPLACE FUNCTION convoy.notify_change() RETURNS trigger LANGUAGE plpgsql AS $$ … $$',
-    ...tables.map(
-      (table) =>
-        `CREATE OR REPLACE TRIGGER convoy_notify_change AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON ${quoteIdent(table)} FOR EACH STATEMENT EXECUTE FUNCTION convoy.notify_change()`,
-    ),
-  ];
-}
 
 /**
  * The same schema sync as `convoy dev`, for production, and the one step that changes the
@@ -92,8 +78,9 @@ export async function migrate(options: { dir?: string; dryRun?: boolean }): Prom
         }
         for (const note of plan.notes) info(pc.yellow(note));
         if (changeTrigger) {
-          info('CONVOY_CHANGE_TRIGGER=1: would install the change trigger:');
-          for (const statement of changeTriggerStatements(triggerTables)) printStatement(statement);
+          info(
+            `CONVOY_CHANGE_TRIGGER=1: would install the change trigger on ${triggerTables.join(', ') || 'no table'}`,
+          );
         }
         info('dry run: nothing was changed');
         return;
@@ -113,8 +100,7 @@ export async function migrate(options: { dir?: string; dryRun?: boolean }): Prom
       }
       if (changeTrigger) {
         if (changes.length === 0) await setAppSchema(engine, app);
-        await engine.installChangeTrigger();
-        const statements = changeTriggerStatements(triggerTables);
+        const statements = await engine.installChangeTrigger();
         info('CONVOY_CHANGE_TRIGGER=1: installed the change trigger (writes made outside Convoy reach live queries):');
         for (const statement of statements) printStatement(statement);
         ran += statements.length;

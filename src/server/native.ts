@@ -31,7 +31,8 @@ export interface ServerOptions {
 export interface Engine extends DbBackend {
   syncSchema(schemaJson: string, dryRun: boolean): Promise<string>;
   setSchema(schemaJson: string): Promise<void>;
-  installChangeTrigger(): Promise<void>;
+  installChangeTrigger(): Promise<string[]>;
+  tablesWithoutChangeTrigger(): Promise<string[]>;
   setFunctions(functionsJson: string): void;
   startServer(options: ServerOptions, dispatch: (call: FunctionCall) => void): Promise<number>;
   respond(callId: number, ok: boolean, payloadJson: string): void;
@@ -120,6 +121,9 @@ class CheckedEngine implements Engine {
   }
   installChangeTrigger() {
     return this.inner.installChangeTrigger().catch(rethrow);
+  }
+  tablesWithoutChangeTrigger() {
+    return this.inner.tablesWithoutChangeTrigger().catch(rethrow);
   }
   setFunctions(functionsJson: string) {
     checked(() => this.inner.setFunctions(functionsJson));

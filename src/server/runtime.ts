@@ -205,12 +205,11 @@ export async function setAppSchema(engine: Engine, app: LoadedApp): Promise<void
 }
 
 /**
- * The statements of a sync report that would change the database. Sync always lists the upserts
- * of its own records (`INSERT INTO convoy.… ON CONFLICT …`): on a migrated database they find
- * their rows as they are and change nothing, so they are not differences.
+ * The statements of a sync report that would change the database: all of them, since sync lists
+ * its own records (`INSERT INTO convoy.…`) only when they are missing or differ.
  */
 export function pendingChanges(report: SyncReport): string[] {
-  return report.statements.filter((statement) => !statement.startsWith('INSERT INTO convoy.'));
+  return report.statements;
 }
 
 /**
@@ -311,10 +310,15 @@ export async function startConvoy(options: ConvoyOptions): Promise<ConvoyServer>
   try {
     lastSync = await prepare(app);
     if (changeTrigger && !syncSchema) {
-      log(
-        'convoy: CONVOY_CHANGE_TRIGGER=1: writes made outside Convoy reach live queries through the trigger that ' +
-          '`CONVOY_CHANGE_TRIGGER=1 npx convoy migrate` installs; this server does not install it.',
-      );
+      // The production server never installs it (migrate does), so it checks that it is there.
+      const missing = await engine.tablesWithoutChangeTrigger();
+      if (missing.length > 0) {
+        throw new ConvoyError(
+          'INVALID_ARGS',
+          `CONVOY_CHANGE_TRIGGER=1, but the change trigger is not installed on ${missing.join(', ')}. ` +
+            'Run `CONVOY_CHANGE_TRIGGER=1 npx convoy migrate` first: the production server never changes the schema.',
+        );
+      }
     }
     installFunctions(engine, app);
   } catch (error) {

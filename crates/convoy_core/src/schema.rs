@@ -168,20 +168,62 @@ BEGIN
 END
 $$;";
 
-/// Installs (or refreshes) the trigger of [`CHANGE_TRIGGER_FUNCTION`] on every managed table.
-pub async fn install_change_trigger(database: &Database, schema: &Schema) -> Result<()> {
+/// The trigger's name on each table.
+const CHANGE_TRIGGER: &str = "convoy_notify_change";
+
+/// Installs (or refreshes) the trigger of [`CHANGE_TRIGGER_FUNCTION`] on every managed table, in
+/// one transaction; returns the statements it ran, for `convoy migrate` to print.
+pub async fn install_change_trigger(database: &Database, schema: &Schema) -> Result<Vec<String>> {
     let client = database.schema_connection().await?;
-    let mut sql = CHANGE_TRIGGER_FUNCTION.to_owned();
+    let mut statements = vec![CHANGE_TRIGGER_FUNCTION
+        .trim()
+        .trim_end_matches(';')
+        .to_owned()];
     for table in schema.managed_tables() {
-        sql.push_str(&format!(
-            "\nCREATE OR REPLACE TRIGGER convoy_notify_change \
+        statements.push(format!(
+            "CREATE OR REPLACE TRIGGER {CHANGE_TRIGGER} \
              AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON {} \
-             FOR EACH STATEMENT EXECUTE FUNCTION convoy.notify_change();",
+             FOR EACH STATEMENT EXECUTE FUNCTION convoy.notify_change()",
             quote_ident(&table.name)?
         ));
     }
-    client.batch_execute(&sql).await?;
-    Ok(())
+    client
+        .batch_execute(&format!("BEGIN;\n{};\nCOMMIT", statements.join(";\n")))
+        .await?;
+    Ok(statements)
+}
+
+/// The managed tables that lack the change trigger (all of them when its function is missing):
+/// what the production server checks before it relies on the trigger, since it never installs it.
+pub async fn tables_without_change_trigger(
+    database: &Database,
+    schema: &Schema,
+) -> Result<Vec<String>> {
+    let client = database.connection().await?;
+    let names: Vec<&str> = schema
+        .managed_tables()
+        .map(|table| table.name.as_str())
+        .collect();
+    let with_trigger: Vec<String> = client
+        .query(
+            "SELECT c.relname::text FROM pg_trigger t
+             JOIN pg_class c ON c.oid = t.tgrelid
+             JOIN pg_proc p ON p.oid = t.tgfoid
+             JOIN pg_namespace n ON n.oid = p.pronamespace
+             WHERE t.tgname = $1 AND c.relname = ANY($2) AND n.nspname = 'convoy'
+               AND p.proname = 'notify_change'
+               AND c.relnamespace = to_regnamespace(current_schema())",
+            &[&CHANGE_TRIGGER, &names],
+        )
+        .await?
+        .iter()
+        .map(|row| row.get(0))
+        .collect();
+    Ok(names
+        .into_iter()
+        .filter(|name| !with_trigger.iter().any(|found| found == name))
+        .map(str::to_owned)
+        .collect())
 }
 
 /// Reads the columns and primary key of every unmanaged table; a table that does not exist is an
@@ -345,24 +387,40 @@ async fn plan_table(
             table.name
         )));
     }
-    plan.push(format!(
-        "INSERT INTO convoy.tables (name) VALUES ({}) ON CONFLICT DO NOTHING",
-        quote_literal(&table.name)?
-    ));
+    // Bookkeeping rows are written only when missing or different, so that a dry run on a
+    // database that matches the schema lists nothing at all (the production server's check).
+    let recorded_table = has_bookkeeping
+        && client
+            .query_opt(
+                "SELECT 1 FROM convoy.tables WHERE name = $1",
+                &[&table.name],
+            )
+            .await?
+            .is_some();
+    if !recorded_table {
+        plan.push(format!(
+            "INSERT INTO convoy.tables (name) VALUES ({}) ON CONFLICT DO NOTHING",
+            quote_literal(&table.name)?
+        ));
+    }
 
-    let recorded: Vec<(String, String)> = if has_bookkeeping {
+    let recorded_indexes: Vec<(String, String, String)> = if has_bookkeeping {
         client
             .query(
-                "SELECT index_name, postgres_name FROM convoy.indexes WHERE table_name = $1",
+                "SELECT index_name, postgres_name, fields::text FROM convoy.indexes WHERE table_name = $1",
                 &[&table.name],
             )
             .await?
             .iter()
-            .map(|row| (row.get(0), row.get(1)))
+            .map(|row| (row.get(0), row.get(1), row.get(2)))
             .collect()
     } else {
         Vec::new()
     };
+    let recorded: Vec<(String, String)> = recorded_indexes
+        .iter()
+        .map(|(name, postgres_name, _)| (name.clone(), postgres_name.clone()))
+        .collect();
 
     for index in &table.indexes {
         let postgres_name = index.postgres_name(&table.name);
@@ -386,7 +444,16 @@ async fn plan_table(
             None => plan.push(create_index(&quoted_index, &quoted, index)?),
         }
         let fields = serde_json::to_string(&index.fields).expect("a list of strings serializes");
-        plan.push(format!(
+        let same_record = recorded_indexes.iter().any(|(name, old, old_fields)| {
+            name == &index.name
+                && old == &postgres_name
+                && serde_json::from_str::<Vec<String>>(old_fields)
+                    .ok()
+                    .as_ref()
+                    == Some(&index.fields)
+        });
+        if !same_record {
+            plan.push(format!(
             "INSERT INTO convoy.indexes (table_name, index_name, fields, postgres_name) VALUES ({}, {}, {}, {})
              ON CONFLICT (table_name, index_name) DO UPDATE SET fields = excluded.fields, postgres_name = excluded.postgres_name",
             quote_literal(&table.name)?,
@@ -394,6 +461,7 @@ async fn plan_table(
             quote_literal(&fields)?,
             quote_literal(&postgres_name)?
         ));
+        }
         if let Some((_, old)) = recorded
             .iter()
             .find(|(name, old)| name == &index.name && old != &postgres_name)

@@ -200,8 +200,18 @@ impl Engine {
     /// The document with this id as JSON, or `"null"`. An empty `table` means "any table".
     /// Installs the trigger that reports writes made outside Convoy (`convoy dev` does).
     #[napi]
-    pub async fn install_change_trigger(&self) -> Result<()> {
+    /// Returns the statements it ran.
+    pub async fn install_change_trigger(&self) -> Result<Vec<String>> {
         self.core.install_change_trigger().await.map_err(to_js)
+    }
+
+    /// The app's tables that lack the change trigger (the production server checks, never installs).
+    #[napi]
+    pub async fn tables_without_change_trigger(&self) -> Result<Vec<String>> {
+        self.core
+            .tables_without_change_trigger()
+            .await
+            .map_err(to_js)
     }
 
     #[napi]

@@ -88,9 +88,15 @@ impl Engine {
         Ok(())
     }
 
-    /// Makes writes made outside Convoy reach live queries (see `schema::install_change_trigger`).
-    pub async fn install_change_trigger(&self) -> Result<()> {
+    /// Makes writes made outside Convoy reach live queries (see `schema::install_change_trigger`);
+    /// returns the statements it ran.
+    pub async fn install_change_trigger(&self) -> Result<Vec<String>> {
         crate::schema::install_change_trigger(&self.database, &self.schema()).await
+    }
+
+    /// The app's tables that lack the change trigger.
+    pub async fn tables_without_change_trigger(&self) -> Result<Vec<String>> {
+        crate::schema::tables_without_change_trigger(&self.database, &self.schema()).await
     }
 
     pub async fn sync_schema(&self, schema: &Schema, dry_run: bool) -> Result<SyncReport> {
