@@ -17,8 +17,7 @@ use std::sync::{Arc, Mutex, Weak};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use convoy_core::reactivity::{Key, ReadSet, WriteSet};
-use convoy_core::schema::Schema;
+use convoy_core::reactivity::{ReadSet, Registry, WriteSet};
 use convoy_core::{CallKind, ConvoyError, Result};
 use http_body_util::combinators::UnsyncBoxBody;
 use http_body_util::{BodyExt, StreamBody};
@@ -42,7 +41,7 @@ pub struct Sync {
     queries: Mutex<LiveQueries>,
     /// What each live query read on its last run, indexed so that a commit finds the queries it
     /// touches without looking at the others. Locked before any live query's state.
-    registry: Mutex<Registry>,
+    registry: Mutex<Registry<Arc<LiveQuery>>>,
     numbers: AtomicU64,
     /// The follower has handed every commit up to here to the live queries it touches.
     processed: AtomicU64,
@@ -86,123 +85,6 @@ impl LiveQueries {
             *count -= 1;
             if *count == 0 {
                 self.calls.remove(&call);
-            }
-        }
-    }
-}
-
-/// Live queries by what they read: a commit costs O(the queries it touches), not O(all).
-#[derive(Default)]
-struct Registry {
-    queries: HashMap<u64, (Arc<LiveQuery>, ReadSet)>,
-    everything: HashSet<u64>,
-    tables: HashMap<String, HashSet<u64>>,
-    ids: HashMap<uuid::Uuid, HashSet<u64>>,
-    /// (table, index, equality prefix).
-    ranges: HashMap<(String, String, Vec<Key>), HashSet<u64>>,
-}
-
-impl Registry {
-    fn set(&mut self, query: &Arc<LiveQuery>, reads: ReadSet) {
-        self.remove(query.number);
-        let number = query.number;
-        if reads.everything {
-            self.everything.insert(number);
-        }
-        for table in &reads.tables {
-            self.tables.entry(table.clone()).or_default().insert(number);
-        }
-        for id in &reads.ids {
-            self.ids.entry(*id).or_default().insert(number);
-        }
-        for range in &reads.ranges {
-            let key = (
-                range.table.clone(),
-                range.index.clone(),
-                range.prefix.clone(),
-            );
-            self.ranges.entry(key).or_default().insert(number);
-        }
-        self.queries.insert(number, (query.clone(), reads));
-    }
-
-    fn remove(&mut self, number: u64) {
-        let Some((_, reads)) = self.queries.remove(&number) else {
-            return;
-        };
-        fn forget<K: std::hash::Hash + Eq>(
-            map: &mut HashMap<K, HashSet<u64>>,
-            key: K,
-            number: u64,
-        ) {
-            if let Some(set) = map.get_mut(&key) {
-                set.remove(&number);
-                if set.is_empty() {
-                    map.remove(&key);
-                }
-            }
-        }
-        self.everything.remove(&number);
-        for table in reads.tables {
-            forget(&mut self.tables, table, number);
-        }
-        for id in reads.ids {
-            forget(&mut self.ids, id, number);
-        }
-        for range in reads.ranges {
-            forget(
-                &mut self.ranges,
-                (range.table, range.index, range.prefix),
-                number,
-            );
-        }
-    }
-
-    /// The live queries `commit` may have changed.
-    fn touched(&self, commit: &WriteSet, schema: &Schema, out: &mut HashSet<u64>) {
-        if commit.everything {
-            out.extend(self.queries.keys());
-            return;
-        }
-        out.extend(&self.everything);
-        for write in &commit.writes {
-            if let Some(numbers) = self.tables.get(&write.table) {
-                out.extend(numbers);
-            }
-            let Some(id) = write.id else {
-                // Known only by its table: every read of the table (rare; a scan is fine).
-                for ((table, _, _), numbers) in &self.ranges {
-                    if *table == write.table {
-                        out.extend(numbers);
-                    }
-                }
-                continue;
-            };
-            if let Some(numbers) = self.ids.get(&id) {
-                out.extend(numbers);
-            }
-            let Ok(table) = schema.table(&write.table) else {
-                continue;
-            };
-            for index in &table.indexes {
-                for document in [&write.old, &write.new].into_iter().flatten() {
-                    let values: Vec<Key> = index
-                        .fields
-                        .iter()
-                        .map(|field| Key::of(document.get(field)))
-                        .collect();
-                    // A read whose prefix is any leading part of this key holds the document.
-                    for length in 0..=values.len() {
-                        let key = (
-                            write.table.clone(),
-                            index.name.clone(),
-                            values[..length].to_vec(),
-                        );
-                        if let Some(numbers) = self.ranges.get(&key) {
-                            out.extend(numbers);
-                        }
-                    }
-                }
             }
         }
     }
@@ -725,7 +607,7 @@ pub async fn follow_commits(state: Arc<State>) {
             let mut numbers = HashSet::new();
             match &commits {
                 // Commits no longer in the log: any query may have changed.
-                None => numbers.extend(registry.queries.keys()),
+                None => registry.touched(&WriteSet::everything(), &schema, &mut numbers),
                 Some(commits) => {
                     for (_, commit) in commits {
                         registry.touched(commit, &schema, &mut numbers);
@@ -734,7 +616,7 @@ pub async fn follow_commits(state: Arc<State>) {
             }
             numbers
                 .iter()
-                .filter_map(|number| registry.queries.get(number).map(|(query, _)| query.clone()))
+                .filter_map(|number| registry.get(*number).cloned())
                 .collect()
         };
         for query in touched {
@@ -802,7 +684,7 @@ async fn run(state: Arc<State>, query: Arc<LiveQuery>) {
             live.running = false;
             return;
         }
-        registry.set(&query, reads);
+        registry.set(query.number, query.clone(), reads);
         drop(registry);
         if !stale {
             live.through = through;

@@ -1,0 +1,52 @@
+//! What processes on one database say to each other on [`CHANNEL`].
+
+use serde::Deserialize;
+
+use super::write_set::WriteSet;
+use crate::schema::Schema;
+
+/// What a process says to the others on [`CHANNEL`].
+#[derive(Debug)]
+pub enum Announcement {
+    /// "I have just started listening": everyone already here starts announcing its commits.
+    Hello,
+    /// The answer to a hello: "I announce my commits from now on".
+    Welcome,
+    /// The newcomer's answer to a welcome: "and so do I".
+    Ready,
+    Commit(WriteSet),
+}
+
+impl Announcement {
+    pub fn payload(&self, origin: &str, schema: &Schema) -> String {
+        match self {
+            Self::Hello => serde_json::json!({ "origin": origin, "signal": "hello" }).to_string(),
+            Self::Welcome => {
+                serde_json::json!({ "origin": origin, "signal": "welcome" }).to_string()
+            }
+            Self::Ready => serde_json::json!({ "origin": origin, "signal": "ready" }).to_string(),
+            Self::Commit(commit) => commit.to_payload(origin, schema),
+        }
+    }
+
+    /// The origin and the announcement, or `None` for a payload that is not one.
+    pub fn parse(payload: &str) -> Option<(String, Self)> {
+        #[derive(Deserialize)]
+        struct Signal {
+            origin: String,
+            signal: String,
+        }
+        if let Ok(signal) = serde_json::from_str::<Signal>(payload) {
+            return match signal.signal.as_str() {
+                "hello" => Some((signal.origin, Self::Hello)),
+                "welcome" => Some((signal.origin, Self::Welcome)),
+                "ready" => Some((signal.origin, Self::Ready)),
+                _ => None,
+            };
+        }
+        WriteSet::from_payload(payload).map(|(origin, commit)| (origin, Self::Commit(commit)))
+    }
+}
+
+/// The `NOTIFY` channel commits travel on between processes.
+pub const CHANNEL: &str = "convoy_changes";
