@@ -84,10 +84,16 @@ export interface ConnectOptions {
 
 export interface FunctionCall {
   callId: number
-  kind: string
+  kind: FunctionKind
   path: string
   argsJson: string
   headersJson: string
+}
+
+/** What a call is: JavaScript gets one of these two strings. */
+export declare const enum FunctionKind {
+  Query = 'query',
+  Mutation = 'mutation',
 }
 
 /**

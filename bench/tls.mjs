@@ -52,7 +52,8 @@ try {
     servers.push(Object.assign(server, { name: variant.name, label: variant.label }));
   }
   const tlsUsed = await connectionsUseTls(databaseUrl);
-  if (!tlsUsed.plain || !tlsUsed.tls) throw new Error(`expected plain and TLS connections, saw ${JSON.stringify(tlsUsed)}`);
+  if (!tlsUsed.plain || !tlsUsed.tls)
+    throw new Error(`expected plain and TLS connections, saw ${JSON.stringify(tlsUsed)}`);
   const answers = [];
   for (const server of servers) answers.push({ server, documents: await spotCheck(server, userIds.slice(0, 5)) });
   assertSameAnswers(answers[0], answers[1]);
@@ -62,7 +63,9 @@ try {
   for (let round = 0; round < ROUNDS; round++) {
     const order = round % 2 === 0 ? servers : [...servers].reverse();
     for (const server of order) {
-      console.log(`bench: round ${round + 1}/${ROUNDS}: ${server.label}, ${connections} connections, ${secondsPerRound} s`);
+      console.log(
+        `bench: round ${round + 1}/${ROUNDS}: ${server.label}, ${connections} connections, ${secondsPerRound} s`,
+      );
       rounds.get(server).push(await load(server, { userIds, connections, seconds: secondsPerRound }));
     }
   }
@@ -71,7 +74,12 @@ try {
   const report = {
     date: new Date().toISOString(),
     commit: spawnSync('git', ['rev-parse', '--short', 'HEAD'], { cwd: here, encoding: 'utf8' }).stdout.trim() || null,
-    workload: { query: 'projects:listProjects', connections, secondsPerServer: secondsPerRound * ROUNDS, rounds: ROUNDS },
+    workload: {
+      query: 'projects:listProjects',
+      connections,
+      secondsPerServer: secondsPerRound * ROUNDS,
+      rounds: ROUNDS,
+    },
     machine: { cpus: os.cpus().length, cpuModel: os.cpus()[0]?.model.trim(), node: process.version },
     target: TARGET,
     results,

@@ -46,7 +46,11 @@ async fn the_product_example_round_trips() {
     let listed = in_call(&engine, CallKind::Query, |call| {
         let engine = engine.clone();
         let plan = list_projects(&user_id);
-        async move { engine.query(call, &plan).await }
+        async move {
+            engine
+                .query(call, &convoy_core::plan::QueryPlan::from_json(&plan)?)
+                .await
+        }
     })
     .await
     .unwrap();
@@ -205,7 +209,14 @@ async fn numbers_order_as_numbers() {
     }
     let listed = in_call(&engine, CallKind::Query, |call| {
         let engine = engine.clone();
-        async move { engine.query(call, &list_projects("u")).await }
+        async move {
+            engine
+                .query(
+                    call,
+                    &convoy_core::plan::QueryPlan::from_json(&list_projects("u"))?,
+                )
+                .await
+        }
     })
     .await
     .unwrap();
@@ -315,11 +326,11 @@ async fn get_finds_a_document_in_any_table() {
     })
     .await
     .unwrap();
-    let doc: Value = serde_json::from_str(&found.0).unwrap();
+    let doc: Value = serde_json::from_str(found.0.as_deref().unwrap()).unwrap();
     assert_eq!(doc["name"], "Ada");
     assert_eq!(doc["_id"], id);
-    assert_eq!(found.1, "null");
-    assert_eq!(found.2, "null");
+    assert_eq!(found.1, None);
+    assert_eq!(found.2, None);
 }
 
 #[tokio::test]
@@ -396,7 +407,10 @@ async fn raw(
         let engine = engine.clone();
         let sql = sql.to_owned();
         async move {
-            Ok(serde_json::from_str(&engine.raw(call, &sql, &params.to_string()).await?).unwrap())
+            Ok(
+                serde_json::from_str(&engine.raw(call, &sql, params.as_array().unwrap()).await?)
+                    .unwrap(),
+            )
         }
     })
     .await

@@ -26,7 +26,7 @@ async fn page(
 ) -> convoy_core::Result<Value> {
     in_call(engine, CallKind::Query, |call| {
         let engine = engine.clone();
-        let plan = plan.to_string();
+        let plan = convoy_core::plan::QueryPlan::from_json(&plan.to_string()).unwrap();
         async move {
             let json = engine.paginate(call, &plan, cursor.as_deref(), 4).await?;
             Ok(serde_json::from_str(&json).unwrap())
@@ -38,7 +38,7 @@ async fn page(
 async fn everything(engine: &std::sync::Arc<convoy_core::Engine>, plan: &Value) -> Vec<Value> {
     in_call(engine, CallKind::Query, |call| {
         let engine = engine.clone();
-        let plan = plan.to_string();
+        let plan = convoy_core::plan::QueryPlan::from_json(&plan.to_string()).unwrap();
         async move { Ok(serde_json::from_str::<Vec<Value>>(&engine.query(call, &plan).await?).unwrap()) }
     })
     .await
@@ -139,7 +139,16 @@ async fn forged_and_foreign_cursors_are_invalid_args() {
     }
     let error = in_call(&engine, CallKind::Query, |call| {
         let engine = engine.clone();
-        async move { engine.paginate(call, &by_n.to_string(), None, 0).await }
+        async move {
+            engine
+                .paginate(
+                    call,
+                    &convoy_core::plan::QueryPlan::from_json(&by_n.to_string()).unwrap(),
+                    None,
+                    0,
+                )
+                .await
+        }
     })
     .await
     .unwrap_err();

@@ -309,8 +309,8 @@ async fn random_queries_match_an_in_memory_evaluation() {
         let want = expected(&docs, &plan);
         let got = in_call(&engine, CallKind::Query, |call| {
             let engine = engine.clone();
-            let plan = plan.to_string();
-            async move { engine.query(call, &plan).await }
+            let plan = convoy_core::plan::QueryPlan::from_json(&plan.to_string());
+            async move { engine.query(call, &plan?).await }
         })
         .await
         .unwrap_or_else(|error| panic!("case {case}: {plan}: {error}"));

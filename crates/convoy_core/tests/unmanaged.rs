@@ -40,7 +40,17 @@ async fn setup() -> (TestDatabase, Arc<Engine>) {
 async fn query(engine: &Arc<Engine>, plan: Value) -> convoy_core::Result<Vec<Value>> {
     in_call(engine, CallKind::Query, |call| {
         let engine = engine.clone();
-        async move { Ok(serde_json::from_str(&engine.query(call, &plan.to_string()).await?).unwrap()) }
+        async move {
+            Ok(serde_json::from_str(
+                &engine
+                    .query(
+                        call,
+                        &convoy_core::plan::QueryPlan::from_json(&plan.to_string())?,
+                    )
+                    .await?,
+            )
+            .unwrap())
+        }
     })
     .await
 }
@@ -183,7 +193,7 @@ async fn all_pages(engine: &Arc<Engine>, plan: &Value, size: u32) -> (Vec<Value>
     for pages in 1.. {
         let page: Value = in_call(engine, CallKind::Query, |call| {
             let engine = engine.clone();
-            let plan = plan.to_string();
+            let plan = convoy_core::plan::QueryPlan::from_json(&plan.to_string()).unwrap();
             let cursor = cursor.clone();
             async move {
                 let page = engine
@@ -240,7 +250,7 @@ async fn an_unmanaged_page_keeps_its_place_and_needs_a_primary_key() {
     let first: Value =
         in_call(&engine, CallKind::Query, |call| {
             let engine = engine.clone();
-            let plan = plan.to_string();
+            let plan = convoy_core::plan::QueryPlan::from_json(&plan.to_string()).unwrap();
             async move {
                 Ok(serde_json::from_str(&engine.paginate(call, &plan, None, 10).await?).unwrap())
             }
@@ -257,7 +267,7 @@ async fn an_unmanaged_page_keeps_its_place_and_needs_a_primary_key() {
     let cursor = first["continueCursor"].as_str().unwrap().to_owned();
     let second: Value = in_call(&engine, CallKind::Query, |call| {
         let engine = engine.clone();
-        let plan = plan.to_string();
+        let plan = convoy_core::plan::QueryPlan::from_json(&plan.to_string()).unwrap();
         async move {
             Ok(
                 serde_json::from_str(&engine.paginate(call, &plan, Some(&cursor), 10).await?)
@@ -289,7 +299,12 @@ async fn an_unmanaged_page_keeps_its_place_and_needs_a_primary_key() {
         let engine = engine.clone();
         async move {
             engine
-                .paginate(call, r#"{"table":"lines"}"#, None, 10)
+                .paginate(
+                    call,
+                    &convoy_core::plan::QueryPlan::from_json(r#"{"table":"lines"}"#)?,
+                    None,
+                    10,
+                )
                 .await
         }
     })
@@ -322,15 +337,35 @@ async fn rows_named_by_their_primary_key_are_patched_replaced_and_deleted() {
                     match work {
                         "patch" => {
                             engine
-                                .update_unmanaged(call, "events", key, document, false)
+                                .update_unmanaged(
+                                    call,
+                                    "events",
+                                    &serde_json::from_str(key).unwrap(),
+                                    document,
+                                    false,
+                                )
                                 .await
                         }
                         "replace" => {
                             engine
-                                .update_unmanaged(call, "events", key, document, true)
+                                .update_unmanaged(
+                                    call,
+                                    "events",
+                                    &serde_json::from_str(key).unwrap(),
+                                    document,
+                                    true,
+                                )
                                 .await
                         }
-                        _ => engine.delete_unmanaged(call, "events", key).await,
+                        _ => {
+                            engine
+                                .delete_unmanaged(
+                                    call,
+                                    "events",
+                                    &serde_json::from_str(key).unwrap(),
+                                )
+                                .await
+                        }
                     }
                 }
             })

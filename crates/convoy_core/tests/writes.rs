@@ -31,7 +31,11 @@ async fn a_mutation_reads_its_own_queued_writes() {
     );
     // …and Postgres answers with it too: the insert goes first, in the same round trip.
     let listed = engine
-        .query(call.id, &json!({ "table": "users" }).to_string())
+        .query(
+            call.id,
+            &convoy_core::plan::QueryPlan::from_json(&json!({ "table": "users" }).to_string())
+                .unwrap(),
+        )
         .await
         .unwrap();
     let listed: Vec<Value> = serde_json::from_str(&listed).unwrap();
@@ -47,12 +51,16 @@ async fn a_mutation_reads_its_own_queued_writes() {
     let seen: Value = serde_json::from_str(&json).unwrap();
     assert_eq!(seen["name"], "Ada Lovelace");
     assert_eq!(seen["_creationTime"], listed[0]["_creationTime"]);
-    let stored = engine.get(call.id, Some("users"), &id).await.unwrap();
+    let stored = engine
+        .get(call.id, Some("users"), &id)
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(serde_json::from_str::<Value>(&stored).unwrap(), seen);
 
     engine.queue_delete(call.id, "users", &id).unwrap();
     assert_eq!(engine.seen(call.id, &id).unwrap(), Seen::Deleted);
-    assert_eq!(engine.get(call.id, None, &id).await.unwrap(), "null");
+    assert_eq!(engine.get(call.id, None, &id).await.unwrap(), None);
     // A deleted document cannot be written again.
     let again = engine.queue_replace(call.id, "users", &id, "{}");
     assert_eq!(again.unwrap_err().code(), "NOT_FOUND");
@@ -133,13 +141,13 @@ async fn raw_sql_makes_a_mutation_forget_what_it_has_seen() {
         .raw(
             call.id,
             "UPDATE users SET data = jsonb_set(data, '{name}', '\"Grace\"')",
-            "[]",
+            &[],
         )
         .await
         .unwrap();
     assert_eq!(engine.seen(call.id, &id).unwrap(), Seen::Unknown);
     let stored: Value =
-        serde_json::from_str(&engine.get(call.id, None, &id).await.unwrap()).unwrap();
+        serde_json::from_str(&engine.get(call.id, None, &id).await.unwrap().unwrap()).unwrap();
     assert_eq!(
         stored["name"], "Grace",
         "the raw update ran after the insert"

@@ -4,6 +4,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use convoy_core::plan::QueryPlan;
 use convoy_core::{ConvoyError, Database, Seen, DEFAULT_POOL_SIZE};
 use convoy_server::{Dispatch, Dispatcher, FunctionTable, ServerHandle};
 use napi::bindgen_prelude::Unknown;
@@ -47,6 +48,15 @@ fn to_js(error: ConvoyError) -> Error {
         Status::GenericFailure,
         format!("CONVOY_ERROR:{}", error.to_native_json()),
     )
+}
+
+/// A JSON value the JavaScript side sent as text.
+fn json_value(text: &str, what: &str) -> Result<serde_json::Value> {
+    serde_json::from_str(text).map_err(|error| {
+        to_js(ConvoyError::InvalidArgs(format!(
+            "{what} is not JSON: {error}"
+        )))
+    })
 }
 
 /// User code's answer: the result's JSON, or an error's `{code, message, data?}` JSON.
@@ -104,10 +114,26 @@ pub struct ServerOptions {
     pub dev: Option<bool>,
 }
 
+/// What a call is: JavaScript gets one of these two strings.
+#[napi(string_enum = "lowercase")]
+pub enum FunctionKind {
+    Query,
+    Mutation,
+}
+
+impl From<convoy_core::CallKind> for FunctionKind {
+    fn from(kind: convoy_core::CallKind) -> Self {
+        match kind {
+            convoy_core::CallKind::Query => Self::Query,
+            convoy_core::CallKind::Mutation => Self::Mutation,
+        }
+    }
+}
+
 #[napi(object)]
 pub struct FunctionCall {
     pub call_id: u32,
-    pub kind: String,
+    pub kind: FunctionKind,
     pub path: String,
     pub args_json: String,
     pub headers_json: String,
@@ -122,7 +148,7 @@ impl Dispatcher for NodeDispatcher {
         let status = self.dispatch.call(
             FunctionCall {
                 call_id: call.call_id,
-                kind: call.kind.as_str().to_owned(),
+                kind: call.kind.into(),
                 path: call.path,
                 args_json: call.args_json,
                 headers_json: call.headers_json,
@@ -217,7 +243,8 @@ impl Engine {
     #[napi]
     pub async fn db_get(&self, call_id: u32, table: String, id: String) -> Result<String> {
         let table = (!table.is_empty()).then_some(table.as_str());
-        self.core.get(call_id, table, &id).await.map_err(to_js)
+        let found = self.core.get(call_id, table, &id).await.map_err(to_js)?;
+        Ok(found.unwrap_or_else(|| "null".to_owned()))
     }
 
     /// `{"table", "document"}` for the document with this id, in whichever table it is; `"null"`
@@ -301,8 +328,9 @@ impl Engine {
         document_json: String,
         every_field: bool,
     ) -> Result<()> {
+        let key = json_value(&key_json, "the primary key")?;
         self.core
-            .update_unmanaged(call_id, &table, &key_json, &document_json, every_field)
+            .update_unmanaged(call_id, &table, &key, &document_json, every_field)
             .await
             .map_err(to_js)
     }
@@ -315,15 +343,17 @@ impl Engine {
         table: String,
         key_json: String,
     ) -> Result<()> {
+        let key = json_value(&key_json, "the primary key")?;
         self.core
-            .delete_unmanaged(call_id, &table, &key_json)
+            .delete_unmanaged(call_id, &table, &key)
             .await
             .map_err(to_js)
     }
 
     #[napi]
     pub async fn db_query(&self, call_id: u32, plan_json: String) -> Result<String> {
-        self.core.query(call_id, &plan_json).await.map_err(to_js)
+        let plan = QueryPlan::from_json(&plan_json).map_err(to_js)?;
+        self.core.query(call_id, &plan).await.map_err(to_js)
     }
 
     /// One page of a query: `{"page", "isDone", "continueCursor"}` as JSON.
@@ -335,8 +365,9 @@ impl Engine {
         cursor: Option<String>,
         num_items: u32,
     ) -> Result<String> {
+        let plan = QueryPlan::from_json(&plan_json).map_err(to_js)?;
         self.core
-            .paginate(call_id, &plan_json, cursor.as_deref(), num_items)
+            .paginate(call_id, &plan, cursor.as_deref(), num_items)
             .await
             .map_err(to_js)
     }
@@ -344,10 +375,13 @@ impl Engine {
     /// The app's own SQL with `$1…$n` bound to the JSON array `params_json`; rows as JSON.
     #[napi]
     pub async fn db_raw(&self, call_id: u32, sql: String, params_json: String) -> Result<String> {
-        self.core
-            .raw(call_id, &sql, &params_json)
-            .await
-            .map_err(to_js)
+        let params: Vec<serde_json::Value> =
+            serde_json::from_str(&params_json).map_err(|error| {
+                to_js(ConvoyError::InvalidArgs(format!(
+                    "raw SQL parameters must be a JSON array: {error}"
+                )))
+            })?;
+        self.core.raw(call_id, &sql, &params).await.map_err(to_js)
     }
 
     /// Starts the HTTP server; resolves with the port it listens on.

@@ -4,6 +4,7 @@
 use std::net::SocketAddr;
 use std::sync::Arc;
 
+use convoy_core::plan::QueryPlan;
 use convoy_core::{ConvoyError, Database, Engine, Schema};
 use convoy_server::{Dispatch, Dispatcher, FunctionTable, ServerOptions};
 use serde_json::{json, Value};
@@ -52,7 +53,10 @@ impl Dispatcher for RustHandlers {
 
 async fn next_number(engine: &Engine, call_id: u32) -> convoy_core::Result<String> {
     let rows = engine
-        .query(call_id, &json!({ "table": "numbers" }).to_string())
+        .query(
+            call_id,
+            &QueryPlan::from_json(&json!({ "table": "numbers" }).to_string())?,
+        )
         .await?;
     let count = serde_json::from_str::<Vec<Value>>(&rows).unwrap().len();
     let document = json!({ "n": count + 1 }).to_string();
@@ -61,7 +65,7 @@ async fn next_number(engine: &Engine, call_id: u32) -> convoy_core::Result<Strin
 }
 
 async fn count_twice(engine: &Engine, call_id: u32) -> convoy_core::Result<String> {
-    let all = json!({ "table": "numbers" }).to_string();
+    let all = QueryPlan::from_json(&json!({ "table": "numbers" }).to_string())?;
     let first = serde_json::from_str::<Vec<Value>>(&engine.query(call_id, &all).await?).unwrap();
     let second = serde_json::from_str::<Vec<Value>>(&engine.query(call_id, &all).await?).unwrap();
     Ok(json!([first.len(), second.len()]).to_string())

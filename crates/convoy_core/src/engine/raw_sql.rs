@@ -4,14 +4,13 @@ use super::{CallKind, Engine};
 use crate::error::{ConvoyError, Result};
 
 impl Engine {
-    /// Runs the app's own SQL; `params_json` is a JSON array bound to `$1…$n`.
-    pub async fn raw(&self, call_id: u32, sql: &str, params_json: &str) -> Result<String> {
-        let values: Vec<serde_json::Value> =
-            serde_json::from_str(params_json).map_err(|error| {
-                ConvoyError::InvalidArgs(format!(
-                    "raw SQL parameters must be a JSON array: {error}"
-                ))
-            })?;
+    /// Runs the app's own SQL with `values` bound to `$1…$n`; its rows as a JSON array.
+    pub async fn raw(
+        &self,
+        call_id: u32,
+        sql: &str,
+        values: &[serde_json::Value],
+    ) -> Result<String> {
         let call = self.call(call_id)?;
         if call.single_statement {
             // In a query, raw SQL runs only inside the READ ONLY transaction: without one, a

@@ -10,12 +10,13 @@ use crate::plan::{plan_get, plan_query, QueryPlan};
 use crate::reactivity::{IndexRead, Key};
 
 impl Engine {
-    /// The document with this id as JSON text, or `"null"`; `table: None` looks in every table.
-    pub async fn get(&self, call_id: u32, table: Option<&str>, id: &str) -> Result<String> {
+    /// The document with this id as JSON text, if there is one; `table: None` looks in every
+    /// table.
+    pub async fn get(&self, call_id: u32, table: Option<&str>, id: &str) -> Result<Option<String>> {
         Ok(self
             .locate(call_id, table, id)
             .await?
-            .map_or_else(|| "null".to_owned(), |(_, document)| document))
+            .map(|(_, document)| document))
     }
 
     /// The document with this id and the table it is in.
@@ -86,11 +87,10 @@ impl Engine {
         render(&mut |parts| writes.remember(table, parts))
     }
 
-    pub async fn query(&self, call_id: u32, plan_json: &str) -> Result<String> {
-        let plan: QueryPlan = serde_json::from_str(plan_json)
-            .map_err(|error| ConvoyError::InvalidArgs(format!("invalid query: {error}")))?;
-        let statement = plan_query(&self.schema(), &plan)?;
-        self.record_read(call_id, &plan)?;
+    /// The documents `plan` selects, as a JSON array.
+    pub async fn query(&self, call_id: u32, plan: &QueryPlan) -> Result<String> {
+        let statement = plan_query(&self.schema(), plan)?;
+        self.record_read(call_id, plan)?;
         let rows = self.run(call_id, &statement).await?;
         match statement.shape {
             crate::plan::RowShape::Document => {
@@ -104,17 +104,15 @@ impl Engine {
     pub async fn paginate(
         &self,
         call_id: u32,
-        plan_json: &str,
+        plan: &QueryPlan,
         cursor: Option<&str>,
         num_items: u32,
     ) -> Result<String> {
-        let plan: QueryPlan = serde_json::from_str(plan_json)
-            .map_err(|error| ConvoyError::InvalidArgs(format!("invalid query: {error}")))?;
         let (statement, query) =
-            crate::plan::page::plan_page(&self.schema(), &plan, plan_json, cursor, num_items)?;
-        self.record_read(call_id, &plan)?;
+            crate::plan::page::plan_page(&self.schema(), plan, cursor, num_items)?;
+        self.record_read(call_id, plan)?;
         let rows = self.run(call_id, &statement).await?;
-        let key = crate::plan::order_key(&self.schema(), &plan)?;
+        let key = crate::plan::order_key(&self.schema(), plan)?;
         self.read_documents(call_id, &plan.table, |each| {
             crate::plan::page::page_json(&rows, num_items, &key, &query, cursor, each)
         })

@@ -40,14 +40,13 @@ impl Engine {
         Ok(id.unwrap_or_default())
     }
 
-    /// Writes columns of an unmanaged table's row, found by its one-column primary key (`key_json`,
-    /// the key as JSON): the fields `document_json` names, or with `every_field` all the fields
+    /// Writes columns of an unmanaged table's row, found by its one-column primary key (`key`): the fields `document_json` names, or with `every_field` all the fields
     /// the schema declares (those it leaves out become NULL). A missing row is `NOT_FOUND`.
     pub async fn update_unmanaged(
         &self,
         call_id: u32,
         table: &str,
-        key_json: &str,
+        key: &serde_json::Value,
         document_json: &str,
         every_field: bool,
     ) -> Result<()> {
@@ -59,28 +58,32 @@ impl Engine {
         } else {
             plan_update_row(table, document.keys().map(String::as_str))?
         };
-        let key_param = JsonbParam(key_json);
         let document = JsonbParam(document_json);
         let params: Vec<&(dyn tokio_postgres::types::ToSql + Sync)> = if takes_document {
-            vec![&key_param, &document]
+            vec![key, &document]
         } else {
-            vec![&key_param]
+            vec![key]
         };
-        self.write_named_row(call_id, table, &sql, &params, key_json)
+        self.write_named_row(call_id, table, &sql, &params, key)
             .await
     }
 
     /// Deletes an unmanaged table's row by its one-column primary key; a missing one is
     /// `NOT_FOUND`.
-    pub async fn delete_unmanaged(&self, call_id: u32, table: &str, key_json: &str) -> Result<()> {
+    pub async fn delete_unmanaged(
+        &self,
+        call_id: u32,
+        table: &str,
+        key: &serde_json::Value,
+    ) -> Result<()> {
         let schema = self.schema();
         let table = unmanaged_table(&schema, table)?;
         let sql = plan_delete_row(table)?;
-        self.write_named_row(call_id, table, &sql, &[&JsonbParam(key_json)], key_json)
+        self.write_named_row(call_id, table, &sql, &[key], key)
             .await
     }
 
-    /// Runs a statement that writes the unmanaged row `key_json` names and answers a row if it
+    /// Runs a statement that writes the unmanaged row `key` names and answers a row if it
     /// found one: `NOT_FOUND` if not.
     async fn write_named_row(
         &self,
@@ -88,13 +91,13 @@ impl Engine {
         table: &Table,
         sql: &str,
         params: &[&(dyn tokio_postgres::types::ToSql + Sync)],
-        key_json: &str,
+        key: &serde_json::Value,
     ) -> Result<()> {
         let call = self.writing_call(call_id)?;
         let rows = self.run_with(&call, sql, params, ConvoyError::from).await?;
         if rows.is_empty() {
             return Err(ConvoyError::NotFound(format!(
-                "there is no row of {} with primary key {key_json}",
+                "there is no row of {} with primary key {key}",
                 table.name
             )));
         }

@@ -1,10 +1,12 @@
 //! The query IR that `ctx.db.query(...)` builds in JavaScript (docs/architecture.md): table,
 //! index range, filter tree, order, limit.
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-#[derive(Debug, Deserialize)]
+use crate::error::{ConvoyError, Result};
+
+#[derive(Debug, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct QueryPlan {
     pub table: String,
@@ -18,7 +20,15 @@ pub struct QueryPlan {
     pub limit: Option<u32>,
 }
 
-#[derive(Debug, Deserialize)]
+impl QueryPlan {
+    /// The plan `ctx.db.query(...)` built in JavaScript, from its JSON.
+    pub fn from_json(text: &str) -> Result<Self> {
+        serde_json::from_str(text)
+            .map_err(|error| ConvoyError::InvalidArgs(format!("invalid query: {error}")))
+    }
+}
+
+#[derive(Debug, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct IndexRange {
     pub name: String,
@@ -28,14 +38,14 @@ pub struct IndexRange {
     pub range: Vec<RangeBound>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct FieldValue {
     pub field: String,
     pub value: Value,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct RangeBound {
     pub field: String,
@@ -43,7 +53,7 @@ pub struct RangeBound {
     pub value: Value,
 }
 
-#[derive(Debug, Clone, Copy, Deserialize)]
+#[derive(Debug, Clone, Copy, Deserialize, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum RangeOp {
     Gt,
@@ -52,7 +62,7 @@ pub enum RangeOp {
     Lte,
 }
 
-#[derive(Debug, Clone, Copy, Deserialize)]
+#[derive(Debug, Clone, Copy, Deserialize, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum CompareOp {
     Eq,
@@ -88,7 +98,7 @@ impl CompareOp {
     }
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, Serialize)]
 #[serde(untagged, deny_unknown_fields)]
 pub enum Filter {
     Compare {
@@ -107,14 +117,14 @@ pub enum Filter {
     },
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, Serialize)]
 #[serde(untagged, deny_unknown_fields)]
 pub enum Operand {
     Field { field: String },
     Value { value: Value },
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct Order {
     #[serde(default)]
@@ -123,7 +133,7 @@ pub struct Order {
     pub field: Option<String>,
 }
 
-#[derive(Debug, Default, Clone, Copy, Deserialize)]
+#[derive(Debug, Default, Clone, Copy, Deserialize, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Direction {
     #[default]

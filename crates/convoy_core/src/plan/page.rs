@@ -4,6 +4,8 @@
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine as _;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use uuid::Uuid;
@@ -33,24 +35,27 @@ struct Cursor {
     p: Option<Value>,
 }
 
-fn fingerprint(plan_json_without_paging: &str) -> String {
-    let hash = plan_json_without_paging
-        .bytes()
-        .fold(0xcbf2_9ce4_8422_2325_u64, |hash, byte| {
-            (hash ^ u64::from(byte)).wrapping_mul(0x0000_0100_0000_01b3)
-        });
-    format!("{hash:016x}")
+/// The parsed plan's hash: the same query has the same fingerprint whatever order its JSON came
+/// in, on every process.
+fn fingerprint(plan: &QueryPlan) -> String {
+    use sha2::Digest as _;
+    let canonical = serde_json::to_vec(plan).expect("a plan serializes");
+    let digest = sha2::Sha256::digest(canonical);
+    digest[..8]
+        .iter()
+        .map(|byte| format!("{byte:02x}"))
+        .collect()
 }
 
 fn encode(cursor: &Cursor) -> String {
     let json = serde_json::to_vec(cursor).expect("a cursor serializes");
-    base64_url(&json)
+    URL_SAFE_NO_PAD.encode(json)
 }
 
 fn decode(text: &str, expected_query: &str) -> Result<Cursor> {
     let invalid =
         || ConvoyError::InvalidArgs("the pagination cursor is not one this query returned".into());
-    let bytes = base64_url_decode(text).ok_or_else(invalid)?;
+    let bytes = URL_SAFE_NO_PAD.decode(text).map_err(|_| invalid())?;
     let cursor: Cursor = serde_json::from_slice(&bytes).map_err(|_| invalid())?;
     if cursor.q != expected_query {
         return Err(invalid());
@@ -62,7 +67,6 @@ fn decode(text: &str, expected_query: &str) -> Result<Cursor> {
 pub fn plan_page(
     schema: &Schema,
     plan: &QueryPlan,
-    plan_json: &str,
     cursor: Option<&str>,
     num_items: u32,
 ) -> Result<(Statement, String)> {
@@ -71,7 +75,7 @@ pub fn plan_page(
             "paginate: numItems must be 1 to {MAX_PAGE_SIZE}, not {num_items}"
         )));
     }
-    let query = fingerprint(plan_json);
+    let query = fingerprint(plan);
     let cursor = cursor
         .filter(|text| !text.is_empty())
         .map(|text| decode(text, &query))
@@ -268,64 +272,44 @@ fn unmanaged_page_json(
     Ok(out)
 }
 
-const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-
-fn base64_url(bytes: &[u8]) -> String {
-    let mut out = String::with_capacity(bytes.len().div_ceil(3) * 4);
-    for chunk in bytes.chunks(3) {
-        let n = chunk
-            .iter()
-            .enumerate()
-            .fold(0u32, |n, (i, byte)| n | (u32::from(*byte) << (16 - 8 * i)));
-        for i in 0..=chunk.len() {
-            out.push(ALPHABET[(n >> (18 - 6 * i) & 63) as usize] as char);
-        }
-    }
-    out
-}
-
-fn base64_url_decode(text: &str) -> Option<Vec<u8>> {
-    let mut out = Vec::with_capacity(text.len() * 3 / 4);
-    for chunk in text.as_bytes().chunks(4) {
-        if chunk.len() == 1 {
-            return None;
-        }
-        let mut n = 0u32;
-        for (i, symbol) in chunk.iter().enumerate() {
-            let value = ALPHABET.iter().position(|candidate| candidate == symbol)? as u32;
-            n |= value << (18 - 6 * i);
-        }
-        for i in 0..chunk.len() - 1 {
-            out.push((n >> (16 - 8 * i)) as u8);
-        }
-    }
-    Some(out)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    fn plan(json: &str) -> QueryPlan {
+        QueryPlan::from_json(json).unwrap()
+    }
+
     #[test]
-    fn base64_round_trips_every_length() {
-        for length in 0..40u8 {
-            let bytes: Vec<u8> = (0..length).map(|i| i.wrapping_mul(37)).collect();
-            assert_eq!(base64_url_decode(&base64_url(&bytes)).unwrap(), bytes);
-        }
-        assert!(base64_url_decode("a").is_none());
-        assert!(base64_url_decode("ab!d").is_none());
+    fn a_fingerprint_is_the_plans_not_its_texts() {
+        let one = plan(r#"{"table":"notes","order":{"dir":"desc","field":"n"}}"#);
+        let reordered = plan(r#"{"order":{"field":"n","dir":"desc"},"table":"notes"}"#);
+        let other = plan(r#"{"table":"notes","order":{"dir":"asc","field":"n"}}"#);
+        assert_eq!(fingerprint(&one), fingerprint(&reordered));
+        assert_ne!(fingerprint(&one), fingerprint(&other));
+        // Cursors are URL-safe: they travel in query strings as they are.
+        let cursor = encode(&Cursor {
+            q: fingerprint(&one),
+            k: Some(Value::from("a/b+c?")),
+            id: Some(Uuid::nil()),
+            p: None,
+        });
+        assert!(cursor
+            .bytes()
+            .all(|byte| byte.is_ascii_alphanumeric() || b"-_".contains(&byte)));
+        assert!(decode("ab!d", &fingerprint(&one)).is_err());
     }
 
     #[test]
     fn a_cursor_only_continues_its_own_query() {
         let cursor = encode(&Cursor {
-            q: fingerprint("a"),
+            q: fingerprint(&plan(r#"{"table":"a"}"#)),
             k: None,
             id: Some(Uuid::nil()),
             p: None,
         });
-        assert!(decode(&cursor, &fingerprint("a")).is_ok());
-        assert!(decode(&cursor, &fingerprint("b")).is_err());
-        assert!(decode("not a cursor", &fingerprint("a")).is_err());
+        assert!(decode(&cursor, &fingerprint(&plan(r#"{"table":"a"}"#))).is_ok());
+        assert!(decode(&cursor, &fingerprint(&plan(r#"{"table":"b"}"#))).is_err());
+        assert!(decode("not a cursor", &fingerprint(&plan(r#"{"table":"a"}"#))).is_err());
     }
 }
