@@ -4,7 +4,7 @@
  */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { identityOf } from '../src/server/runtime.js';
+import { identityOf } from '../src/server/identity.js';
 
 const base = { db: {} };
 

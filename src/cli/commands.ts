@@ -7,7 +7,7 @@ import { writeGenerated, writeStaticFiles } from '../codegen/index.js';
 import { describeSchema } from '../schema.js';
 import { buildApp, distDir, findSources, type LoadedApp, loadApp, loadBuiltApp } from '../server/app.js';
 import { connectEngine } from '../server/native.js';
-import { pendingChanges, setAppSchema, syncApp } from '../server/runtime.js';
+import { pendingChanges, setAppSchema, syncApp } from '../server/prepare.js';
 import { isConvoyError } from '../values/errors.js';
 import { fail, info, resolveAppDir } from './project.js';
 

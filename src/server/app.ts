@@ -200,6 +200,25 @@ export async function loadBuiltApp(appDir: string): Promise<BuiltApp> {
   }
 }
 
+/**
+ * The app as a server loads it: from the sources (`'sources'`, the default), or from the bundle
+ * of `convoy build` (`'bundle'`), served as built with a warning for each way it may be stale.
+ */
+export async function loadServedApp(
+  appDir: string,
+  from: 'sources' | 'bundle' | undefined,
+  log: (line: string) => void,
+): Promise<LoadedApp> {
+  if (from !== 'bundle') return loadApp(appDir);
+  const built = await loadBuiltApp(appDir);
+  for (const reason of built.stale) {
+    log(
+      `convoy: warning: the bundle in .convoy/dist is stale: ${reason}. Serving it as built; run \`npx convoy build\` to serve convoy/ as it is now.`,
+    );
+  }
+  return built.app;
+}
+
 export interface Build {
   dir: string;
   manifest: Manifest;

@@ -5,18 +5,14 @@ import { realpathSync } from 'node:fs';
 import path from 'node:path';
 import { isConvoyError } from '../values/errors.js';
 import { initLogging } from './native.js';
-import { limitsFromEnv, startConvoy } from './runtime.js';
+import { limitsFromEnv } from './options.js';
+import { startConvoy } from './runtime.js';
 
 export type { ConvoyRequest } from '../functions.js';
 export type { CreateContext, LoadedApp } from './app.js';
-export {
-  type ConvoyOptions,
-  type ConvoyServer,
-  type Limits,
-  limitsFromEnv,
-  type SyncReport,
-  startConvoy,
-} from './runtime.js';
+export { type ConvoyOptions, type Limits, limitsFromEnv } from './options.js';
+export type { SyncReport } from './prepare.js';
+export { type ConvoyServer, startConvoy } from './runtime.js';
 
 /**
  * The production server, as `node convoy/_generated/http.js` runs it: `DATABASE_URL` (required),

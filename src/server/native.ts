@@ -1,98 +1,51 @@
 /**
- * The only importer of the native module. Everything else calls the engine through this wrapper,
- * which turns native failures back into `ConvoyError`s.
+ * The one contract with the native core. Its types are those of the generated `native.d.cts`
+ * (`napi build` writes it from the Rust), so a change on the Rust side that this side does not
+ * follow fails `tsc`. This is the only importer of the native module: everything else calls the
+ * engine through the wrapper here, which turns native failures back into `ConvoyError`s.
  */
 import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
-import type { DbBackend } from '../db/database.js';
-import { ConvoyError, type ConvoyErrorShape } from '../values/errors.js';
+import type * as Native from '../../native.cjs';
+import { ConvoyError } from '../values/errors.js';
+import { fromNative } from './nativeErrors.js';
 
-export interface FunctionCall {
-  callId: number;
-  kind: 'query' | 'mutation';
-  path: string;
-  argsJson: string;
-  headersJson: string;
-}
-
-export interface ServerOptions {
-  port: number;
-  host?: string;
-  maxBodyBytes?: number;
-  callTimeoutMs?: number;
-  allowedOrigins?: string[];
-  maxStreams?: number;
-  streamIdleTimeoutMs?: number;
-  dev?: boolean;
-}
+export type { ConnectOptions, FunctionCall, ServerOptions } from '../../native.cjs';
 
 /** The native engine: `ctx.db`'s backend (its `db*` methods), schema, and HTTP server. */
-export interface Engine extends DbBackend {
-  syncSchema(schemaJson: string, dryRun: boolean): Promise<string>;
-  setSchema(schemaJson: string): Promise<void>;
-  installChangeTrigger(): Promise<string[]>;
-  tablesWithoutChangeTrigger(): Promise<string[]>;
-  setFunctions(functionsJson: string): void;
-  startServer(options: ServerOptions, dispatch: (call: FunctionCall) => void): Promise<number>;
-  respond(callId: number, ok: boolean, payloadJson: string): void;
-  respondAwaitingCommit(callId: number, ok: boolean, payloadJson: string): Promise<boolean>;
-  stopServer(): Promise<void>;
-  close(): Promise<void>;
-}
+export type Engine = Native.Engine;
 
-interface NativeModule {
-  Engine: { connect(options: { databaseUrl: string; directDatabaseUrl?: string; poolSize?: number }): Promise<Engine> };
-  initLogging(defaultFilter: string, json: boolean): void;
-}
+/**
+ * The names of the calls the core dispatches that are not the app's functions (the core's side:
+ * `CONNECT` and `IDENTIFY` beside its function table). No function can have them (wire names are
+ * `file:export`), and no request can reach them. For both, JS runs the app's `createContext` alone.
+ */
+export const ReservedCall = {
+  /** Authenticates a sync stream as it opens. */
+  connect: '#connect',
+  /** Learns who asks for a query request, which a live query's current result may answer. */
+  identify: '#identify',
+} as const;
 
 /**
  * Starts the server log on stderr (once per process; `CONVOY_LOG` overrides the filter). Call it
  * before `connectEngine`, which otherwise starts it with warnings only.
  */
-export function initLogging(defaultFilter: string, json: boolean): void {
-  native().initLogging(defaultFilter, json);
+export function initLogging(...args: Parameters<typeof Native.initLogging>): void {
+  native().initLogging(...args);
 }
 
-const ERROR_PREFIX = 'CONVOY_ERROR:';
+let loaded: typeof Native | undefined;
 
-/** Errors the core raised, as opposed to those the app threw (see `wireShapeOf`). */
-const fromCore = new WeakSet<ConvoyError>();
-
-/** A native rejection carries its `ConvoyError` as JSON in the message (napi keeps no codes). */
-export function fromNative(error: unknown): ConvoyError {
-  const message = error instanceof Error ? error.message : String(error);
-  let decoded = new ConvoyError('INTERNAL', message);
-  if (message.startsWith(ERROR_PREFIX)) {
-    try {
-      decoded = ConvoyError.fromJSON(JSON.parse(message.slice(ERROR_PREFIX.length)) as ConvoyErrorShape);
-    } catch {
-      // Keep the raw message.
-    }
-  }
-  fromCore.add(decoded);
-  return decoded;
-}
-
-/**
- * How a handler's `ConvoyError` travels back to the core: as thrown, and marked when it is the
- * core's own (a conflict the handler let through is retried; `CONFLICT` thrown by the app is not).
- */
-export function wireShapeOf(error: ConvoyError): ConvoyErrorShape & { origin?: 'convoy' } {
-  const shape = error.toJSON();
-  return fromCore.has(error) ? { ...shape, origin: 'convoy' } : shape;
-}
-
-let loaded: NativeModule | undefined;
-
-function native(): NativeModule {
+function native(): typeof Native {
   if (!loaded) {
     // dist/server/native.js → the package root, where `napi build` puts the loader.
     const loader = fileURLToPath(new URL('../../native.cjs', import.meta.url));
     if (!existsSync(loader)) {
       throw new ConvoyError('INTERNAL', `Convoy's native core is missing (${loader}); run \`npm run build\``);
     }
-    loaded = createRequire(import.meta.url)(loader) as NativeModule;
+    loaded = createRequire(import.meta.url)(loader) as typeof Native;
   }
   return loaded;
 }
@@ -109,75 +62,81 @@ function checked<T>(call: () => T): T {
   }
 }
 
-/** The native engine with every failure turned into a `ConvoyError`. */
+/** The arguments of the native engine's method `M`, as the generated typings give them. */
+type Args<M extends keyof Engine> = Parameters<Engine[M]>;
+
+/**
+ * The native engine with every failure turned into a `ConvoyError`. `implements Engine` keeps it
+ * whole: a method added on the Rust side fails `tsc` here until it is wrapped.
+ */
 class CheckedEngine implements Engine {
   constructor(private readonly inner: Engine) {}
 
-  syncSchema(schemaJson: string, dryRun: boolean) {
-    return this.inner.syncSchema(schemaJson, dryRun).catch(rethrow);
+  syncSchema(...args: Args<'syncSchema'>) {
+    return this.inner.syncSchema(...args).catch(rethrow);
   }
-  setSchema(schemaJson: string) {
-    return this.inner.setSchema(schemaJson).catch(rethrow);
+  setSchema(...args: Args<'setSchema'>) {
+    return this.inner.setSchema(...args).catch(rethrow);
   }
-  installChangeTrigger() {
-    return this.inner.installChangeTrigger().catch(rethrow);
+  installChangeTrigger(...args: Args<'installChangeTrigger'>) {
+    return this.inner.installChangeTrigger(...args).catch(rethrow);
   }
-  tablesWithoutChangeTrigger() {
-    return this.inner.tablesWithoutChangeTrigger().catch(rethrow);
+  tablesWithoutChangeTrigger(...args: Args<'tablesWithoutChangeTrigger'>) {
+    return this.inner.tablesWithoutChangeTrigger(...args).catch(rethrow);
   }
-  setFunctions(functionsJson: string) {
-    checked(() => this.inner.setFunctions(functionsJson));
+  setFunctions(...args: Args<'setFunctions'>) {
+    checked(() => this.inner.setFunctions(...args));
   }
-  dbGet(callId: number, table: string, id: string) {
-    return this.inner.dbGet(callId, table, id).catch(rethrow);
+  dbGet(...args: Args<'dbGet'>) {
+    return this.inner.dbGet(...args).catch(rethrow);
   }
-  dbLocate(callId: number, id: string) {
-    return this.inner.dbLocate(callId, id).catch(rethrow);
+  dbLocate(...args: Args<'dbLocate'>) {
+    return this.inner.dbLocate(...args).catch(rethrow);
   }
-  dbQuery(callId: number, planJson: string) {
-    return this.inner.dbQuery(callId, planJson).catch(rethrow);
+  dbQuery(...args: Args<'dbQuery'>) {
+    return this.inner.dbQuery(...args).catch(rethrow);
   }
-  dbPaginate(callId: number, planJson: string, cursor: string | null, numItems: number) {
-    return this.inner.dbPaginate(callId, planJson, cursor, numItems).catch(rethrow);
+  dbPaginate(...args: Args<'dbPaginate'>) {
+    return this.inner.dbPaginate(...args).catch(rethrow);
   }
-  dbInsert(callId: number, table: string, documentJson: string) {
-    return this.inner.dbInsert(callId, table, documentJson).catch(rethrow);
+  dbInsert(...args: Args<'dbInsert'>) {
+    return this.inner.dbInsert(...args).catch(rethrow);
   }
-  dbRaw(callId: number, sql: string, paramsJson: string) {
-    return this.inner.dbRaw(callId, sql, paramsJson).catch(rethrow);
+  dbRaw(...args: Args<'dbRaw'>) {
+    return this.inner.dbRaw(...args).catch(rethrow);
   }
-  dbSeen(callId: number, id: string) {
-    return checked(() => this.inner.dbSeen(callId, id));
+  dbSeen(...args: Args<'dbSeen'>) {
+    return checked(() => this.inner.dbSeen(...args));
   }
-  dbQueueInsert(callId: number, table: string, documentJson: string) {
-    return checked(() => this.inner.dbQueueInsert(callId, table, documentJson));
+  dbQueueInsert(...args: Args<'dbQueueInsert'>) {
+    return checked(() => this.inner.dbQueueInsert(...args));
   }
-  dbQueueReplace(callId: number, table: string, id: string, documentJson: string) {
-    checked(() => this.inner.dbQueueReplace(callId, table, id, documentJson));
+  dbQueueReplace(...args: Args<'dbQueueReplace'>) {
+    checked(() => this.inner.dbQueueReplace(...args));
   }
-  dbQueueDelete(callId: number, table: string, id: string) {
-    checked(() => this.inner.dbQueueDelete(callId, table, id));
+  dbQueueDelete(...args: Args<'dbQueueDelete'>) {
+    checked(() => this.inner.dbQueueDelete(...args));
   }
-  dbUpdateUnmanaged(callId: number, table: string, keyJson: string, documentJson: string, everyField: boolean) {
-    return this.inner.dbUpdateUnmanaged(callId, table, keyJson, documentJson, everyField).catch(rethrow);
+  dbUpdateUnmanaged(...args: Args<'dbUpdateUnmanaged'>) {
+    return this.inner.dbUpdateUnmanaged(...args).catch(rethrow);
   }
-  dbDeleteUnmanaged(callId: number, table: string, keyJson: string) {
-    return this.inner.dbDeleteUnmanaged(callId, table, keyJson).catch(rethrow);
+  dbDeleteUnmanaged(...args: Args<'dbDeleteUnmanaged'>) {
+    return this.inner.dbDeleteUnmanaged(...args).catch(rethrow);
   }
-  startServer(options: ServerOptions, dispatch: (call: FunctionCall) => void) {
-    return this.inner.startServer(options, dispatch).catch(rethrow);
+  startServer(...args: Args<'startServer'>) {
+    return this.inner.startServer(...args).catch(rethrow);
   }
-  respond(callId: number, ok: boolean, payloadJson: string) {
-    this.inner.respond(callId, ok, payloadJson);
+  respond(...args: Args<'respond'>) {
+    this.inner.respond(...args);
   }
-  respondAwaitingCommit(callId: number, ok: boolean, payloadJson: string) {
-    return this.inner.respondAwaitingCommit(callId, ok, payloadJson).catch(rethrow);
+  respondAwaitingCommit(...args: Args<'respondAwaitingCommit'>) {
+    return this.inner.respondAwaitingCommit(...args).catch(rethrow);
   }
-  stopServer() {
-    return this.inner.stopServer().catch(rethrow);
+  stopServer(...args: Args<'stopServer'>) {
+    return this.inner.stopServer(...args).catch(rethrow);
   }
-  close() {
-    return this.inner.close().catch(rethrow);
+  close(...args: Args<'close'>) {
+    return this.inner.close(...args).catch(rethrow);
   }
 }
 

@@ -1,0 +1,97 @@
+/**
+ * What the database and the core are given before a server serves an app: the schema (synced, as
+ * `convoy dev` does, or checked, as the production server does), the change trigger, and the
+ * table of the app's functions.
+ */
+import { describeSchema } from '../schema.js';
+import { ConvoyError } from '../values/errors.js';
+import type { LoadedApp } from './app.js';
+import type { Engine } from './native.js';
+
+export interface SyncReport {
+  statements: string[];
+  notes: string[];
+  applied: boolean;
+}
+
+export async function syncApp(engine: Engine, app: LoadedApp, dryRun: boolean): Promise<SyncReport> {
+  const schemaJson = JSON.stringify(describeSchema(app.schema));
+  const report = JSON.parse(await engine.syncSchema(schemaJson, dryRun)) as SyncReport;
+  if (!dryRun) await engine.setSchema(schemaJson);
+  return report;
+}
+
+/** Gives the engine the app's schema (it reads the unmanaged tables' columns), changing nothing. */
+export async function setAppSchema(engine: Engine, app: LoadedApp): Promise<void> {
+  await engine.setSchema(JSON.stringify(describeSchema(app.schema)));
+}
+
+/**
+ * The statements of a sync report that would change the database: all of them, since sync lists
+ * its own records (`INSERT INTO convoy.…`) only when they are missing or differ.
+ */
+export function pendingChanges(report: SyncReport): string[] {
+  return report.statements;
+}
+
+/**
+ * The production server's check: a dry run of sync. When the database does not match the schema
+ * it refuses, naming `convoy migrate` and what it would run; the database is left as it is.
+ */
+export async function checkApp(engine: Engine, app: LoadedApp): Promise<SyncReport> {
+  const report = await syncApp(engine, app, true);
+  const changes = pendingChanges(report);
+  if (changes.length > 0) {
+    const lines = changes.map((statement) => {
+      const [first, ...rest] = statement.trim().split('\n');
+      return `  ${first}${rest.length > 0 ? ' …' : ''}`;
+    });
+    throw new ConvoyError(
+      'INVALID_ARGS',
+      'the database does not match the schema, and the production server never changes it. ' +
+        'Run `npx convoy migrate` with this DATABASE_URL first (`npx convoy migrate --dry-run` prints the plan). ' +
+        `It would run:\n${lines.join('\n')}` +
+        report.notes.map((note) => `\n  (${note})`).join(''),
+    );
+  }
+  await setAppSchema(engine, app);
+  return report;
+}
+
+/**
+ * Syncs the schema, or with `syncSchema: false` (production) checks that the database matches
+ * it. With `changeTrigger`, a sync installs the trigger that makes writes made with psql show up
+ * live too (docs/protocol.md § Live queries).
+ */
+export async function prepareSchema(
+  engine: Engine,
+  app: LoadedApp,
+  { syncSchema, changeTrigger }: { syncSchema: boolean; changeTrigger: boolean },
+): Promise<SyncReport> {
+  if (!syncSchema) return checkApp(engine, app);
+  const report = await syncApp(engine, app, false);
+  if (changeTrigger) await engine.installChangeTrigger();
+  return report;
+}
+
+/** The production server never installs the change trigger (migrate does), so it checks that it is there. */
+export async function requireChangeTrigger(engine: Engine): Promise<void> {
+  const missing = await engine.tablesWithoutChangeTrigger();
+  if (missing.length > 0) {
+    throw new ConvoyError(
+      'INVALID_ARGS',
+      `CONVOY_CHANGE_TRIGGER=1, but the change trigger is not installed on ${missing.join(', ')}. ` +
+        'Run `CONVOY_CHANGE_TRIGGER=1 npx convoy migrate` first: the production server never changes the schema.',
+    );
+  }
+}
+
+/** Tells the core the app's functions, their timeouts, and whether streams authenticate. */
+export function installFunctions(engine: Engine, app: LoadedApp): void {
+  const functions = [...app.functions].map(([path, fn]) => ({
+    path,
+    kind: fn.kind,
+    ...(fn.timeoutMs !== undefined ? { timeoutMs: fn.timeoutMs } : {}),
+  }));
+  engine.setFunctions(JSON.stringify({ functions, authenticates: app.createContext !== undefined }));
+}
