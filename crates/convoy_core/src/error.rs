@@ -24,10 +24,6 @@ pub enum ConvoyError {
     Unavailable(String),
     #[error("{0}")]
     Internal(String),
-    /// Not an error the client sees: a query that ran without a transaction issued a second
-    /// statement, and must run again inside one.
-    #[error("this query must run again in a transaction")]
-    Restart,
     /// An error raised by the app's own code, passed to the client as it was thrown.
     #[error("{message}")]
     App {
@@ -49,7 +45,7 @@ impl ConvoyError {
             Self::Conflict(_) => "CONFLICT",
             Self::PayloadTooLarge(_) => "PAYLOAD_TOO_LARGE",
             Self::Unavailable(_) => "UNAVAILABLE",
-            Self::Internal(_) | Self::Restart => "INTERNAL",
+            Self::Internal(_) => "INTERNAL",
             Self::App { code, .. } => code,
         }
     }

@@ -1,6 +1,7 @@
 //! Convoy's database core: the pool, schema sync, the planner and the transactions of function
 //! calls. Pure Rust: the HTTP server and the Node binding sit on top of it.
 
+pub mod calls;
 pub mod connect;
 pub mod database;
 pub mod document;
@@ -14,6 +15,6 @@ pub mod schema;
 pub mod sql;
 
 pub use database::{ConnectOptions, Database, DEFAULT_POOL_SIZE};
-pub use engine::{Call, CallKind, Engine, Outcome, Seen};
+pub use engine::{Call, CallKind, Engine, Finished, Outcome, Seen};
 pub use error::{ConvoyError, Result};
 pub use schema::{Schema, SyncReport};

@@ -251,7 +251,7 @@ async fn lone_inserts_at_the_same_moment_commit_together_and_each_gets_its_own_a
             let id = engine
                 .queue_insert(call.id, "users", &format!(r#"{{"name":"{name}"}}"#))
                 .unwrap();
-            engine.finish_call(&call, true).await.map(|()| id)
+            engine.finish_call(&call, true).await.map(|_| id)
         }
     }))
     .await;

@@ -4,9 +4,10 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use convoy_core::calls::{Dispatch, Dispatcher, FunctionTable};
 use convoy_core::plan::QueryPlan;
 use convoy_core::{ConvoyError, Database, Seen, DEFAULT_POOL_SIZE};
-use convoy_server::{Dispatch, Dispatcher, FunctionTable, ServerHandle};
+use convoy_server::ServerHandle;
 use napi::bindgen_prelude::Unknown;
 use napi::threadsafe_function::{ThreadsafeFunction, ThreadsafeFunctionCallMode};
 use napi::{Error, Result, Status};

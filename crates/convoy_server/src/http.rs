@@ -22,11 +22,11 @@ use tokio::net::TcpListener;
 use tokio::sync::{watch, Semaphore};
 use tokio::task::{JoinHandle, JoinSet};
 
-use crate::call::{CallRunner, Dispatcher};
 use crate::cors::AllowedOrigins;
-use crate::functions::{FunctionTable, CONNECT, IDENTIFY};
 use crate::metrics::Metrics;
 use crate::sync::{credentials_of, Body, Sync};
+use convoy_core::calls::{CallRunner, CallStats, Dispatcher};
+use convoy_core::calls::{FunctionTable, CONNECT, IDENTIFY};
 
 pub struct ServerOptions {
     pub host: String,
@@ -89,6 +89,7 @@ impl ServerHandle {
 
 pub(crate) struct State {
     pub runner: CallRunner,
+    pub metrics: Metrics,
     pub functions: Arc<FunctionTable>,
     pub sync: Sync,
     max_body_bytes: usize,
@@ -123,8 +124,9 @@ pub async fn start(
             in_flight: Semaphore::new(options.max_in_flight),
             timeout: options.call_timeout,
             max_attempts: options.max_attempts.max(1),
-            metrics: Metrics::default(),
+            stats: CallStats::default(),
         },
+        metrics: Metrics::default(),
         functions,
         sync: Sync::default(),
         max_body_bytes: options.max_body_bytes,
@@ -253,10 +255,7 @@ async fn handle(state: &State, request: Request<Incoming>) -> Response<Full<Byte
         "/health" => return health(state, request.method()).await,
         "/metrics" => {
             let live_queries = state.sync.live_queries();
-            let body = state
-                .runner
-                .metrics
-                .render(&state.runner.engine, live_queries);
+            let body = state.metrics.render(&state.runner.engine, &state.runner.stats, live_queries);
             let mut response = Response::new(Full::new(Bytes::from(body)));
             response.headers_mut().insert(
                 CONTENT_TYPE,
@@ -315,10 +314,7 @@ async fn handle(state: &State, request: Request<Incoming>) -> Response<Full<Byte
             error_response(&error)
         }
     };
-    state
-        .runner
-        .metrics
-        .answered(kind, response.status().as_u16());
+    state.metrics.answered(kind, response.status().as_u16());
     response
 }
 
@@ -540,7 +536,7 @@ async fn call(
             .sync
             .current_result(&request.path, args, &identity, position)
         {
-            state.runner.metrics.served_live();
+            state.metrics.served_live();
             return Ok(value);
         }
     }

@@ -4,16 +4,11 @@
 use std::fmt::Write as _;
 use std::sync::atomic::{AtomicU64, Ordering};
 
+use convoy_core::calls::CallStats;
 use convoy_core::{CallKind, Engine};
 
 #[derive(Default)]
 pub struct Metrics {
-    /// Runs of user functions, retries included: [query, mutation].
-    executions: [AtomicU64; 2],
-    /// Runs ended by a conflict (serialization failure or deadlock) and run again.
-    conflicts_retried: AtomicU64,
-    /// Query runs restarted inside a transaction after a second statement.
-    restarts: AtomicU64,
     /// Answered calls by kind and outcome: [query, mutation] × [ok, client error, server error].
     calls: [[AtomicU64; 3]; 2],
     /// Sync streams open now.
@@ -32,14 +27,6 @@ fn kind_index(kind: CallKind) -> usize {
 }
 
 impl Metrics {
-    pub fn execution(&self, kind: CallKind) {
-        self.executions[kind_index(kind)].fetch_add(1, Ordering::Relaxed);
-    }
-
-    pub fn conflict_retried(&self) {
-        self.conflicts_retried.fetch_add(1, Ordering::Relaxed);
-    }
-
     pub fn stream_opened(&self) {
         self.streams.fetch_add(1, Ordering::Relaxed);
     }
@@ -56,10 +43,6 @@ impl Metrics {
         self.live_updates.fetch_add(1, Ordering::Relaxed);
     }
 
-    pub fn restarted(&self) {
-        self.restarts.fetch_add(1, Ordering::Relaxed);
-    }
-
     pub fn answered(&self, kind: CallKind, status: u16) {
         let outcome = match status {
             200..=399 => 0,
@@ -69,7 +52,8 @@ impl Metrics {
         self.calls[kind_index(kind)][outcome].fetch_add(1, Ordering::Relaxed);
     }
 
-    pub fn render(&self, engine: &Engine, live_queries: usize) -> String {
+    /// Everything counted, the call runner's `calls` and the engine's included.
+    pub fn render(&self, engine: &Engine, calls: &CallStats, live_queries: usize) -> String {
         let mut out = String::new();
         let kinds = ["query", "mutation"];
         out.push_str("# HELP convoy_calls_total Function calls answered, by kind and outcome.\n");
@@ -86,11 +70,12 @@ impl Metrics {
         }
         out.push_str("# HELP convoy_function_executions_total Runs of user functions, retries and restarts included.\n");
         out.push_str("# TYPE convoy_function_executions_total counter\n");
-        for (kind, count) in kinds.iter().zip(&self.executions) {
+        for kind in [CallKind::Query, CallKind::Mutation] {
             writeln!(
                 out,
-                "convoy_function_executions_total{{kind=\"{kind}\"}} {}",
-                count.load(Ordering::Relaxed)
+                "convoy_function_executions_total{{kind=\"{}\"}} {}",
+                kind.as_str(),
+                calls.executions(kind)
             )
             .expect("writing to a String");
         }
@@ -105,13 +90,13 @@ impl Metrics {
             &mut out,
             "convoy_mutation_conflicts_retried_total",
             "Mutation runs that conflicted with concurrent ones and ran again.",
-            self.conflicts_retried.load(Ordering::Relaxed),
+            calls.conflicts_retried(),
         );
         counter(
             &mut out,
             "convoy_query_restarts_total",
             "Query runs restarted inside a transaction after a second statement.",
-            self.restarts.load(Ordering::Relaxed),
+            calls.restarts(),
         );
         counter(
             &mut out,

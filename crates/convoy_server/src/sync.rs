@@ -270,7 +270,7 @@ impl Sync {
             .lock()
             .expect("sessions poisoned")
             .insert(id.clone(), session.clone());
-        state.runner.metrics.stream_opened();
+        state.metrics.stream_opened();
         let hello = format!("event: session\ndata: {{\"session\":\"{id}\"}}\n\n");
         let guard = SessionGuard {
             state: state.clone(),
@@ -588,7 +588,7 @@ struct SessionGuard {
 impl Drop for SessionGuard {
     fn drop(&mut self) {
         self.state.sync.end(&self.session);
-        self.state.runner.metrics.stream_closed();
+        self.state.metrics.stream_closed();
     }
 }
 
@@ -692,7 +692,7 @@ async fn run(state: Arc<State>, query: Arc<LiveQuery>) {
         let changed = live.last.as_deref() != Some(&*body);
         if changed {
             live.last = Some(body.clone());
-            state.runner.metrics.live_update();
+            state.metrics.live_update();
             for (holder, id) in &live.holders {
                 if let Some(session) = holder.upgrade() {
                     session.push(id, body.clone());

@@ -4,9 +4,10 @@
 use std::net::SocketAddr;
 use std::sync::Arc;
 
+use convoy_core::calls::{Dispatch, Dispatcher, FunctionTable};
 use convoy_core::plan::QueryPlan;
 use convoy_core::{ConvoyError, Database, Engine, Schema};
-use convoy_server::{Dispatch, Dispatcher, FunctionTable, ServerOptions};
+use convoy_server::ServerOptions;
 use serde_json::{json, Value};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio_postgres::NoTls;

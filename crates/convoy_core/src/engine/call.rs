@@ -7,7 +7,7 @@ use tokio::sync::oneshot;
 
 use super::transaction::Transaction;
 use super::writes::Writes;
-use super::Engine;
+use super::{Engine, Finished};
 use crate::error::Result;
 use crate::reactivity::ReadSet;
 
@@ -132,7 +132,7 @@ impl Engine {
     /// Ends a call: commits (when `commit` and nothing failed) or rolls back, and returns the
     /// connection to the pool. A conflict — in a statement or at COMMIT — comes back as
     /// `ConvoyError::Conflict` so that the caller can run the function again.
-    pub async fn finish_call(&self, call: &Call, commit: bool) -> Result<()> {
+    pub async fn finish_call(&self, call: &Call, commit: bool) -> Result<Finished> {
         let result = self.end_transaction(call, commit).await;
         let watcher = call
             .committed
@@ -140,7 +140,7 @@ impl Engine {
             .expect("commit watch lock poisoned")
             .take();
         if let Some(watcher) = watcher {
-            let _ = watcher.send(commit && result.is_ok());
+            let _ = watcher.send(commit && matches!(result, Ok(Finished::Done)));
         }
         result
     }

@@ -18,6 +18,22 @@ mod writes;
 pub use call::{Call, CallKind, Outcome};
 pub use writes::Seen;
 
+/// How a call ended, when it did not fail.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Finished {
+    /// Committed, or rolled back as asked.
+    Done,
+    /// A query that ran without a transaction issued a second statement (or raw SQL): its run
+    /// is void, and it must run again inside one. What its handler answered is not the answer.
+    RunAgainInTransaction,
+}
+
+/// What a statement of a query that must restart into a transaction answers: its handler may
+/// see it, but its run's outcome is dropped (see [`Finished::RunAgainInTransaction`]).
+fn must_run_in_transaction() -> ConvoyError {
+    ConvoyError::Internal("this query must run again in a transaction".into())
+}
+
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU32};
 use std::sync::{Arc, Mutex, RwLock};

@@ -1,7 +1,7 @@
 //! The app's own SQL (`ctx.db.raw`).
 
 use super::{CallKind, Engine};
-use crate::error::{ConvoyError, Result};
+use crate::error::Result;
 
 impl Engine {
     /// Runs the app's own SQL with `values` bound to `$1…$n`; its rows as a JSON array.
@@ -16,7 +16,7 @@ impl Engine {
             // In a query, raw SQL runs only inside the READ ONLY transaction: without one, a
             // write in it would commit on its own.
             call.transaction.lock().await.needs_restart = true;
-            return Err(ConvoyError::Restart);
+            return Err(super::must_run_in_transaction());
         }
         call.read(|reads| reads.everything = true);
         if call.kind == CallKind::Mutation {

@@ -7,7 +7,7 @@ use deadpool_postgres::Object;
 use futures_util::future::join_all;
 
 use super::writes::{Change, PendingWrite};
-use super::{Call, CallKind, Engine};
+use super::{must_run_in_transaction, Call, CallKind, Engine, Finished};
 use crate::error::{ConvoyError, Result};
 use crate::group_commit::LoneInsert;
 use crate::plan::{plan_insert_rows, Statement};
@@ -88,7 +88,7 @@ impl Drop for Transaction {
 }
 
 impl Engine {
-    pub(super) async fn end_transaction(&self, call: &Call, commit: bool) -> Result<()> {
+    pub(super) async fn end_transaction(&self, call: &Call, commit: bool) -> Result<Finished> {
         self.calls
             .lock()
             .expect("calls lock poisoned")
@@ -97,7 +97,7 @@ impl Engine {
         transaction.finished = true;
         // Whatever the handler made of the failed statement, the call must run again.
         if transaction.needs_restart {
-            return Err(ConvoyError::Restart);
+            return Ok(Finished::RunAgainInTransaction);
         }
         let writes = std::mem::take(&mut *call.writes());
         let failure = transaction.failure.take().or(writes.failure);
@@ -123,16 +123,16 @@ impl Engine {
             };
             self.lone_inserts.insert(&self.database, insert).await?;
             self.committed(&writes.changes, writes.wrote_anything);
-            return Ok(());
+            return Ok(Finished::Done);
         }
         if transaction.connection.is_none() && !pending.is_empty() {
             transaction.connection = Some(self.connection_for(call.kind).await?);
         }
         let Some(connection) = transaction.connection.take() else {
-            return failure.map_or(Ok(()), Err);
+            return failure.map_or(Ok(Finished::Done), Err);
         };
         if !transaction.began && pending.is_empty() {
-            return Ok(());
+            return Ok(Finished::Done);
         }
         let begin = (!transaction.began).then(|| call.kind.begin_sql());
         let end = if commit { "COMMIT" } else { "ROLLBACK" };
@@ -142,7 +142,7 @@ impl Engine {
         let Some(ended) = ended else {
             // Nothing was sent, not even COMMIT: the transaction is still open.
             drop(Object::take(connection));
-            return sent;
+            return sent.map(|()| Finished::Done);
         };
         if let Err(error) = &ended {
             if error.as_db_error().is_none() {
@@ -160,7 +160,7 @@ impl Engine {
             // The handler caught a database error and returned normally; what it meant to
             // write cannot be committed, so the caller gets the error instead.
             Some(failure) if !commit && call.kind == CallKind::Mutation => Err(failure),
-            _ => Ok(()),
+            _ => Ok(Finished::Done),
         }
     }
 
@@ -179,7 +179,7 @@ impl Engine {
         let mut transaction = self.open(&call).await?;
         if transaction.statements > 0 {
             transaction.needs_restart = true;
-            return Err(ConvoyError::Restart);
+            return Err(must_run_in_transaction());
         }
         transaction.statements += 1;
         // The connection goes back to the pool as soon as its one statement is answered.

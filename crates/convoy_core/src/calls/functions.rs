@@ -5,7 +5,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
-use convoy_core::CallKind;
+use crate::CallKind;
 use serde::Deserialize;
 
 /// The wire name of the call that authenticates a sync stream: user code runs the app's

@@ -4,36 +4,23 @@
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use convoy_core::reactivity::ReadSet;
-use convoy_core::{Call, CallKind, ConvoyError, Engine, Result};
 use tokio::sync::Semaphore;
 
-use crate::functions::FunctionInfo;
-use crate::metrics::Metrics;
+use super::dispatch::{Dispatch, Dispatcher};
+use super::functions::FunctionInfo;
+use super::stats::CallStats;
+use crate::reactivity::ReadSet;
+use crate::{Call, CallKind, ConvoyError, Engine, Finished, Result};
 
-/// A call as user code receives it.
-pub struct Dispatch {
-    pub call_id: u32,
-    pub kind: CallKind,
-    pub path: String,
-    pub args_json: String,
-    pub headers_json: String,
-}
-
-/// Hands calls to user code (the Node binding implements it with a ThreadsafeFunction). The
-/// answer comes back later through [`Engine::respond`].
-pub trait Dispatcher: Send + Sync + 'static {
-    fn dispatch(&self, call: Dispatch) -> Result<()>;
-}
-
-pub(crate) struct CallRunner {
+pub struct CallRunner {
     pub engine: Arc<Engine>,
     pub dispatcher: Arc<dyn Dispatcher>,
     /// Bounds the calls waiting in Node: a ThreadsafeFunction's queue is unbounded.
     pub in_flight: Semaphore,
     pub timeout: Duration,
     pub max_attempts: u32,
-    pub metrics: Metrics,
+    /// Runs, retries and restarts, for `/metrics`.
+    pub stats: CallStats,
 }
 
 impl CallRunner {
@@ -96,12 +83,13 @@ impl CallRunner {
                 )
                 .await;
             match attempt_result {
-                Err(ConvoyError::Restart) => {
-                    self.metrics.restarted();
+                Ok(Attempted::Answered(value)) => return Ok(value),
+                Ok(Attempted::RunAgainInTransaction) => {
+                    self.stats.restarted();
                     function.mark_needs_transaction();
                 }
                 Err(error) if error.is_retryable_conflict() && attempt < self.max_attempts => {
-                    self.metrics.conflict_retried();
+                    self.stats.conflict_retried();
                     tokio::time::sleep(backoff(attempt)).await;
                     attempt += 1;
                 }
@@ -110,12 +98,12 @@ impl CallRunner {
                         "{path} conflicted with concurrent mutations {attempt} times in a row; try again"
                     )))
                 }
-                result => return result,
+                Err(error) => return Err(error),
             }
         }
     }
 
-    async fn attempt(&self, attempt: Attempt<'_>, reads: &mut ReadSet) -> Result<String> {
+    async fn attempt(&self, attempt: Attempt<'_>, reads: &mut ReadSet) -> Result<Attempted> {
         let Attempt {
             kind,
             transactional,
@@ -126,7 +114,7 @@ impl CallRunner {
         } = attempt;
         // `#connect` and `#identify` run createContext alone, not a function.
         if !path.starts_with('#') {
-            self.metrics.execution(kind);
+            self.stats.execution(kind);
         }
         let (call, answer) = self.engine.begin_call(kind, transactional);
         let mut guard = CallGuard {
@@ -162,13 +150,15 @@ impl CallRunner {
                     // A conflict outranks what the handler made of it: the whole call runs again.
                     (Err(conflict), _) if conflict.is_retryable_conflict() => Err(conflict),
                     (Err(error), Ok(_)) => Err(error),
-                    (_, outcome) => outcome,
+                    (_, outcome) => outcome.map(Attempted::Answered),
                 }
             }
             CallKind::Query if !transactional => {
                 // Nothing to commit; but a second statement means the call must run again.
-                self.engine.finish_call(&call, true).await?;
-                outcome
+                if self.engine.finish_call(&call, true).await? == Finished::RunAgainInTransaction {
+                    return Ok(Attempted::RunAgainInTransaction);
+                }
+                outcome.map(Attempted::Answered)
             }
             CallKind::Query => {
                 // The answer is complete; ending the read-only transaction need not delay it.
@@ -176,10 +166,17 @@ impl CallRunner {
                 tokio::spawn(async move {
                     let _ = engine.finish_call(&call, true).await;
                 });
-                outcome
+                outcome.map(Attempted::Answered)
             }
         }
     }
+}
+
+/// What one run of a function came to, when it did not fail.
+enum Attempted {
+    Answered(String),
+    /// The run is void (see [`Finished::RunAgainInTransaction`]).
+    RunAgainInTransaction,
 }
 
 /// One run of a function.
