@@ -35,34 +35,96 @@ pub enum ConvoyError {
 
 pub type Result<T, E = ConvoyError> = std::result::Result<T, E>;
 
+/// The built-in codes of SPEC §5, with their HTTP statuses. `Display` is the wire spelling.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ErrorCode {
+    InvalidArgs,
+    Unauthorized,
+    Forbidden,
+    NotFound,
+    Conflict,
+    PayloadTooLarge,
+    Unavailable,
+    Internal,
+}
+
+impl ErrorCode {
+    pub const ALL: [Self; 8] = [
+        Self::InvalidArgs,
+        Self::Unauthorized,
+        Self::Forbidden,
+        Self::NotFound,
+        Self::Conflict,
+        Self::PayloadTooLarge,
+        Self::Unavailable,
+        Self::Internal,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::InvalidArgs => "INVALID_ARGS",
+            Self::Unauthorized => "UNAUTHORIZED",
+            Self::Forbidden => "FORBIDDEN",
+            Self::NotFound => "NOT_FOUND",
+            Self::Conflict => "CONFLICT",
+            Self::PayloadTooLarge => "PAYLOAD_TOO_LARGE",
+            Self::Unavailable => "UNAVAILABLE",
+            Self::Internal => "INTERNAL",
+        }
+    }
+
+    pub fn http_status(self) -> u16 {
+        match self {
+            Self::InvalidArgs => 400,
+            Self::Unauthorized => 401,
+            Self::Forbidden => 403,
+            Self::NotFound => 404,
+            Self::Conflict => 409,
+            Self::PayloadTooLarge => 413,
+            Self::Unavailable => 503,
+            Self::Internal => 500,
+        }
+    }
+
+    /// The built-in code spelled `text`, if it is one.
+    pub fn parse(text: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|code| code.as_str() == text)
+    }
+}
+
+impl std::fmt::Display for ErrorCode {
+    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        formatter.write_str(self.as_str())
+    }
+}
+
 impl ConvoyError {
+    /// The built-in code, or `None` for an app's own code (see [`ConvoyError::code`]).
+    pub fn builtin_code(&self) -> Option<ErrorCode> {
+        Some(match self {
+            Self::InvalidArgs(_) => ErrorCode::InvalidArgs,
+            Self::Unauthorized(_) => ErrorCode::Unauthorized,
+            Self::Forbidden(_) => ErrorCode::Forbidden,
+            Self::NotFound(_) => ErrorCode::NotFound,
+            Self::Conflict(_) => ErrorCode::Conflict,
+            Self::PayloadTooLarge(_) => ErrorCode::PayloadTooLarge,
+            Self::Unavailable(_) => ErrorCode::Unavailable,
+            Self::Internal(_) => ErrorCode::Internal,
+            Self::App { code, .. } => return ErrorCode::parse(code),
+        })
+    }
+
+    /// The code as the client sees it: a built-in one, or the app's own.
     pub fn code(&self) -> &str {
         match self {
-            Self::InvalidArgs(_) => "INVALID_ARGS",
-            Self::Unauthorized(_) => "UNAUTHORIZED",
-            Self::Forbidden(_) => "FORBIDDEN",
-            Self::NotFound(_) => "NOT_FOUND",
-            Self::Conflict(_) => "CONFLICT",
-            Self::PayloadTooLarge(_) => "PAYLOAD_TOO_LARGE",
-            Self::Unavailable(_) => "UNAVAILABLE",
-            Self::Internal(_) => "INTERNAL",
             Self::App { code, .. } => code,
+            other => other.builtin_code().map_or("INTERNAL", ErrorCode::as_str),
         }
     }
 
     pub fn http_status(&self) -> u16 {
-        match self.code() {
-            "INVALID_ARGS" => 400,
-            "UNAUTHORIZED" => 401,
-            "FORBIDDEN" => 403,
-            "NOT_FOUND" => 404,
-            "CONFLICT" => 409,
-            "PAYLOAD_TOO_LARGE" => 413,
-            "UNAVAILABLE" => 503,
-            "INTERNAL" => 500,
-            // An app's own codes are refusals the app chose to make, not server faults.
-            _ => 400,
-        }
+        // An app's own codes are refusals the app chose to make, not server faults.
+        self.builtin_code().map_or(400, ErrorCode::http_status)
     }
 
     /// The wire shape: `{"code", "message", "data"?}`.
@@ -112,15 +174,15 @@ impl ConvoyError {
                 data,
             };
         }
-        match (code, data) {
-            ("INVALID_ARGS", None) => Self::InvalidArgs(message),
-            ("UNAUTHORIZED", None) => Self::Unauthorized(message),
-            ("FORBIDDEN", None) => Self::Forbidden(message),
-            ("NOT_FOUND", None) => Self::NotFound(message),
-            ("CONFLICT", None) => Self::Conflict(message),
-            ("UNAVAILABLE", None) => Self::Unavailable(message),
-            ("INTERNAL", None) => Self::Internal(message),
-            (code, data) => Self::App {
+        match (ErrorCode::parse(code), data) {
+            (Some(ErrorCode::InvalidArgs), None) => Self::InvalidArgs(message),
+            (Some(ErrorCode::Unauthorized), None) => Self::Unauthorized(message),
+            (Some(ErrorCode::Forbidden), None) => Self::Forbidden(message),
+            (Some(ErrorCode::NotFound), None) => Self::NotFound(message),
+            (Some(ErrorCode::Conflict), None) => Self::Conflict(message),
+            (Some(ErrorCode::Unavailable), None) => Self::Unavailable(message),
+            (Some(ErrorCode::Internal), None) => Self::Internal(message),
+            (_, data) => Self::App {
                 code: code.to_owned(),
                 message,
                 data,
@@ -202,6 +264,15 @@ mod tests {
             error.to_json(),
             json!({ "code": "PROJECT_LIMIT", "message": "Upgrade to add more projects", "data": { "limit": 3 } })
         );
+    }
+
+    #[test]
+    fn every_code_reads_back_as_itself() {
+        for code in ErrorCode::ALL {
+            assert_eq!(ErrorCode::parse(code.as_str()), Some(code));
+            assert_eq!(code.to_string(), code.as_str());
+        }
+        assert_eq!(ErrorCode::parse("PROJECT_LIMIT"), None);
     }
 
     #[test]

@@ -16,5 +16,5 @@ pub mod sql;
 
 pub use database::{ConnectOptions, Database, DEFAULT_POOL_SIZE};
 pub use engine::{Call, CallKind, Engine, Finished, Outcome, Seen};
-pub use error::{ConvoyError, Result};
+pub use error::{ConvoyError, ErrorCode, Result};
 pub use schema::{Schema, SyncReport};

@@ -631,7 +631,7 @@ impl State {
             format!("Internal error (request {request_id})")
         };
         ConvoyError::App {
-            code: "INTERNAL".into(),
+            code: convoy_core::ErrorCode::Internal.to_string(),
             message,
             data: Some(serde_json::json!({ "requestId": request_id })),
         }
