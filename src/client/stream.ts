@@ -1,51 +1,36 @@
 /**
  * The client's half of live queries (docs/protocol.md § Sync): one event stream per client,
  * carrying every subscription; subscriptions added and removed by POST. Reconnects by itself
- * with backoff, asks `auth` again each time, and resubscribes everything on the new stream.
+ * with backoff, asks for headers (and so `auth`) again each time, and resubscribes everything on
+ * the new stream.
  */
 import { ConvoyError, type ConvoyErrorShape } from '../values/errors.js';
+import { StreamSession } from './session.js';
+import { readEvents } from './sse.js';
+import { type Listener, type Subscription, Subscriptions } from './subscriptions.js';
 
 export type ConnectionState = 'connecting' | 'open' | 'reconnecting' | 'closed';
 
-export interface SyncTransport {
+export interface StreamTransport {
   url: string;
   headers: () => Promise<Record<string, string>>;
   fetch: typeof fetch;
 }
 
-interface Listener {
-  onValue: (value: unknown) => void;
-  onError?: (error: ConvoyError) => void;
-}
-
-/** One server-side subscription, shared by every listener of the same function and args. */
-interface Entry {
-  id: string;
-  path: string;
-  args: unknown;
-  listeners: Set<Listener>;
-  last?: { value: unknown } | { error: ConvoyError };
-}
-
 const BACKOFF_MS = { first: 250, max: 5_000 };
 
-export class SyncConnection {
-  private readonly entries = new Map<string, Entry>();
-  private readonly byId = new Map<string, Entry>();
+export class SubscriptionStream {
+  private readonly subscriptions = new Subscriptions();
+  private readonly session = new StreamSession();
   private readonly stateListeners = new Set<(state: ConnectionState) => void>();
   private state: ConnectionState = 'closed';
-  private session: string | null = null;
   /** The headers the open stream was opened with; its subscriptions are changed with the same. */
   private streamHeaders: Record<string, string> = {};
   private abort: AbortController | null = null;
-  private nextId = 1;
   private failures = 0;
   private retryTimer: ReturnType<typeof setTimeout> | null = null;
-  /** Events of this session read so far (the server's `event: sync` count). */
-  private seq = 0;
-  private readonly waiters = new Set<{ session: string; seq: number; done: () => void }>();
 
-  constructor(private readonly transport: SyncTransport) {}
+  constructor(private readonly transport: StreamTransport) {}
 
   get connectionState(): ConnectionState {
     return this.state;
@@ -53,35 +38,12 @@ export class SyncConnection {
 
   /** The open stream's session, which a mutation names so that its answer can wait for it. */
   get sessionId(): string | null {
-    return this.session;
+    return this.session.id;
   }
 
-  /**
-   * Resolves once the stream of `session` has delivered its first `seq` events — then every
-   * subscription shows what a mutation answered with that `seq` did — or at once if that stream
-   * is gone (a new one starts from current values anyway), or after a few seconds at most.
-   */
+  /** See `StreamSession.caughtUp`: what a mutation's answer waits for. */
   caughtUp(session: string, seq: number): Promise<void> {
-    if (session !== this.session || this.seq >= seq) return Promise.resolve();
-    return new Promise((resolve) => {
-      const waiter = {
-        session,
-        seq,
-        done: () => {
-          clearTimeout(timer);
-          this.waiters.delete(waiter);
-          resolve();
-        },
-      };
-      const timer = setTimeout(waiter.done, 5_000);
-      this.waiters.add(waiter);
-    });
-  }
-
-  private release() {
-    for (const waiter of [...this.waiters]) {
-      if (waiter.session !== this.session || waiter.seq <= this.seq) waiter.done();
-    }
+    return this.session.caughtUp(session, seq);
   }
 
   onStateChange(listener: (state: ConnectionState) => void): () => void {
@@ -90,36 +52,19 @@ export class SyncConnection {
   }
 
   subscribe(path: string, args: unknown, listener: Listener): () => void {
-    const key = `${path}\u0000${JSON.stringify(args ?? {})}`;
-    let entry = this.entries.get(key);
-    if (!entry) {
-      entry = { id: String(this.nextId++), path, args: args ?? {}, listeners: new Set() };
-      this.entries.set(key, entry);
-      this.byId.set(entry.id, entry);
-      if (this.session) void this.change({ add: [this.wireEntry(entry)] });
-    }
-    entry.listeners.add(listener);
-    const { last } = entry;
-    if (last) queueMicrotask(() => deliver(listener, last));
+    const { subscription, created } = this.subscriptions.add(path, args, listener);
+    if (created && this.session.id) void this.change({ add: [wireSubscription(subscription)] });
     this.ensureOpen();
-    const subscribed = entry;
     return () => {
-      subscribed.listeners.delete(listener);
-      if (subscribed.listeners.size > 0 || this.entries.get(key) !== subscribed) return;
-      this.entries.delete(key);
-      this.byId.delete(subscribed.id);
-      if (this.session) void this.change({ remove: [subscribed.id] });
-      if (this.entries.size === 0) this.stop('closed');
+      if (!this.subscriptions.remove(subscription, listener)) return;
+      if (this.session.id) void this.change({ remove: [subscription.id] });
+      if (this.subscriptions.size === 0) this.stop('closed');
     };
   }
 
   /** Closes the stream for good (until the next subscription). */
   close(): void {
     this.stop('closed');
-  }
-
-  private wireEntry(entry: Entry) {
-    return { id: entry.id, path: entry.path, args: entry.args };
   }
 
   private setState(state: ConnectionState) {
@@ -144,9 +89,8 @@ export class SyncConnection {
     this.retryTimer = null;
     this.abort?.abort();
     this.abort = null;
-    this.session = null;
     this.failures = 0;
-    this.release();
+    this.session.end();
     this.setState(state);
   }
 
@@ -154,9 +98,8 @@ export class SyncConnection {
   private lost(abort: AbortController) {
     if (this.abort !== abort) return;
     this.abort = null;
-    this.session = null;
-    this.release();
-    if (this.entries.size === 0) {
+    this.session.end();
+    if (this.subscriptions.size === 0) {
       this.setState('closed');
       return;
     }
@@ -182,54 +125,34 @@ export class SyncConnection {
     });
     if (!response.ok || !response.body) {
       const error = await errorOf(response);
-      for (const entry of this.entries.values()) this.publish(entry, { error });
+      for (const subscription of this.subscriptions.all()) this.subscriptions.publish(subscription, { error });
       return;
     }
-    const reader = response.body.pipeThrough(new TextDecoderStream()).getReader();
-    let buffer = '';
-    for (;;) {
-      const { done, value } = await reader.read();
-      if (done) return;
-      buffer += value;
-      let end = buffer.indexOf('\n\n');
-      while (end >= 0) {
-        this.event(buffer.slice(0, end), abort);
-        buffer = buffer.slice(end + 2);
-        end = buffer.indexOf('\n\n');
-      }
+    for await (const { name, data } of readEvents(response.body)) {
+      if (this.abort !== abort) continue;
+      this.event(name, JSON.parse(data), abort);
     }
   }
 
-  private event(text: string, abort: AbortController) {
-    if (this.abort !== abort) return;
-    let name = 'message';
-    let data = '';
-    for (const line of text.split('\n')) {
-      if (line.startsWith('event:')) name = line.slice(6).trim();
-      else if (line.startsWith('data:')) data += line.slice(5).trimStart();
-    }
-    if (!data) return; // a heartbeat
-    const message = JSON.parse(data);
+  private event(name: string, message: any, abort: AbortController) {
     if (name === 'close') return; // the server ends the stream (stopping, or idle); reconnect
     if (name === 'sync') {
-      this.seq = message.seq;
-      this.release();
+      this.session.advance(message.seq);
       return;
     }
     if (name === 'session') {
-      this.session = message.session;
-      this.seq = 0;
+      this.session.begin(message.session);
       this.failures = 0;
       this.setState('open');
       // A new stream knows nothing: subscribe to everything again.
-      const add = [...this.entries.values()].map((entry) => this.wireEntry(entry));
+      const add = [...this.subscriptions.all()].map(wireSubscription);
       if (add.length > 0) void this.change({ add });
       return;
     }
-    const entry = this.byId.get(message.id);
-    if (!entry) return;
+    const subscription = this.subscriptions.get(message.id);
+    if (!subscription) return;
     const error = message.error ? ConvoyError.fromJSON(message.error) : null;
-    this.publish(entry, error ? { error } : { value: message.value });
+    this.subscriptions.publish(subscription, error ? { error } : { value: message.value });
     if (error?.code === 'UNAUTHORIZED') void this.reauthenticate(abort);
   }
 
@@ -243,13 +166,8 @@ export class SyncConnection {
     if (now !== opened && this.abort === abort) abort.abort();
   }
 
-  private publish(entry: Entry, last: { value: unknown } | { error: ConvoyError }) {
-    entry.last = last;
-    for (const listener of entry.listeners) deliver(listener, last);
-  }
-
-  private async change(body: { add?: unknown[]; remove?: string[] }) {
-    const session = this.session;
+  private async change(body: { add?: ReturnType<typeof wireSubscription>[]; remove?: string[] }) {
+    const session = this.session.id;
     if (!session) return;
     try {
       const response = await this.transport.fetch(`${this.transport.url}/api/sync/${session}`, {
@@ -257,11 +175,11 @@ export class SyncConnection {
         headers: { 'content-type': 'application/json', ...this.streamHeaders },
         body: JSON.stringify(body),
       });
-      if (response.ok || this.session !== session) return;
+      if (response.ok || this.session.id !== session) return;
       const error = await errorOf(response);
-      for (const id of (body.add ?? []).map((add: any) => add.id)) {
-        const entry = this.byId.get(id);
-        if (entry) this.publish(entry, { error });
+      for (const { id } of body.add ?? []) {
+        const subscription = this.subscriptions.get(id);
+        if (subscription) this.subscriptions.publish(subscription, { error });
       }
     } catch {
       // The stream is failing too; the next one subscribes again.
@@ -269,9 +187,9 @@ export class SyncConnection {
   }
 }
 
-function deliver(listener: Listener, last: { value: unknown } | { error: ConvoyError }) {
-  if ('value' in last) listener.onValue(last.value);
-  else listener.onError?.(last.error);
+/** A subscription as the server is told of it. */
+function wireSubscription({ id, path, args }: Subscription) {
+  return { id, path, args };
 }
 
 async function errorOf(response: Response): Promise<ConvoyError> {
