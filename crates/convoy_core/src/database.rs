@@ -51,7 +51,7 @@ pub struct Database {
 }
 
 /// What a mutation's connection is set up with. Sent as statements after connecting rather
-/// than as startup `options`, which PgBouncer refuses ("unsupported startup parameter").
+/// than as startup `options`, which `PgBouncer` refuses ("unsupported startup parameter").
 const WRITER_SETUP: &str =
     "SET default_transaction_isolation = 'serializable'; SET convoy.writer = 'convoy'";
 

@@ -66,7 +66,7 @@ pub fn epoch_millis(time: SystemTime) -> f64 {
     since.as_secs() as f64 * 1000.0 + f64::from(since.subsec_micros()) / 1000.0
 }
 
-/// The creation time encoded in a UUIDv7 (its first 48 bits are milliseconds since the epoch).
+/// The creation time encoded in a `UUIDv7` (its first 48 bits are milliseconds since the epoch).
 pub fn creation_time_of(id: &Uuid) -> SystemTime {
     match id.get_timestamp() {
         Some(timestamp) => {

@@ -39,9 +39,9 @@ pub struct LoneInsert {
     pub id: Uuid,
     pub data: String,
     pub created_at: SystemTime,
-    /// Inserts this row alone: `$1` id, `$2` data, `$3` created_at (`plan_insert`).
+    /// Inserts this row alone: `$1` id, `$2` data, `$3` `created_at` (`plan_insert`).
     pub sql: String,
-    /// Inserts many rows: `$1` ids, `$2` data, `$3` created_at, as arrays (`plan_insert_rows`).
+    /// Inserts many rows: `$1` ids, `$2` data, `$3` `created_at`, as arrays (`plan_insert_rows`).
     pub rows_sql: String,
 }
 

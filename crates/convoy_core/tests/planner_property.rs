@@ -117,10 +117,10 @@ fn random_filter(rng: &mut Rng, depth: usize) -> Value {
             "right": random_operand(rng),
         }),
         2 => {
-            json!({ "and": (0..1 + rng.below(3)).map(|_| random_filter(rng, depth + 1)).collect::<Vec<_>>() })
+            json!({ "and": (0..=rng.below(3)).map(|_| random_filter(rng, depth + 1)).collect::<Vec<_>>() })
         }
         3 => {
-            json!({ "or": (0..1 + rng.below(3)).map(|_| random_filter(rng, depth + 1)).collect::<Vec<_>>() })
+            json!({ "or": (0..=rng.below(3)).map(|_| random_filter(rng, depth + 1)).collect::<Vec<_>>() })
         }
         _ => json!({ "not": random_filter(rng, depth + 1) }),
     }

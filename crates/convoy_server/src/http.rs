@@ -61,7 +61,7 @@ impl Default for ServerOptions {
             max_in_flight: 512,
             allowed_origins: AllowedOrigins::default(),
             max_streams: 10_000,
-            stream_idle_timeout: Duration::from_secs(60),
+            stream_idle_timeout: Duration::from_mins(1),
             dev: false,
         }
     }

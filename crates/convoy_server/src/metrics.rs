@@ -53,6 +53,8 @@ impl Metrics {
     }
 
     /// Everything counted, the call runner's `calls` and the engine's included.
+    // One exposition, one metric after another: long, but flat.
+    #[allow(clippy::too_many_lines)]
     pub fn render(&self, engine: &Engine, calls: &CallStats, live_queries: usize) -> String {
         let mut out = String::new();
         let kinds = ["query", "mutation"];

@@ -12,6 +12,7 @@
 
 use std::collections::{HashMap, HashSet};
 use std::convert::Infallible;
+use std::fmt::Write as _;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 use std::time::{Duration, Instant};
@@ -219,10 +220,8 @@ impl Session {
             }
         }
         if !text.is_empty() {
-            text.push_str(&format!(
-                "event: sync\ndata: {{\"seq\":{}}}\n\n",
-                outbox.queued
-            ));
+            write!(text, "event: sync\ndata: {{\"seq\":{}}}\n\n", outbox.queued)
+                .expect("writing to a String");
         }
         Ok(text)
     }

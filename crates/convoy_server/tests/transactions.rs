@@ -52,6 +52,9 @@ impl Dispatcher for RustHandlers {
     }
 }
 
+/// Concurrent writers in the serializable-counter test.
+const WRITERS: usize = 24;
+
 async fn next_number(engine: &Engine, call_id: u32) -> convoy_core::Result<String> {
     let rows = engine
         .query(
@@ -122,7 +125,6 @@ async fn concurrent_read_modify_write_mutations_lose_nothing() {
     .unwrap();
     let address = server.address;
 
-    const WRITERS: usize = 24;
     let requests = (0..WRITERS).map(|_| {
         tokio::spawn(async move {
             post(

@@ -1,5 +1,5 @@
 //! How the core hands a call to user code: the Node binding implements [`Dispatcher`] with a
-//! ThreadsafeFunction; Rust tests stand in for it.
+//! `ThreadsafeFunction`; Rust tests stand in for it.
 
 use crate::{CallKind, Result};
 
@@ -12,7 +12,7 @@ pub struct Dispatch {
     pub headers_json: String,
 }
 
-/// Hands calls to user code (the Node binding implements it with a ThreadsafeFunction). The
+/// Hands calls to user code (the Node binding implements it with a `ThreadsafeFunction`). The
 /// answer comes back later through [`Engine::respond`].
 pub trait Dispatcher: Send + Sync + 'static {
     fn dispatch(&self, call: Dispatch) -> Result<()>;

@@ -15,7 +15,7 @@ use crate::{Call, CallKind, ConvoyError, Engine, Finished, Result};
 pub struct CallRunner {
     pub engine: Arc<Engine>,
     pub dispatcher: Arc<dyn Dispatcher>,
-    /// Bounds the calls waiting in Node: a ThreadsafeFunction's queue is unbounded.
+    /// Bounds the calls waiting in Node: a `ThreadsafeFunction`'s queue is unbounded.
     pub in_flight: Semaphore,
     pub timeout: Duration,
     pub max_attempts: u32,

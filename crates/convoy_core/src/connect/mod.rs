@@ -65,7 +65,9 @@ impl Endpoint {
                 Ok(client)
             }
             Err(error)
-                if error.as_db_error().map(|db_error| db_error.code())
+                if error
+                    .as_db_error()
+                    .map(tokio_postgres::error::DbError::code)
                     == Some(&SqlState::INVALID_AUTHORIZATION_SPECIFICATION) =>
             {
                 self.config

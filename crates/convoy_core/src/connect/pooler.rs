@@ -1,4 +1,4 @@
-//! Tells whether a URL leads to a transaction-mode pooler (PgBouncer, Supavisor, Neon's
+//! Tells whether a URL leads to a transaction-mode pooler (`PgBouncer`, Supavisor, Neon's
 //! `-pooler` hosts), which hands each transaction to whichever server connection is free.
 //!
 //! Convoy keeps state per connection — prepared statements, a mutation connection's settings,

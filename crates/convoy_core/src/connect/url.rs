@@ -213,7 +213,7 @@ fn split_url(text: &str) -> Result<(String, Vec<(String, String)>)> {
 fn decode(text: &str) -> Result<String> {
     percent_decode_str(text)
         .decode_utf8()
-        .map(|decoded| decoded.into_owned())
+        .map(std::borrow::Cow::into_owned)
         .map_err(|_| invalid(format!("{text:?} is not valid percent-encoded UTF-8")))
 }
 

@@ -12,7 +12,7 @@ use crate::reactivity::{Announcement, Write, WriteSet, CHANNEL};
 impl Engine {
     /// Logs and announces what a call that just committed wrote.
     pub(super) fn committed(&self, changes: &[Changed], wrote_anything: bool) {
-        let Some(commit) = self.write_set(changes, wrote_anything) else {
+        let Some(commit) = Self::write_set(changes, wrote_anything) else {
             return;
         };
         let commit = Arc::new(commit);
@@ -28,7 +28,7 @@ impl Engine {
     }
 
     /// What a call wrote, as the commit log records it; `None` when it wrote nothing.
-    pub(super) fn write_set(&self, changes: &[Changed], wrote_anything: bool) -> Option<WriteSet> {
+    pub(super) fn write_set(changes: &[Changed], wrote_anything: bool) -> Option<WriteSet> {
         if changes.is_empty() && !wrote_anything {
             return None;
         }
@@ -145,15 +145,12 @@ impl Engine {
                 self.log.append(Arc::new(WriteSet::everything()));
                 Some(Announcement::Ready)
             }
-            Some((_, Announcement::Ready)) => {
-                self.log.append(Arc::new(WriteSet::everything()));
-                None
-            }
             Some((_, Announcement::Commit(commit))) => {
                 self.log.append(Arc::new(commit));
                 None
             }
-            None => {
+            // A payload that is not an announcement: assume it could have changed anything.
+            Some((_, Announcement::Ready)) | None => {
                 self.log.append(Arc::new(WriteSet::everything()));
                 None
             }

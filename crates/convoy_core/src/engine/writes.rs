@@ -164,7 +164,7 @@ impl Engine {
 
     /// Inserts a document (JSON object text, already validated against the table's schema in
     /// JavaScript) and returns its new id: the primary key of an unmanaged table's row, or a
-    /// UUIDv7 for a managed table, whose insert is queued (see [`Engine::queue_insert`]).
+    /// `UUIDv7` for a managed table, whose insert is queued (see [`Engine::queue_insert`]).
     pub async fn insert(&self, call_id: u32, table: &str, document_json: &str) -> Result<String> {
         let schema = self.schema();
         let definition = schema.table(table)?;
@@ -176,14 +176,14 @@ impl Engine {
             .await
     }
 
-    /// Queues an insert into a managed table (see [`Writes`]) and returns the new UUIDv7 id.
+    /// Queues an insert into a managed table (see [`Writes`]) and returns the new `UUIDv7` id.
     pub fn queue_insert(&self, call_id: u32, table: &str, document_json: &str) -> Result<String> {
         let sql = plan_insert(&self.schema(), table)?;
         let call = self.writing_call(call_id)?;
         let id = Uuid::now_v7();
         let created_at = creation_time_of(&id);
         let data = document_json.to_owned();
-        self.queue(&call, table, id, sql, Change::Insert { data, created_at })?;
+        Self::queue(&call, table, id, sql, Change::Insert { data, created_at })?;
         Ok(id.hyphenated().to_string())
     }
 
@@ -226,21 +226,21 @@ impl Engine {
     ) -> Result<()> {
         let sql = plan_replace(&self.schema(), table)?;
         let call = self.writing_call(call_id)?;
-        let id = self.seen_in(&call, table, id)?;
+        let id = Self::seen_in(&call, table, id)?;
         let data = document_json.to_owned();
-        self.queue(&call, table, id, sql, Change::Replace { data })
+        Self::queue(&call, table, id, sql, Change::Replace { data })
     }
 
     /// Queues a delete of a document the call has seen, as [`Engine::queue_replace`].
     pub fn queue_delete(&self, call_id: u32, table: &str, id: &str) -> Result<()> {
         let sql = plan_delete(&self.schema(), table)?;
         let call = self.writing_call(call_id)?;
-        let id = self.seen_in(&call, table, id)?;
-        self.queue(&call, table, id, sql, Change::Delete)
+        let id = Self::seen_in(&call, table, id)?;
+        Self::queue(&call, table, id, sql, Change::Delete)
     }
 
     /// The id, when the call has seen that document in `table`.
-    pub(super) fn seen_in(&self, call: &Call, table: &str, id: &str) -> Result<Uuid> {
+    pub(super) fn seen_in(call: &Call, table: &str, id: &str) -> Result<Uuid> {
         let id = parse_id(id)?;
         let writes = call.writes();
         match writes.seen.get(&id) {
@@ -253,7 +253,6 @@ impl Engine {
 
     /// Queues a write of the call's (see [`Writes`]), keeping what it has seen up to date.
     pub(super) fn queue(
-        &self,
         call: &Call,
         table: &str,
         id: Uuid,

@@ -2,6 +2,7 @@
 //! starts strictly after them. Rows inserted meanwhile never shift a page (no OFFSET), and the
 //! cursor names the query it belongs to, so one query's cursor cannot be used with another.
 
+use std::fmt::Write as _;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -41,10 +42,10 @@ fn fingerprint(plan: &QueryPlan) -> String {
     use sha2::Digest as _;
     let canonical = serde_json::to_vec(plan).expect("a plan serializes");
     let digest = sha2::Sha256::digest(canonical);
-    digest[..8]
-        .iter()
-        .map(|byte| format!("{byte:02x}"))
-        .collect()
+    digest[..8].iter().fold(String::new(), |mut hex, byte| {
+        write!(hex, "{byte:02x}").expect("writing to a String");
+        hex
+    })
 }
 
 fn encode(cursor: &Cursor) -> String {
@@ -86,7 +87,7 @@ pub fn plan_page(
         Some(cursor) => after_cursor(&key, plan.order.dir.is_desc(), cursor, statement).map(Some),
     })?;
     let limit = statement.bind(Param::Int(i64::from(num_items) + 1));
-    statement.sql.push_str(&format!(" LIMIT {limit}"));
+    write!(statement.sql, " LIMIT {limit}").expect("writing to a String");
     Ok((statement, query))
 }
 
