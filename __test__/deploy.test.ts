@@ -308,9 +308,17 @@ describe("the Dockerfile's steps, run without Docker", { timeout: 900_000 }, () 
       assert.equal(stream.status, 200);
       const reader = stream.body!.pipeThrough(new TextDecoderStream()).getReader();
       let events = '';
+      // Reads the stream until `pattern` shows up, it ends, or 20 s pass (a server that kept
+      // running after SIGTERM keeps the stream open).
       const readUntil = async (pattern: RegExp) => {
-        while (!pattern.test(events)) {
-          const { done, value } = await reader.read();
+        const deadline = Date.now() + 20_000;
+        while (!pattern.test(events) && Date.now() < deadline) {
+          let timer: NodeJS.Timeout | undefined;
+          const timeout = new Promise<{ done: true; value: undefined }>((resolve) => {
+            timer = setTimeout(() => resolve({ done: true, value: undefined }), deadline - Date.now());
+          });
+          const { done, value } = await Promise.race([reader.read(), timeout]);
+          clearTimeout(timer);
           if (done) break;
           events += value;
         }
@@ -325,9 +333,9 @@ describe("the Dockerfile's steps, run without Docker", { timeout: 900_000 }, () 
       assert.equal(subscribed.status, 200);
       assert.ok(await readUntil(/"id":"users","value":\[.*"Ada"/), events);
 
-      const exit = await dockerStop(running);
+      const exit = dockerStop(running);
       assert.ok(await readUntil(/event: close\ndata: \{"reason":"shutdown"\}/), `no closing event:\n${events}`);
-      assert.deepEqual(exit, { code: 0, signal: null }, running.output());
+      assert.deepEqual(await exit, { code: 0, signal: null }, running.output());
     } finally {
       await running.stop('SIGKILL');
     }
