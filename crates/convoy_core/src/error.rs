@@ -190,6 +190,27 @@ impl ConvoyError {
         }
     }
 
+    /// What a client may see of this error. An internal error outside development becomes a
+    /// request id; its detail goes to the server log under that id.
+    #[must_use]
+    pub fn public(self, dev: bool) -> Self {
+        let Self::Internal(detail) = self else {
+            return self;
+        };
+        let request_id = uuid::Uuid::new_v4().to_string();
+        tracing::error!(target: "convoy::request", %request_id, %detail, "internal error");
+        let message = if dev {
+            detail
+        } else {
+            format!("Internal error (request {request_id})")
+        };
+        Self::App {
+            code: ErrorCode::Internal.to_string(),
+            message,
+            data: Some(json!({ "requestId": request_id })),
+        }
+    }
+
     pub fn is_retryable_conflict(&self) -> bool {
         matches!(self, Self::Conflict(_))
     }

@@ -24,9 +24,10 @@ use tokio::task::{JoinHandle, JoinSet};
 
 use crate::cors::AllowedOrigins;
 use crate::metrics::Metrics;
-use crate::sync::{credentials_of, Body, Sync};
+use crate::sse::{credentials_of, Body};
 use convoy_core::calls::{CallRunner, CallStats, Dispatcher};
 use convoy_core::calls::{FunctionTable, CONNECT, IDENTIFY};
+use convoy_core::reactivity::LiveQueries;
 
 pub struct ServerOptions {
     pub host: String,
@@ -88,10 +89,10 @@ impl ServerHandle {
 }
 
 pub(crate) struct State {
-    pub runner: CallRunner,
-    pub metrics: Metrics,
+    pub runner: Arc<CallRunner>,
+    pub metrics: Arc<Metrics>,
     pub functions: Arc<FunctionTable>,
-    pub sync: Sync,
+    pub live: Arc<LiveQueries>,
     max_body_bytes: usize,
     cors: AllowedOrigins,
     pub max_streams: usize,
@@ -117,25 +118,31 @@ pub async fn start(
     let address = listener
         .local_addr()
         .map_err(|error| ConvoyError::Internal(error.to_string()))?;
+    let runner = Arc::new(CallRunner {
+        engine,
+        dispatcher,
+        in_flight: Semaphore::new(options.max_in_flight),
+        timeout: options.call_timeout,
+        max_attempts: options.max_attempts.max(1),
+        stats: CallStats::default(),
+    });
+    let live = Arc::new(LiveQueries::new(
+        runner.clone(),
+        functions.clone(),
+        options.dev,
+    ));
     let state = Arc::new(State {
-        runner: CallRunner {
-            engine,
-            dispatcher,
-            in_flight: Semaphore::new(options.max_in_flight),
-            timeout: options.call_timeout,
-            max_attempts: options.max_attempts.max(1),
-            stats: CallStats::default(),
-        },
-        metrics: Metrics::default(),
+        runner,
+        metrics: Arc::new(Metrics::default()),
         functions,
-        sync: Sync::default(),
+        live: live.clone(),
         max_body_bytes: options.max_body_bytes,
         cors: options.allowed_origins,
         max_streams: options.max_streams,
         stream_idle_timeout: options.stream_idle_timeout,
         dev: options.dev,
     });
-    let follower = tokio::spawn(crate::sync::follow_commits(state.clone()));
+    let follower = tokio::spawn(live.follow_commits());
     let (shutdown, stopping) = watch::channel(false);
     let accept_loop = tokio::spawn(accept(listener, state, stopping));
     tracing::info!(%address, "convoy server listening");
@@ -192,7 +199,7 @@ async fn accept(listener: TcpListener, state: Arc<State>, mut stopping: watch::R
     // Stopping: no new connections; each open one finishes the request it is serving (idle
     // keep-alive connections close at once, sync streams end). Wait for them, within reason.
     drop(listener);
-    state.sync.close_all();
+    state.live.close_all();
     let drained = tokio::time::timeout(DRAIN_TIMEOUT, async {
         while connections.join_next().await.is_some() {}
     })
@@ -254,8 +261,8 @@ async fn handle(state: &State, request: Request<Incoming>) -> Response<Full<Byte
         "/api/mutation" => CallKind::Mutation,
         "/health" => return health(state, request.method()).await,
         "/metrics" => {
-            let live_queries = state.sync.live_queries();
-            let body = state.metrics.render(&state.runner.engine, &state.runner.stats, live_queries);
+            let live_queries = state.live.len();
+            let body = state.metrics.render(&state.runner.engine, &state.runner.stats, &state.live, live_queries);
             let mut response = Response::new(Full::new(Bytes::from(body)));
             response.headers_mut().insert(
                 CONTENT_TYPE,
@@ -297,7 +304,7 @@ async fn handle(state: &State, request: Request<Incoming>) -> Response<Full<Byte
             let settled = match &session {
                 Some(session) => {
                     let position = state.runner.engine.log().position();
-                    state.sync.settle(session, position).await
+                    state.live.settle(session, position).await
                 }
                 None => None,
             };
@@ -334,7 +341,7 @@ async fn sync_stream(state: &Arc<State>, request: &Request<Incoming>) -> Respons
             .insert(ALLOW, HeaderValue::from_static("GET"));
         return response.map(BodyExt::boxed_unsync);
     }
-    if state.sync.streams() >= state.max_streams {
+    if state.live.sessions() >= state.max_streams {
         return error_response(&ConvoyError::Unavailable(format!(
             "this server has {} sync streams open, its limit; try again later",
             state.max_streams
@@ -359,11 +366,14 @@ async fn sync_stream(state: &Arc<State>, request: &Request<Incoming>) -> Respons
             }
         }
     }
-    let body = Sync::open(
-        state,
-        identity,
-        credentials_of(request.headers()),
-        headers_json,
+    let session = state
+        .live
+        .open(identity, credentials_of(request.headers()), headers_json);
+    let body = crate::sse::stream(
+        state.live.clone(),
+        state.metrics.clone(),
+        session,
+        state.stream_idle_timeout,
     );
     let mut response = Response::new(body);
     let headers = response.headers_mut();
@@ -391,7 +401,7 @@ async fn sync_change(
         return response;
     }
     let result = async {
-        let session = state.sync.session(session).ok_or_else(|| {
+        let session = state.live.session(session).ok_or_else(|| {
             ConvoyError::NotFound(format!(
                 "there is no sync session {session:?}; open one with GET /api/sync"
             ))
@@ -406,7 +416,7 @@ async fn sync_change(
         }
         let body = read_body(request, state.max_body_bytes).await?;
         check_nesting(&body)?;
-        Sync::change(state, &session, &body).map(|()| None)
+        crate::sse::change(&state.live, &session, &body).map(|()| None)
     }
     .await;
     match result {
@@ -519,7 +529,7 @@ async fn call(
         )));
     }
     let args = request.args.map_or("{}", RawValue::get);
-    if kind == CallKind::Query && state.sync.is_live(&request.path, args) {
+    if kind == CallKind::Query && state.live.is_live(&request.path, args) {
         // Someone subscribes to this very query. If it is the caller (as createContext tells;
         // everyone is, without one) and the result is current, no run is needed.
         let position = state.runner.engine.log().position();
@@ -533,7 +543,7 @@ async fn call(
             None => String::new(),
         };
         if let Some(value) = state
-            .sync
+            .live
             .current_result(&request.path, args, &identity, position)
         {
             state.metrics.served_live();
@@ -617,24 +627,9 @@ async fn health(state: &State, method: &Method) -> Response<Full<Bytes>> {
 }
 
 impl State {
-    /// What a client may see of an error. An internal error in production becomes a request id;
-    /// its detail goes to the server log under that id.
+    /// What a client may see of an error (see [`ConvoyError::public`]).
     pub(crate) fn public_error(&self, error: ConvoyError) -> ConvoyError {
-        let ConvoyError::Internal(detail) = error else {
-            return error;
-        };
-        let request_id = uuid::Uuid::new_v4().to_string();
-        tracing::error!(target: "convoy::request", %request_id, %detail, "internal error");
-        let message = if self.dev {
-            detail
-        } else {
-            format!("Internal error (request {request_id})")
-        };
-        ConvoyError::App {
-            code: convoy_core::ErrorCode::Internal.to_string(),
-            message,
-            data: Some(serde_json::json!({ "requestId": request_id })),
-        }
+        error.public(self.dev)
     }
 }
 

@@ -6,7 +6,7 @@
 mod cors;
 mod http;
 mod metrics;
-mod sync;
+mod sse;
 
 pub use cors::AllowedOrigins;
 pub use http::{start, ServerHandle, ServerOptions};

@@ -5,6 +5,7 @@ use std::fmt::Write as _;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use convoy_core::calls::CallStats;
+use convoy_core::reactivity::LiveQueries;
 use convoy_core::{CallKind, Engine};
 
 #[derive(Default)]
@@ -13,8 +14,6 @@ pub struct Metrics {
     calls: [[AtomicU64; 3]; 2],
     /// Sync streams open now.
     streams: AtomicU64,
-    /// New results of live queries, each sent to every stream holding the query.
-    live_updates: AtomicU64,
     /// Query calls answered from a live query's current result.
     served_live: AtomicU64,
 }
@@ -39,10 +38,6 @@ impl Metrics {
         self.served_live.fetch_add(1, Ordering::Relaxed);
     }
 
-    pub fn live_update(&self) {
-        self.live_updates.fetch_add(1, Ordering::Relaxed);
-    }
-
     pub fn answered(&self, kind: CallKind, status: u16) {
         let outcome = match status {
             200..=399 => 0,
@@ -55,7 +50,13 @@ impl Metrics {
     /// Everything counted, the call runner's `calls` and the engine's included.
     // One exposition, one metric after another: long, but flat.
     #[allow(clippy::too_many_lines)]
-    pub fn render(&self, engine: &Engine, calls: &CallStats, live_queries: usize) -> String {
+    pub fn render(
+        &self,
+        engine: &Engine,
+        calls: &CallStats,
+        live: &LiveQueries,
+        live_queries: usize,
+    ) -> String {
         let mut out = String::new();
         let kinds = ["query", "mutation"];
         out.push_str("# HELP convoy_calls_total Function calls answered, by kind and outcome.\n");
@@ -104,7 +105,7 @@ impl Metrics {
             &mut out,
             "convoy_live_query_updates_total",
             "New results of live queries sent to their subscribers.",
-            self.live_updates.load(Ordering::Relaxed),
+            live.updates(),
         );
         counter(
             &mut out,
