@@ -35,27 +35,20 @@ fn must_run_in_transaction() -> ConvoyError {
 }
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, AtomicU32};
+use std::sync::atomic::AtomicU32;
 use std::sync::{Arc, Mutex, RwLock};
-
-use uuid::Uuid;
 
 use crate::database::Database;
 use crate::error::{ConvoyError, Result};
 use crate::group_commit::{GroupCommit, GroupCommitStats};
-use crate::reactivity::{CommitLog, WriteSet};
+use crate::reactivity::{CommitLog, Neighbours};
 use crate::schema::{sync_schema, Schema, SyncReport};
 
 pub struct Engine {
     database: Database,
     log: CommitLog,
-    /// Names this process in its notifications, so it can skip its own.
-    origin: String,
-    /// Where this process's commits go to be announced to the others, once a server runs
-    /// ([`Engine::follow_other_processes`]).
-    publisher: Mutex<Option<tokio::sync::mpsc::UnboundedSender<Arc<WriteSet>>>>,
-    /// Whether another process has said hello: until one does, nobody needs this one's commits.
-    announcing: AtomicBool,
+    /// The other processes on the database, told of this one's commits.
+    neighbours: Neighbours,
     schema: RwLock<Arc<Schema>>,
     calls: Mutex<HashMap<u32, Arc<Call>>>,
     next_call_id: AtomicU32,
@@ -68,9 +61,7 @@ impl Engine {
         Self {
             database,
             log: CommitLog::default(),
-            origin: Uuid::now_v7().to_string(),
-            publisher: Mutex::new(None),
-            announcing: AtomicBool::new(false),
+            neighbours: Neighbours::default(),
             schema: RwLock::new(Arc::new(Schema::default())),
             calls: Mutex::new(HashMap::new()),
             next_call_id: AtomicU32::new(1),

@@ -12,6 +12,7 @@
 mod announcement;
 mod commit_log;
 pub mod live;
+mod neighbours;
 mod read_set;
 pub mod registry;
 mod write_set;
@@ -19,6 +20,7 @@ mod write_set;
 pub use announcement::{Announcement, CHANNEL};
 pub use commit_log::CommitLog;
 pub use live::{LiveQueries, Session, Subscribe};
+pub use neighbours::Neighbours;
 pub use read_set::{IndexRead, Key, ReadSet};
 pub use registry::Registry;
 pub use write_set::{Write, WriteSet};
