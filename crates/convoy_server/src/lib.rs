@@ -3,10 +3,14 @@
 //! served by hyper on the core's tokio runtime. User functions run elsewhere (in Node); the
 //! server reaches them through the core's call runner and its `Dispatcher`.
 
+mod body;
 mod cors;
-mod http;
 mod metrics;
+mod respond;
+mod routes;
+mod server;
 mod sse;
+mod state;
 
 pub use cors::AllowedOrigins;
-pub use http::{start, ServerHandle, ServerOptions};
+pub use server::{start, ServerHandle, ServerOptions};

@@ -1,0 +1,311 @@
+//! Routing (SPEC §6): `POST /api/query` and `/api/mutation`, the sync stream and its session
+//! changes, `/health` and `/metrics`, with the origin check in front.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use bytes::Bytes;
+use convoy_core::{CallKind, ConvoyError, Result};
+use http_body_util::{BodyExt, Full};
+use hyper::body::Incoming;
+use hyper::header::{HeaderValue, ALLOW, CACHE_CONTROL, CONTENT_TYPE, HOST, ORIGIN};
+use hyper::{Method, Request, Response, StatusCode};
+use serde::Deserialize;
+use serde_json::value::RawValue;
+
+use crate::body::{check_nesting, headers_json, json_content_type, read_body};
+use crate::cors::AllowedOrigins;
+use crate::respond::{error_response, json_response, log_request};
+use crate::sse::{credentials_of, Body};
+use crate::state::State;
+use convoy_core::calls::{CONNECT, IDENTIFY};
+
+pub(crate) async fn route(state: &Arc<State>, request: Request<Incoming>) -> Response<Body> {
+    let origin = request.headers().get(ORIGIN).cloned();
+    let allowed = state.cors.allowed_origin(request.headers()).cloned();
+    if let Some(origin) = &origin {
+        // A browser request from a page of another origin that is not allowed is refused whole,
+        // not only hidden from the page: a cross-site form post must never run a mutation.
+        if allowed.is_none() && !is_same_origin(origin, request.headers().get(HOST)) {
+            let mut response = error_response(&ConvoyError::Forbidden(format!(
+                "the origin {} may not call this server; allow it with allowedOrigins (CONVOY_ALLOWED_ORIGINS)",
+                String::from_utf8_lossy(origin.as_bytes())
+            )));
+            state.cors.decorate(None, response.headers_mut());
+            return response.map(BodyExt::boxed_unsync);
+        }
+    }
+    let mut response = if request.method() == Method::OPTIONS {
+        let mut preflight = Response::new(Full::new(Bytes::new()));
+        *preflight.status_mut() = StatusCode::NO_CONTENT;
+        AllowedOrigins::preflight(preflight.headers_mut());
+        preflight.map(BodyExt::boxed_unsync)
+    } else if request.uri().path() == "/api/sync" {
+        sync_stream(state, &request).await
+    } else if let Some(session) = request.uri().path().strip_prefix("/api/sync/") {
+        let session = session.to_owned();
+        sync_change(state, &session, request)
+            .await
+            .map(BodyExt::boxed_unsync)
+    } else {
+        handle(state, request).await.map(BodyExt::boxed_unsync)
+    };
+    state
+        .cors
+        .decorate(allowed.as_ref(), response.headers_mut());
+    response
+}
+
+/// Whether `Origin` names this very server (the `Host` the browser sent the request to).
+pub(crate) fn is_same_origin(origin: &HeaderValue, host: Option<&HeaderValue>) -> bool {
+    let (Ok(origin), Some(Ok(host))) = (origin.to_str(), host.map(HeaderValue::to_str)) else {
+        return false;
+    };
+    origin
+        .split_once("://")
+        .is_some_and(|(_, authority)| authority.eq_ignore_ascii_case(host))
+}
+
+pub(crate) async fn handle(state: &State, request: Request<Incoming>) -> Response<Full<Bytes>> {
+    let kind = match request.uri().path() {
+        "/api/query" => CallKind::Query,
+        "/api/mutation" => CallKind::Mutation,
+        "/health" => return health(state, request.method()).await,
+        "/metrics" => {
+            let live_queries = state.live.len();
+            let body = state.metrics.render(&state.runner.engine, &state.runner.stats, &state.live, live_queries);
+            let mut response = Response::new(Full::new(Bytes::from(body)));
+            response.headers_mut().insert(
+                CONTENT_TYPE,
+                HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
+            );
+            return response;
+        }
+        path => {
+            return error_response(&ConvoyError::NotFound(format!(
+                "no route {path}; Convoy serves POST /api/query, POST /api/mutation, GET /api/sync, GET /health and GET /metrics"
+            )))
+        }
+    };
+    if request.method() != Method::POST {
+        let mut response = error_response(&ConvoyError::InvalidArgs(format!(
+            "{} takes POST with a JSON body {{\"path\", \"args\"}}",
+            request.uri().path()
+        )));
+        *response.status_mut() = StatusCode::METHOD_NOT_ALLOWED;
+        response
+            .headers_mut()
+            .insert(ALLOW, HeaderValue::from_static("POST"));
+        return response;
+    }
+    if let Err(response) = json_content_type(&request) {
+        return *response;
+    }
+    // A client with a sync stream names its session: the answer then waits until the stream
+    // carries the mutation's effect on its subscriptions, and says how far to read.
+    let session = (kind == CallKind::Mutation)
+        .then(|| request.headers().get(SESSION_HEADER))
+        .flatten()
+        .and_then(|value| value.to_str().ok())
+        .map(str::to_owned);
+    let started = Instant::now();
+    let mut path = None;
+    let response = match call(state, kind, request, &mut path).await {
+        Ok(value) => {
+            let settled = match &session {
+                Some(session) => {
+                    let position = state.runner.engine.log().position();
+                    state.live.settle(session, position).await
+                }
+                None => None,
+            };
+            let body = match settled {
+                Some(seq) => format!("{{\"value\":{value},\"sync\":{seq}}}"),
+                None => format!("{{\"value\":{value}}}"),
+            };
+            log_request(kind.as_str(), path.as_deref(), started, None);
+            json_response(StatusCode::OK, body)
+        }
+        Err(error) => {
+            let error = state.public_error(error);
+            log_request(kind.as_str(), path.as_deref(), started, Some(&error));
+            error_response(&error)
+        }
+    };
+    state.metrics.answered(kind, response.status().as_u16());
+    response
+}
+
+/// The header naming the caller's sync session on a mutation (read-your-writes).
+pub(crate) const SESSION_HEADER: &str = "x-convoy-session";
+
+/// `GET /api/sync`: a new session's event stream. When the app authenticates requests, its
+/// `createContext` runs once, now: a refusal answers with its error instead of a stream.
+pub(crate) async fn sync_stream(state: &Arc<State>, request: &Request<Incoming>) -> Response<Body> {
+    if request.method() != Method::GET {
+        let mut response = error_response(&ConvoyError::InvalidArgs(
+            "/api/sync takes GET, and answers with an event stream".into(),
+        ));
+        *response.status_mut() = StatusCode::METHOD_NOT_ALLOWED;
+        response
+            .headers_mut()
+            .insert(ALLOW, HeaderValue::from_static("GET"));
+        return response.map(BodyExt::boxed_unsync);
+    }
+    if state.live.sessions() >= state.max_streams {
+        return error_response(&ConvoyError::Unavailable(format!(
+            "this server has {} sync streams open, its limit; try again later",
+            state.max_streams
+        )))
+        .map(BodyExt::boxed_unsync);
+    }
+    let headers_json = headers_json(request);
+    // Without createContext, handlers see nothing of the request: one identity for everyone.
+    let mut identity = String::new();
+    if let Some(connect) = state.functions.connect() {
+        let started = Instant::now();
+        match state
+            .runner
+            .run(&connect, CONNECT, "{}", &headers_json)
+            .await
+        {
+            Ok(context) => identity = context,
+            Err(error) => {
+                let error = state.public_error(error);
+                log_request("sync", None, started, Some(&error));
+                return error_response(&error).map(BodyExt::boxed_unsync);
+            }
+        }
+    }
+    let session = state
+        .live
+        .open(identity, credentials_of(request.headers()), headers_json);
+    let body = crate::sse::stream(
+        state.live.clone(),
+        state.metrics.clone(),
+        session,
+        state.stream_idle_timeout,
+    );
+    let mut response = Response::new(body);
+    let headers = response.headers_mut();
+    headers.insert(CONTENT_TYPE, HeaderValue::from_static("text/event-stream"));
+    headers.insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    // Proxies such as nginx would otherwise hold events back in a buffer.
+    headers.insert("x-accel-buffering", HeaderValue::from_static("no"));
+    response
+}
+
+/// `POST /api/sync/<session>`: add and remove the session's subscriptions.
+pub(crate) async fn sync_change(
+    state: &Arc<State>,
+    session: &str,
+    request: Request<Incoming>,
+) -> Response<Full<Bytes>> {
+    if request.method() != Method::POST {
+        let mut response = error_response(&ConvoyError::InvalidArgs(
+            "/api/sync/<session> takes POST with {\"add\", \"remove\"}".into(),
+        ));
+        *response.status_mut() = StatusCode::METHOD_NOT_ALLOWED;
+        response
+            .headers_mut()
+            .insert(ALLOW, HeaderValue::from_static("POST"));
+        return response;
+    }
+    let result = async {
+        let session = state.live.session(session).ok_or_else(|| {
+            ConvoyError::NotFound(format!(
+                "there is no sync session {session:?}; open one with GET /api/sync"
+            ))
+        })?;
+        if credentials_of(request.headers()) != session.credentials() {
+            return Err(ConvoyError::Forbidden(
+                "this session belongs to another identity (Authorization and Cookie must match the stream's)".into(),
+            ));
+        }
+        if let Err(response) = json_content_type(&request) {
+            return Ok(Some(*response));
+        }
+        let body = read_body(request, state.max_body_bytes).await?;
+        check_nesting(&body)?;
+        crate::sse::change(&state.live, &session, &body).map(|()| None)
+    }
+    .await;
+    match result {
+        Ok(Some(refused)) => refused,
+        Ok(None) => json_response(StatusCode::OK, "{\"value\":null}".into()),
+        Err(error) => error_response(&state.public_error(error)),
+    }
+}
+
+#[derive(Deserialize)]
+struct CallRequest<'a> {
+    path: String,
+    #[serde(borrow, default)]
+    args: Option<&'a RawValue>,
+}
+
+/// Runs the call a request asks for; `path` learns the function's name once the body is read.
+pub(crate) async fn call(
+    state: &State,
+    kind: CallKind,
+    request: Request<Incoming>,
+    path: &mut Option<String>,
+) -> Result<String> {
+    let headers_json = headers_json(&request);
+    let body = read_body(request, state.max_body_bytes).await?;
+    check_nesting(&body)?;
+    let request: CallRequest = serde_json::from_slice(&body).map_err(|error| {
+        ConvoyError::InvalidArgs(format!(
+            "the body must be JSON of the form {{\"path\": \"file:function\", \"args\": {{…}}}}: {error}"
+        ))
+    })?;
+    *path = Some(request.path.clone());
+    let function = state.functions.get(&request.path).ok_or_else(|| {
+        ConvoyError::NotFound(format!("there is no function named {:?}", request.path))
+    })?;
+    let declared_kind = function.kind;
+    if declared_kind != kind {
+        return Err(ConvoyError::InvalidArgs(format!(
+            "{} is a {}; call it with POST /api/{}",
+            request.path,
+            declared_kind.as_str(),
+            declared_kind.as_str()
+        )));
+    }
+    let args = request.args.map_or("{}", RawValue::get);
+    if kind == CallKind::Query && state.live.is_live(&request.path, args) {
+        // Someone subscribes to this very query. If it is the caller (as createContext tells;
+        // everyone is, without one) and the result is current, no run is needed.
+        let position = state.runner.engine.log().position();
+        let identity = match state.functions.connect() {
+            Some(connect) => {
+                state
+                    .runner
+                    .run(&connect, IDENTIFY, "{}", &headers_json)
+                    .await?
+            }
+            None => String::new(),
+        };
+        if let Some(value) = state
+            .live
+            .current_result(&request.path, args, &identity, position)
+        {
+            state.metrics.served_live();
+            return Ok(value);
+        }
+    }
+    state
+        .runner
+        .run(&function, &request.path, args, &headers_json)
+        .await
+}
+
+pub(crate) async fn health(state: &State, method: &Method) -> Response<Full<Bytes>> {
+    if method != Method::GET && method != Method::HEAD {
+        return error_response(&ConvoyError::InvalidArgs("/health takes GET".into()));
+    }
+    match state.runner.engine.database().ping().await {
+        Ok(()) => json_response(StatusCode::OK, "{\"status\":\"ok\"}".into()),
+        Err(error) => error_response(&error),
+    }
+}
