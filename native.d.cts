@@ -75,6 +75,7 @@ export declare class Engine {
   close(): Promise<void>
 }
 
+/** Where to connect, as `src/server/native.ts` passes it. */
 export interface ConnectOptions {
   databaseUrl: string
   /** `DATABASE_DIRECT_URL`: LISTEN and schema changes (SPEC §11). */
@@ -103,6 +104,7 @@ export declare const enum FunctionKind {
  */
 export declare function initLogging(defaultFilter: string, json: boolean): void
 
+/** The HTTP server's options, as `src/server/native.ts` passes them. */
 export interface ServerOptions {
   port: number
   host?: string
