@@ -1,4 +1,4 @@
-//! A property test of the planner: random filters, index ranges, orders and limits over random
+//! A property test of the planner (proptest): random filters, index ranges, orders and limits over random
 //! documents return exactly what a straightforward in-memory evaluation returns.
 //!
 //! The in-memory side spells out the semantics Convoy promises (docs/data-api.md): JSONB's total
@@ -13,42 +13,29 @@ use std::sync::Arc;
 
 use common::{in_call, in_mutation, TestDatabase};
 use convoy_core::{CallKind, Engine};
+use proptest::prelude::*;
+use proptest::strategy::ValueTree;
+use proptest::test_runner::{Config, RngAlgorithm, TestCaseError, TestRng, TestRunner};
 use serde_json::{json, Value};
 
-/// xorshift64*: a fixed seed makes every failure reproducible.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
-    }
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n as u64) as usize
-    }
-    fn chance(&mut self, percent: usize) -> bool {
-        self.below(100) < percent
-    }
-}
-
-fn pick<T: Clone>(rng: &mut Rng, items: &[T]) -> T {
-    items[rng.below(items.len())].clone()
-}
-
-fn random_value(rng: &mut Rng) -> Value {
-    match rng.below(10) {
-        0 => Value::Null,
-        1 => json!(rng.below(2) == 0),
-        2..=5 => json!(rng.below(6)),
-        _ => json!(pick(rng, &["a", "b", "c", "d"])),
-    }
+/// A field value: null, a boolean, a small number or a short string — few of each, so that
+/// equalities and ties happen often.
+fn value() -> impl Strategy<Value = Value> {
+    prop_oneof![
+        1 => Just(Value::Null),
+        1 => any::<bool>().prop_map(Value::from),
+        4 => (0u64..6).prop_map(Value::from),
+        4 => prop::sample::select(vec!["a", "b", "c", "d"]).prop_map(Value::from),
+    ]
 }
 
 /// A field's value in a document, or None when the document lacks it (SQL NULL).
-fn random_field(rng: &mut Rng) -> Option<Value> {
-    (!rng.chance(15)).then(|| random_value(rng))
+fn field_value() -> impl Strategy<Value = Option<Value>> {
+    prop::option::weighted(0.85, value())
+}
+
+fn field_name() -> impl Strategy<Value = &'static str> {
+    prop::sample::select(vec!["a", "b"])
 }
 
 /// JSONB's order: null < strings < numbers < booleans (< arrays < objects, unused here).
@@ -101,29 +88,30 @@ impl Doc {
     }
 }
 
-fn random_operand(rng: &mut Rng) -> Value {
-    if rng.chance(20) {
-        json!({ "field": pick(rng, &["a", "b"]) })
-    } else {
-        json!({ "value": random_value(rng) })
-    }
+fn operand_strategy() -> impl Strategy<Value = Value> {
+    prop_oneof![
+        1 => field_name().prop_map(|field| json!({ "field": field })),
+        4 => value().prop_map(|value| json!({ "value": value })),
+    ]
 }
 
-fn random_filter(rng: &mut Rng, depth: usize) -> Value {
-    match if depth >= 3 { 0 } else { rng.below(5) } {
-        0 | 1 => json!({
-            "cmp": pick(rng, &OPS),
-            "left": { "field": pick(rng, &["a", "b"]) },
-            "right": random_operand(rng),
-        }),
-        2 => {
-            json!({ "and": (0..=rng.below(3)).map(|_| random_filter(rng, depth + 1)).collect::<Vec<_>>() })
-        }
-        3 => {
-            json!({ "or": (0..=rng.below(3)).map(|_| random_filter(rng, depth + 1)).collect::<Vec<_>>() })
-        }
-        _ => json!({ "not": random_filter(rng, depth + 1) }),
-    }
+/// A filter tree up to three levels deep: comparisons under `and`, `or` and `not`.
+fn filter() -> impl Strategy<Value = Value> {
+    let comparison = (
+        prop::sample::select(OPS.to_vec()),
+        field_name(),
+        operand_strategy(),
+    )
+        .prop_map(
+            |(op, field, right)| json!({ "cmp": op, "left": { "field": field }, "right": right }),
+        );
+    comparison.prop_recursive(3, 24, 3, |inner| {
+        prop_oneof![
+            prop::collection::vec(inner.clone(), 1..=3).prop_map(|and| json!({ "and": and })),
+            prop::collection::vec(inner.clone(), 1..=3).prop_map(|or| json!({ "or": or })),
+            inner.prop_map(|not| json!({ "not": not })),
+        ]
+    })
 }
 
 fn operand<'a>(doc: &'a Doc, operand: &'a Value) -> Option<&'a Value> {
@@ -176,25 +164,46 @@ fn evaluate(doc: &Doc, filter: &Value) -> Option<bool> {
     )
 }
 
-fn random_plan(rng: &mut Rng) -> Value {
-    let index = match rng.below(4) {
-        0 => json!({ "name": "by_a", "eq": [{ "field": "a", "value": random_value(rng) }] }),
-        1 => json!({ "name": "by_a", "range": [
-            { "field": "a", "op": pick(rng, &["gt", "gte"]), "value": random_value(rng) },
-            { "field": "a", "op": pick(rng, &["lt", "lte"]), "value": random_value(rng) }
-        ] }),
-        2 => json!({ "name": "by_a_b",
-            "eq": [{ "field": "a", "value": random_value(rng) }],
-            "range": [{ "field": "b", "op": pick(rng, &OPS[2..]), "value": random_value(rng) }] }),
-        _ => Value::Null,
-    };
-    json!({
-        "table": "items",
-        "index": index,
-        "filter": if rng.chance(70) { random_filter(rng, 0) } else { Value::Null },
-        "order": { "dir": pick(rng, &["asc", "desc"]), "field": pick(rng, &[json!("a"), json!("b"), Value::Null]) },
-        "limit": if rng.chance(40) { json!(rng.below(15)) } else { Value::Null },
-    })
+/// An index range (or none), a filter (or none), an order and a limit (or none).
+fn plan() -> impl Strategy<Value = Value> {
+    let index = prop_oneof![
+        value()
+            .prop_map(|value| json!({ "name": "by_a", "eq": [{ "field": "a", "value": value }] })),
+        (
+            prop::sample::select(vec!["gt", "gte"]),
+            value(),
+            prop::sample::select(vec!["lt", "lte"]),
+            value()
+        )
+            .prop_map(
+                |(low_op, low, high_op, high)| json!({ "name": "by_a", "range": [
+                { "field": "a", "op": low_op, "value": low },
+                { "field": "a", "op": high_op, "value": high }
+            ] })
+            ),
+        (value(), prop::sample::select(OPS[2..].to_vec()), value()).prop_map(|(a, op, b)| json!({
+            "name": "by_a_b",
+            "eq": [{ "field": "a", "value": a }],
+            "range": [{ "field": "b", "op": op, "value": b }]
+        })),
+        Just(Value::Null),
+    ];
+    (
+        index,
+        prop::option::weighted(0.7, filter()),
+        prop::sample::select(vec!["asc", "desc"]),
+        prop::option::of(field_name()),
+        prop::option::weighted(0.4, 0u64..15),
+    )
+        .prop_map(|(index, filter, dir, field, limit)| {
+            json!({
+                "table": "items",
+                "index": index,
+                "filter": filter,
+                "order": { "dir": dir, "field": field },
+                "limit": limit,
+            })
+        })
 }
 
 fn expected(docs: &[Doc], plan: &Value) -> Vec<String> {
@@ -259,66 +268,79 @@ fn expected(docs: &[Doc], plan: &Value) -> Vec<String> {
         .collect()
 }
 
-#[tokio::test]
-async fn random_queries_match_an_in_memory_evaluation() {
-    let db = TestDatabase::new().await;
-    let engine: Arc<Engine> = db
-        .engine(
-            json!({ "tables": [{ "name": "items", "managed": true, "indexes": [
+/// 400 random plans (proptest, seeded by the test's name so that a failure reproduces) over 160
+/// random documents; a failing plan is shrunk to a smallest one that still fails.
+#[test]
+fn random_queries_match_an_in_memory_evaluation() {
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let mut runner = TestRunner::new_with_rng(
+        Config {
+            cases: 400,
+            failure_persistence: None,
+            ..Config::default()
+        },
+        TestRng::deterministic_rng(RngAlgorithm::ChaCha),
+    );
+    let db = runtime.block_on(TestDatabase::new());
+    let engine: Arc<Engine> = runtime.block_on(db.engine(json!({ "tables": [
+        { "name": "items", "managed": true, "indexes": [
             { "name": "by_a", "fields": ["a"] },
             { "name": "by_a_b", "fields": ["a", "b"] }
-        ] }] }),
-        )
-        .await;
-    let mut rng = Rng(0x5eed_c0ff_ee00_0001);
+        ] }
+    ] })));
 
-    let mut docs = Vec::new();
-    let fields: Vec<[Option<Value>; 2]> = (0..160)
-        .map(|_| [random_field(&mut rng), random_field(&mut rng)])
-        .collect();
-    let ids = in_mutation(&engine, |call| {
-        let engine = engine.clone();
-        let fields = fields.clone();
-        async move {
-            let mut ids = Vec::new();
-            for [a, b] in fields {
-                let mut document = serde_json::Map::new();
-                if let Some(a) = a {
-                    document.insert("a".into(), a);
-                }
-                if let Some(b) = b {
-                    document.insert("b".into(), b);
-                }
-                ids.push(
-                    engine
-                        .insert(call, "items", &Value::Object(document).to_string())
-                        .await?,
-                );
-            }
-            Ok(ids)
-        }
-    })
-    .await
-    .unwrap();
-    for (id, fields) in ids.into_iter().zip(fields) {
-        docs.push(Doc { id, fields });
-    }
-
-    for case in 0..400 {
-        let plan = random_plan(&mut rng);
-        let want = expected(&docs, &plan);
-        let got = in_call(&engine, CallKind::Query, |call| {
-            let engine = engine.clone();
-            let plan = convoy_core::plan::QueryPlan::from_json(&plan.to_string());
-            async move { engine.query(call, &plan?).await }
-        })
-        .await
-        .unwrap_or_else(|error| panic!("case {case}: {plan}: {error}"));
-        let got: Vec<String> = serde_json::from_str::<Vec<Value>>(&got)
+    let fields: Vec<[Option<Value>; 2]> =
+        prop::collection::vec([field_value(), field_value()], 160)
+            .new_tree(&mut runner)
             .unwrap()
-            .iter()
-            .map(|doc| doc["_id"].as_str().unwrap().to_owned())
-            .collect();
-        assert_eq!(got, want, "case {case}: {plan}");
-    }
+            .current();
+    let ids = runtime
+        .block_on(in_mutation(&engine, |call| {
+            let engine = engine.clone();
+            let fields = fields.clone();
+            async move {
+                let mut ids = Vec::new();
+                for [a, b] in fields {
+                    let mut document = serde_json::Map::new();
+                    if let Some(a) = a {
+                        document.insert("a".into(), a);
+                    }
+                    if let Some(b) = b {
+                        document.insert("b".into(), b);
+                    }
+                    ids.push(
+                        engine
+                            .insert(call, "items", &Value::Object(document).to_string())
+                            .await?,
+                    );
+                }
+                Ok(ids)
+            }
+        }))
+        .unwrap();
+    let docs: Vec<Doc> = ids
+        .into_iter()
+        .zip(fields)
+        .map(|(id, fields)| Doc { id, fields })
+        .collect();
+
+    runner
+        .run(&plan(), |plan| {
+            let want = expected(&docs, &plan);
+            let got = runtime
+                .block_on(in_call(&engine, CallKind::Query, |call| {
+                    let engine = engine.clone();
+                    let plan = convoy_core::plan::QueryPlan::from_json(&plan.to_string());
+                    async move { engine.query(call, &plan?).await }
+                }))
+                .map_err(|error| TestCaseError::fail(format!("{plan}: {error}")))?;
+            let got: Vec<String> = serde_json::from_str::<Vec<Value>>(&got)
+                .unwrap()
+                .iter()
+                .map(|doc| doc["_id"].as_str().unwrap().to_owned())
+                .collect();
+            prop_assert_eq!(got, want, "{}", plan);
+            Ok(())
+        })
+        .unwrap();
 }
