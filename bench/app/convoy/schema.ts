@@ -1,18 +1,10 @@
-// PRODUCT.md's schema, plus a table of counters for the read-modify-write benchmark.
-import { defineRef, defineSchema, defineTable } from '@avvos/convoy';
+// PRODUCT.md's schema as the example app declares it, plus a table of counters for the
+// read-modify-write benchmark.
+import { defineSchema, defineTable } from '@avvos/convoy';
 import { z } from 'zod';
+import { schema as example } from '../../../examples/app/convoy/schema';
 
 export const schema = defineSchema({
-  users: defineTable({
-    name: z.string(),
-    email: z.string(),
-    createdAt: z.number(),
-  }),
-  projects: defineTable({
-    name: z.string(),
-    userId: defineRef('users'),
-    status: z.enum(['draft', 'active', 'archived']),
-    createdAt: z.number(),
-  }).index('by_userId', ['userId']),
+  ...example.tables,
   counters: defineTable({ name: z.string(), value: z.number() }).index('by_name', ['name']),
 });
