@@ -14,6 +14,7 @@ import { fileURLToPath } from 'node:url';
 import { ConvoyClient } from '../src/client/index.js';
 import { connectEngine } from '../src/server/native.js';
 import { type ConvoyServer, startConvoy } from '../src/server/runtime.js';
+import { callOk } from './helpers/call.js';
 import { createExistingTables } from './helpers/fixture.js';
 import { type Pgbouncer, pgbouncerBinary, startPgbouncer } from './helpers/pgbouncer.js';
 import { createDatabase, type TestDatabase } from './helpers/postgres.js';
@@ -39,16 +40,7 @@ describe('behind PgBouncer', { skip }, () => {
     await database?.drop();
   });
 
-  async function call(base: string, kind: 'query' | 'mutation', name: string, args: unknown): Promise<any> {
-    const response = await fetch(`${base}/api/${kind}`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json' },
-      body: JSON.stringify({ path: name, args }),
-    });
-    const body = (await response.json()) as any;
-    assert.equal(response.status, 200, JSON.stringify(body));
-    return body.value;
-  }
+  const call = callOk;
 
   /** Queries, mutations and a live query that sees a mutation, all through `server`. */
   async function serves(server: ConvoyServer, text: string) {

@@ -14,6 +14,7 @@ import pg from 'pg';
 import { ConvoyClient } from '../src/client/index.js';
 import { connectEngine } from '../src/server/native.js';
 import { type ConvoyServer, startConvoy } from '../src/server/runtime.js';
+import { callOk } from './helpers/call.js';
 import { serverUrl } from './helpers/postgres.js';
 import { freePort, type Running, start } from './helpers/process.js';
 import { startTlsCluster, type TlsCluster } from './helpers/tls-postgres.js';
@@ -196,16 +197,7 @@ describe('a server over verify-full', () => {
     await server?.stop();
   });
 
-  async function call(base: string, kind: 'query' | 'mutation', name: string, args: unknown): Promise<any> {
-    const response = await fetch(`${base}/api/${kind}`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json' },
-      body: JSON.stringify({ path: name, args }),
-    });
-    const body = (await response.json()) as any;
-    assert.equal(response.status, 200, JSON.stringify(body));
-    return body.value;
-  }
+  const call = callOk;
 
   test('serves queries and mutations', async () => {
     await call(server.url, 'mutation', 'notes:add', { text: 'over tls', n: 1 });
