@@ -118,10 +118,12 @@ impl Index {
     }
 }
 
+/// FNV-1a, 64 bits: it names indexes already in users' databases, so it must never change.
 fn fnv1a(bytes: &[u8]) -> u64 {
-    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |hash, byte| {
-        (hash ^ u64::from(*byte)).wrapping_mul(0x0000_0100_0000_01b3)
-    })
+    use std::hash::Hasher as _;
+    let mut hasher = fnv::FnvHasher::default();
+    hasher.write(bytes);
+    hasher.finish()
 }
 
 /// What sync found and did: the statements it ran (or, in a dry run, would run) and notes for
@@ -504,6 +506,29 @@ fn create_index(quoted_index: &str, quoted_table: &str, index: &Index) -> Result
         "CREATE INDEX CONCURRENTLY IF NOT EXISTS {quoted_index} ON {quoted_table} ({})",
         index.expressions()?
     ))
+}
+
+#[cfg(test)]
+mod index_name_tests {
+    use super::fnv1a;
+
+    /// The names of indexes already built must not change with the hash's implementation.
+    #[test]
+    fn index_names_hash_as_they_always_did() {
+        let by_hand = |bytes: &[u8]| {
+            bytes.iter().fold(0xcbf2_9ce4_8422_2325_u64, |hash, byte| {
+                (hash ^ u64::from(*byte)).wrapping_mul(0x0000_0100_0000_01b3)
+            })
+        };
+        for text in [
+            "",
+            "projects:userId",
+            "projects:userId,status,createdAt",
+            "é ✓",
+        ] {
+            assert_eq!(fnv1a(text.as_bytes()), by_hand(text.as_bytes()), "{text:?}");
+        }
+    }
 }
 
 #[cfg(test)]
