@@ -1,14 +1,21 @@
-//! The call registry: each run of a user function, its id, and the answer it waits for.
+//! A call — one run of a user function — and everything it holds: its transaction, its writes
+//! not sent yet and the documents it has seen; and the registry of calls in flight.
 
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 
 use tokio::sync::oneshot;
 
-use super::transaction::Transaction;
-use super::writes::Writes;
 use super::{Engine, Finished};
-use crate::error::Result;
+use std::collections::HashMap;
+use std::time::SystemTime;
+
+use deadpool_postgres::Object;
+use tokio_postgres::error::SqlState;
+use uuid::Uuid;
+
+use crate::document::{JsonbParam, Parts};
+use crate::error::{ConvoyError, Result};
 use crate::reactivity::ReadSet;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -143,5 +150,154 @@ impl Engine {
             let _ = watcher.send(commit && matches!(result, Ok(Finished::Done)));
         }
         result
+    }
+}
+
+#[derive(Default)]
+pub(super) struct Transaction {
+    pub(super) connection: Option<Object>,
+    pub(super) began: bool,
+    pub(super) finished: bool,
+    /// Statements run so far (counted in single-statement mode).
+    pub(super) statements: u32,
+    /// A single-statement call issued a second statement: run it again in a transaction.
+    pub(super) needs_restart: bool,
+    /// The first statement that failed: Postgres has aborted the transaction, so every later
+    /// statement fails the same way and COMMIT is impossible.
+    pub(super) failure: Option<ConvoyError>,
+}
+
+impl Drop for Transaction {
+    fn drop(&mut self) {
+        // A call abandoned mid-transaction (its HTTP client went away, a panic) must not hand an
+        // open transaction back to the pool: close that connection instead.
+        if let Some(connection) = self.connection.take() {
+            if self.began && !self.finished {
+                drop(Object::take(connection));
+            }
+        }
+    }
+}
+
+impl Transaction {
+    pub(super) fn fail(&mut self, error: ConvoyError) -> ConvoyError {
+        if self.failure.is_none() {
+            self.failure = Some(error.clone());
+        }
+        error
+    }
+}
+
+/// How many documents a mutation remembers (see [`Writes::seen`]); reads past this many are not
+/// remembered, and a `patch` of such a document reads it again.
+pub(super) const SEEN_LIMIT: usize = 1000;
+
+/// A mutation's writes not yet sent, and the documents it has seen.
+///
+/// A write is not sent when it is made: it travels to Postgres pipelined ahead of the call's next
+/// statement, or with `COMMIT`, so it costs no round trip of its own (Convex, too, holds a
+/// mutation's writes until it commits). Every statement follows the writes made before it, so the
+/// call reads its own writes, and a write that fails still fails the call before it can commit.
+#[derive(Default)]
+pub(super) struct Writes {
+    pub(super) pending: Vec<PendingWrite>,
+    /// Documents this call has read or written, as it sees them now — its snapshot plus its own
+    /// writes, exactly what Postgres would answer — so that `patch` or `get` of a document just
+    /// read needs no round trip. Raw SQL can change anything: it makes the call forget them all.
+    pub(super) seen: HashMap<Uuid, SeenDocument>,
+    /// A write refused before it was queued: the call cannot commit.
+    pub(super) failure: Option<ConvoyError>,
+    /// What the call wrote, for the commit log: table, id, and the fields before and after.
+    pub(super) changes: Vec<Changed>,
+    /// Raw SQL ran: it may have written anything.
+    pub(super) wrote_anything: bool,
+}
+
+/// A write as the commit log will record it: its fields as JSON text, before and after.
+pub(super) struct Changed {
+    pub(super) table: String,
+    pub(super) id: Option<Uuid>,
+    pub(super) old: Option<String>,
+    pub(super) new: Option<String>,
+}
+
+pub(super) struct SeenDocument {
+    pub(super) table: String,
+    /// `None` once this call deleted it.
+    pub(super) stored: Option<(f64, String)>,
+}
+
+impl Writes {
+    pub(super) fn remember(&mut self, table: &str, parts: &Parts) {
+        if self.seen.len() < SEEN_LIMIT || self.seen.contains_key(&parts.id) {
+            let stored = Some((parts.creation_time, parts.data.to_owned()));
+            self.seen.insert(
+                parts.id,
+                SeenDocument {
+                    table: table.to_owned(),
+                    stored,
+                },
+            );
+        }
+    }
+}
+
+/// What a mutation knows of a document without asking Postgres.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Seen {
+    /// Not read or written by this call (or forgotten): ask Postgres.
+    Unknown,
+    /// Deleted by this call.
+    Deleted,
+    Document {
+        table: String,
+        json: String,
+    },
+}
+
+pub(super) struct PendingWrite {
+    pub(super) table: String,
+    pub(super) id: Uuid,
+    pub(super) sql: String,
+    pub(super) change: Change,
+}
+
+pub(super) enum Change {
+    Insert {
+        data: String,
+        created_at: SystemTime,
+    },
+    Replace {
+        data: String,
+    },
+    Delete,
+}
+
+impl PendingWrite {
+    pub(super) async fn send(
+        &self,
+        connection: &Object,
+        statement: &tokio_postgres::Statement,
+    ) -> Result<()> {
+        let id = &self.id;
+        let sent = match &self.change {
+            Change::Insert { data, created_at } => connection
+                .execute(statement, &[id, &JsonbParam(data), created_at])
+                .await
+                .map(drop),
+            Change::Replace { data } => connection
+                .query(statement, &[id, &JsonbParam(data)])
+                .await
+                .map(drop),
+            Change::Delete => connection.query(statement, &[id]).await.map(drop),
+        };
+        sent.map_err(|error| {
+            // plan_replace and plan_delete divide by zero when the row is not there.
+            if error.code() == Some(&SqlState::DIVISION_BY_ZERO) {
+                ConvoyError::NotFound(format!("there is no document {id} in {}", self.table))
+            } else {
+                error.into()
+            }
+        })
     }
 }

@@ -15,8 +15,7 @@ mod transaction;
 mod unmanaged;
 mod writes;
 
-pub use call::{Call, CallKind, Outcome};
-pub use writes::Seen;
+pub use call::{Call, CallKind, Outcome, Seen};
 
 /// How a call ended, when it did not fail.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -41,8 +40,9 @@ use std::sync::{Arc, Mutex, RwLock};
 use crate::database::Database;
 use crate::error::{ConvoyError, Result};
 use crate::group_commit::{GroupCommit, GroupCommitStats};
+use crate::migrate::{sync_schema, SyncReport};
 use crate::reactivity::{CommitLog, Neighbours};
-use crate::schema::{sync_schema, Schema, SyncReport};
+use crate::schema::Schema;
 
 pub struct Engine {
     database: Database,
@@ -90,20 +90,20 @@ impl Engine {
     /// Makes `schema` the one queries are planned against, after reading what the database says
     /// of its unmanaged tables.
     pub async fn set_schema(&self, mut schema: Schema) -> Result<()> {
-        crate::schema::introspect_unmanaged(&self.database, &mut schema).await?;
+        crate::migrate::introspect_unmanaged(&self.database, &mut schema).await?;
         *self.schema.write().expect("schema lock poisoned") = Arc::new(schema);
         Ok(())
     }
 
-    /// Makes writes made outside Convoy reach live queries (see `schema::install_change_trigger`);
+    /// Makes writes made outside Convoy reach live queries (see `migrate::install_change_trigger`);
     /// returns the statements it ran.
     pub async fn install_change_trigger(&self) -> Result<Vec<String>> {
-        crate::schema::install_change_trigger(&self.database, &self.schema()).await
+        crate::migrate::install_change_trigger(&self.database, &self.schema()).await
     }
 
     /// The app's tables that lack the change trigger.
     pub async fn tables_without_change_trigger(&self) -> Result<Vec<String>> {
-        crate::schema::tables_without_change_trigger(&self.database, &self.schema()).await
+        crate::migrate::tables_without_change_trigger(&self.database, &self.schema()).await
     }
 
     pub async fn sync_schema(&self, schema: &Schema, dry_run: bool) -> Result<SyncReport> {

@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use super::writes::Changed;
+use super::call::Changed;
 use super::Engine;
 use crate::reactivity::{Write, WriteSet};
 

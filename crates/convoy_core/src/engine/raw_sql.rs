@@ -1,6 +1,7 @@
 //! The app's own SQL (`ctx.db.raw`).
 
-use super::{CallKind, Engine};
+use super::call::CallKind;
+use super::Engine;
 use crate::error::Result;
 
 impl Engine {

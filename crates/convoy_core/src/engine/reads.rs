@@ -2,8 +2,8 @@
 
 use uuid::Uuid;
 
-use super::writes::SeenDocument;
-use super::{CallKind, Engine};
+use super::call::{CallKind, SeenDocument};
+use super::Engine;
 use crate::document::{documents_json, Parts};
 use crate::error::{ConvoyError, Result};
 use crate::plan::{plan_get, plan_query, QueryPlan};

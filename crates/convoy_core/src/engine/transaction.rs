@@ -6,8 +6,8 @@ use std::future::Future;
 use deadpool_postgres::Object;
 use futures_util::future::join_all;
 
-use super::writes::{Change, PendingWrite};
-use super::{must_run_in_transaction, Call, CallKind, Engine, Finished};
+use super::call::{Call, CallKind, Change, PendingWrite, Transaction};
+use super::{must_run_in_transaction, Engine, Finished};
 use crate::error::{ConvoyError, Result};
 use crate::group_commit::LoneInsert;
 use crate::plan::{plan_insert_rows, Statement};
@@ -59,32 +59,6 @@ pub(super) async fn pipelined<T>(
     // join! polls in order the first time, which is when each request is sent.
     let (began, sent, last) = tokio::join!(begin, sent, last);
     (began.and(sent.into_iter().collect()), Some(last))
-}
-
-#[derive(Default)]
-pub(super) struct Transaction {
-    pub(super) connection: Option<Object>,
-    pub(super) began: bool,
-    pub(super) finished: bool,
-    /// Statements run so far (counted in single-statement mode).
-    pub(super) statements: u32,
-    /// A single-statement call issued a second statement: run it again in a transaction.
-    pub(super) needs_restart: bool,
-    /// The first statement that failed: Postgres has aborted the transaction, so every later
-    /// statement fails the same way and COMMIT is impossible.
-    pub(super) failure: Option<ConvoyError>,
-}
-
-impl Drop for Transaction {
-    fn drop(&mut self) {
-        // A call abandoned mid-transaction (its HTTP client went away, a panic) must not hand an
-        // open transaction back to the pool: close that connection instead.
-        if let Some(connection) = self.connection.take() {
-            if self.began && !self.finished {
-                drop(Object::take(connection));
-            }
-        }
-    }
 }
 
 impl Engine {
@@ -243,14 +217,5 @@ impl Engine {
             transaction.connection = Some(self.connection_for(call.kind).await?);
         }
         Ok(transaction)
-    }
-}
-
-impl Transaction {
-    pub(super) fn fail(&mut self, error: ConvoyError) -> ConvoyError {
-        if self.failure.is_none() {
-            self.failure = Some(error.clone());
-        }
-        error
     }
 }

@@ -279,7 +279,8 @@ impl LiveQueries {
             .expect("subscriptions poisoned")
             .insert(id.clone(), query.clone());
         let mut live = query.state.lock().expect("live query poisoned");
-        live.holders.push((Arc::downgrade(session), id.clone()));
+        let holder: Arc<dyn query::Holder> = session.clone();
+        live.holders.push((Arc::downgrade(&holder), id.clone()));
         // A failed run's error may be another holder's (a token that has since expired): a new
         // subscriber gets a run of its own rather than that error.
         let failed = live
@@ -309,7 +310,7 @@ impl LiveQueries {
             !(held == id
                 && holder
                     .upgrade()
-                    .is_none_or(|holder| Arc::ptr_eq(&holder, session)))
+                    .is_none_or(|holder| query::same_holder(&holder, session)))
         });
         if live.holders.is_empty() {
             drop(live);

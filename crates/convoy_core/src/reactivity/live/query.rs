@@ -4,13 +4,23 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, Weak};
 
-use super::session::Session;
+/// What holds a live query (a session): it is sent each new result, and its request headers are
+/// what the query's runs see.
+pub(super) trait Holder: Send + Sync {
+    fn deliver(&self, subscription: &str, body: Arc<str>);
+    fn headers_json(&self) -> &str;
+}
+
+/// Whether `holder` is `other`, whatever type each is seen through.
+pub(super) fn same_holder<T>(holder: &Arc<dyn Holder>, other: &Arc<T>) -> bool {
+    std::ptr::addr_eq(Arc::as_ptr(holder), Arc::as_ptr(other))
+}
 
 #[derive(Clone, PartialEq, Eq, Hash)]
 pub(super) struct QueryKey {
     pub(super) path: String,
     pub(super) args: String,
-    /// Who is asking (see [`Session`]): results of different identities are never shared.
+    /// Who is asking (see `Session`): results of different identities are never shared.
     pub(super) identity: String,
 }
 
@@ -26,7 +36,8 @@ pub(super) struct LiveState {
     pub(super) through: u64,
     /// The last result, as the body of an event: `"value":…` or `"error":…`.
     pub(super) last: Option<Arc<str>>,
-    pub(super) holders: Vec<(Weak<Session>, String)>,
+    /// Who holds it, and under which subscription id of theirs.
+    pub(super) holders: Vec<(Weak<dyn Holder>, String)>,
     pub(super) running: bool,
     /// A commit touched it while it ran: run again.
     pub(super) dirty: bool,
@@ -41,7 +52,10 @@ impl LiveQuery {
             .iter()
             .rev()
             .find_map(|(holder, _)| holder.upgrade())
-            .map_or_else(|| "{}".to_owned(), |session| session.headers_json.clone())
+            .map_or_else(
+                || "{}".to_owned(),
+                |holder| holder.headers_json().to_owned(),
+            )
     }
 }
 

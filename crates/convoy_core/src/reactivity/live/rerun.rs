@@ -114,8 +114,8 @@ impl LiveQueries {
                 live.last = Some(body.clone());
                 self.updates.fetch_add(1, Ordering::Relaxed);
                 for (holder, id) in &live.holders {
-                    if let Some(session) = holder.upgrade() {
-                        session.push(id, body.clone());
+                    if let Some(holder) = holder.upgrade() {
+                        holder.deliver(id, body.clone());
                     }
                 }
             }

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::Notify;
 
-use super::query::LiveQuery;
+use super::query::{Holder, LiveQuery};
 
 pub struct Session {
     pub(super) id: String,
@@ -113,5 +113,15 @@ impl Session {
             events,
             queued: outbox.queued,
         })
+    }
+}
+
+impl Holder for Session {
+    fn deliver(&self, subscription: &str, body: Arc<str>) {
+        self.push(subscription, body);
+    }
+
+    fn headers_json(&self) -> &str {
+        &self.headers_json
     }
 }
