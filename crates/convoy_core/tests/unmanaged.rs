@@ -115,7 +115,7 @@ async fn the_tables_own_index_is_used() {
     )
     .unwrap();
     let mut schema = schema;
-    convoy_core::schema::introspect_unmanaged(
+    convoy_core::migrate::introspect_unmanaged(
         &Database::connect(&db.url, 1).await.unwrap(),
         &mut schema,
     )

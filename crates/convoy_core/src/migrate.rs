@@ -1,0 +1,392 @@
+//! Schema sync (SPEC §3), what `convoy dev` and `convoy migrate` run: create what is missing,
+//! rebuild changed indexes, never drop or rewrite data; running it twice changes nothing. Also
+//! the change trigger, and reading what the database says of unmanaged tables.
+
+use serde::Serialize;
+
+use crate::database::Database;
+use crate::error::{ConvoyError, Result};
+use crate::schema::{Column, Index, Schema, Table};
+use crate::sql::{quote_ident, quote_literal};
+
+/// What sync found and did: the statements it ran (or, in a dry run, would run) and notes for
+/// the user, such as tables the schema no longer names (kept, never dropped).
+#[derive(Debug, Default, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SyncReport {
+    pub statements: Vec<String>,
+    pub notes: Vec<String>,
+    pub applied: bool,
+}
+
+/// One advisory lock key for all schema syncs, so two processes starting at once take turns.
+const SYNC_LOCK_KEY: i64 = 0x636f_6e76_6f79; // "convoy"
+
+const BOOKKEEPING: &str = "
+CREATE SCHEMA IF NOT EXISTS convoy;
+CREATE TABLE IF NOT EXISTS convoy.tables (
+  name text PRIMARY KEY,
+  created_at timestamptz NOT NULL DEFAULT now()
+);
+CREATE TABLE IF NOT EXISTS convoy.indexes (
+  table_name text NOT NULL,
+  index_name text NOT NULL,
+  fields jsonb NOT NULL,
+  postgres_name text NOT NULL,
+  PRIMARY KEY (table_name, index_name)
+);";
+
+/// Reports writes made outside Convoy (psql, a migration, another service) to the live queries
+/// of every process, table-wide: a statement-level trigger on each managed table announces its
+/// table on the `convoy_changes` channel. Convoy's own transactions set `convoy.writer`, so the
+/// trigger stays quiet for them (their writes travel, more precisely, by themselves).
+const CHANGE_TRIGGER_FUNCTION: &str = "
+CREATE SCHEMA IF NOT EXISTS convoy;
+CREATE OR REPLACE FUNCTION convoy.notify_change() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+  IF current_setting('convoy.writer', true) IS DISTINCT FROM 'convoy' THEN
+    PERFORM pg_notify('convoy_changes', json_build_object(
+      'origin', 'postgres', 'everything', false,
+      'writes', json_build_array(json_build_object('table', TG_TABLE_NAME)))::text);
+  END IF;
+  RETURN NULL;
+END
+$$;";
+
+/// The trigger's name on each table.
+const CHANGE_TRIGGER: &str = "convoy_notify_change";
+
+/// Installs (or refreshes) the trigger of [`CHANGE_TRIGGER_FUNCTION`] on every managed table, in
+/// one transaction; returns the statements it ran, for `convoy migrate` to print.
+pub async fn install_change_trigger(database: &Database, schema: &Schema) -> Result<Vec<String>> {
+    let client = database.schema_connection().await?;
+    let mut statements = vec![CHANGE_TRIGGER_FUNCTION
+        .trim()
+        .trim_end_matches(';')
+        .to_owned()];
+    for table in schema.managed_tables() {
+        statements.push(format!(
+            "CREATE OR REPLACE TRIGGER {CHANGE_TRIGGER} \
+             AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON {} \
+             FOR EACH STATEMENT EXECUTE FUNCTION convoy.notify_change()",
+            quote_ident(&table.name)?
+        ));
+    }
+    client
+        .batch_execute(&format!("BEGIN;\n{};\nCOMMIT", statements.join(";\n")))
+        .await?;
+    Ok(statements)
+}
+
+/// The managed tables that lack the change trigger (all of them when its function is missing):
+/// what the production server checks before it relies on the trigger, since it never installs it.
+pub async fn tables_without_change_trigger(
+    database: &Database,
+    schema: &Schema,
+) -> Result<Vec<String>> {
+    let client = database.connection().await?;
+    let names: Vec<&str> = schema
+        .managed_tables()
+        .map(|table| table.name.as_str())
+        .collect();
+    let with_trigger: Vec<String> = client
+        .query(
+            "SELECT c.relname::text FROM pg_trigger t
+             JOIN pg_class c ON c.oid = t.tgrelid
+             JOIN pg_proc p ON p.oid = t.tgfoid
+             JOIN pg_namespace n ON n.oid = p.pronamespace
+             WHERE t.tgname = $1 AND c.relname = ANY($2) AND n.nspname = 'convoy'
+               AND p.proname = 'notify_change'
+               AND c.relnamespace = to_regnamespace(current_schema())",
+            &[&CHANGE_TRIGGER, &names],
+        )
+        .await?
+        .iter()
+        .map(|row| row.get(0))
+        .collect();
+    Ok(names
+        .into_iter()
+        .filter(|name| !with_trigger.iter().any(|found| found == name))
+        .map(str::to_owned)
+        .collect())
+}
+
+/// Reads the columns and primary key of every unmanaged table; a table that does not exist is an
+/// error now rather than at the first query.
+pub async fn introspect_unmanaged(database: &Database, schema: &mut Schema) -> Result<()> {
+    let unmanaged: Vec<&mut Table> = schema
+        .tables
+        .iter_mut()
+        .filter(|table| !table.managed)
+        .collect();
+    if unmanaged.is_empty() {
+        return Ok(());
+    }
+    let client = database.connection().await?;
+    for table in unmanaged {
+        let relation = quote_ident(&table.name)?;
+        let columns = client
+            .query(
+                "SELECT a.attname::text, format_type(a.atttypid, a.atttypmod)
+                 FROM pg_attribute a
+                 WHERE a.attrelid = to_regclass($1) AND a.attnum > 0 AND NOT a.attisdropped
+                 ORDER BY a.attnum",
+                &[&relation],
+            )
+            .await?;
+        if columns.is_empty() {
+            return Err(ConvoyError::InvalidArgs(format!(
+                "the unmanaged table {} does not exist in the database (Convoy never creates unmanaged tables)",
+                table.name
+            )));
+        }
+        table.columns = columns
+            .iter()
+            .map(|row| Column {
+                name: row.get(0),
+                sql_type: row.get(1),
+            })
+            .collect();
+        for field in &table.fields {
+            if !table.columns.iter().any(|column| &column.name == field) {
+                return Err(ConvoyError::InvalidArgs(format!(
+                    "the unmanaged table {} has no column {field}, which the schema names",
+                    table.name
+                )));
+            }
+        }
+        table.primary_key = client
+            .query(
+                "SELECT a.attname::text FROM pg_index i
+                 JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = ANY (i.indkey)
+                 WHERE i.indrelid = to_regclass($1) AND i.indisprimary",
+                &[&relation],
+            )
+            .await?
+            .iter()
+            .map(|row| row.get(0))
+            .collect();
+    }
+    Ok(())
+}
+
+pub async fn sync_schema(
+    database: &Database,
+    schema: &Schema,
+    dry_run: bool,
+) -> Result<SyncReport> {
+    let client = database.schema_connection().await?;
+    client
+        .execute("SELECT pg_advisory_lock($1)", &[&SYNC_LOCK_KEY])
+        .await?;
+    let result = sync_locked(&client, schema, dry_run).await;
+    // The lock is per session: release it even when sync failed, or the pooled connection keeps it.
+    client
+        .execute("SELECT pg_advisory_unlock($1)", &[&SYNC_LOCK_KEY])
+        .await?;
+    result
+}
+
+async fn sync_locked(
+    client: &tokio_postgres::Client,
+    schema: &Schema,
+    dry_run: bool,
+) -> Result<SyncReport> {
+    let mut report = SyncReport {
+        applied: !dry_run,
+        ..SyncReport::default()
+    };
+    let has_bookkeeping: bool = client
+        .query_one("SELECT to_regclass('convoy.indexes') IS NOT NULL", &[])
+        .await?
+        .get(0);
+    if !has_bookkeeping {
+        report.statements.push(BOOKKEEPING.trim().to_owned());
+        if !dry_run {
+            client.batch_execute(BOOKKEEPING).await?;
+        }
+    }
+
+    // Statements are collected first and run in order, so a dry run prints exactly what a real
+    // run would do.
+    let mut plan: Vec<String> = Vec::new();
+    for table in schema.managed_tables() {
+        plan_table(client, table, has_bookkeeping, &mut plan, &mut report.notes).await?;
+    }
+    if has_bookkeeping {
+        let known: Vec<String> = client
+            .query("SELECT name FROM convoy.tables ORDER BY name", &[])
+            .await?
+            .iter()
+            .map(|row| row.get(0))
+            .collect();
+        for name in known {
+            if !schema.tables.iter().any(|table| table.name == name) {
+                report.notes.push(format!(
+                    "table {name} is no longer in the schema; it was kept with its data (Convoy never drops tables)"
+                ));
+            }
+        }
+    }
+    for statement in plan {
+        if !dry_run {
+            client.batch_execute(&statement).await?;
+        }
+        report.statements.push(statement);
+    }
+    Ok(report)
+}
+
+// One table's sync, read top to bottom in the order its statements run.
+#[allow(clippy::too_many_lines)]
+async fn plan_table(
+    client: &tokio_postgres::Client,
+    table: &Table,
+    has_bookkeeping: bool,
+    plan: &mut Vec<String>,
+    notes: &mut Vec<String>,
+) -> Result<()> {
+    let quoted = quote_ident(&table.name)?;
+    let columns: Vec<(String, String)> = client
+        .query(
+            "SELECT column_name::text, data_type::text FROM information_schema.columns
+             WHERE table_schema = current_schema() AND table_name = $1",
+            &[&table.name],
+        )
+        .await?
+        .iter()
+        .map(|row| (row.get(0), row.get(1)))
+        .collect();
+    if columns.is_empty() {
+        plan.push(format!(
+            "CREATE TABLE IF NOT EXISTS {quoted} (\n  id uuid PRIMARY KEY,\n  data jsonb NOT NULL,\n  created_at timestamptz NOT NULL DEFAULT now(),\n  updated_at timestamptz NOT NULL DEFAULT now()\n)"
+        ));
+    } else if !columns
+        .iter()
+        .any(|(name, kind)| name == "data" && kind == "jsonb")
+        || !columns
+            .iter()
+            .any(|(name, kind)| name == "id" && kind == "uuid")
+    {
+        return Err(ConvoyError::InvalidArgs(format!(
+            "table {} already exists but is not a Convoy table (it needs `id uuid` and `data jsonb` columns); \
+             to read an existing table, declare it with .unmanaged()",
+            table.name
+        )));
+    }
+    // Bookkeeping rows are written only when missing or different, so that a dry run on a
+    // database that matches the schema lists nothing at all (the production server's check).
+    let recorded_table = has_bookkeeping
+        && client
+            .query_opt(
+                "SELECT 1 FROM convoy.tables WHERE name = $1",
+                &[&table.name],
+            )
+            .await?
+            .is_some();
+    if !recorded_table {
+        plan.push(format!(
+            "INSERT INTO convoy.tables (name) VALUES ({}) ON CONFLICT DO NOTHING",
+            quote_literal(&table.name)?
+        ));
+    }
+
+    let recorded_indexes: Vec<(String, String, String)> = if has_bookkeeping {
+        client
+            .query(
+                "SELECT index_name, postgres_name, fields::text FROM convoy.indexes WHERE table_name = $1",
+                &[&table.name],
+            )
+            .await?
+            .iter()
+            .map(|row| (row.get(0), row.get(1), row.get(2)))
+            .collect()
+    } else {
+        Vec::new()
+    };
+    let recorded: Vec<(String, String)> = recorded_indexes
+        .iter()
+        .map(|(name, postgres_name, _)| (name.clone(), postgres_name.clone()))
+        .collect();
+
+    for index in &table.indexes {
+        let postgres_name = index.postgres_name(&table.name);
+        let state: Option<bool> = client
+            .query_opt(
+                "SELECT i.indisvalid FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid
+                 JOIN pg_namespace n ON n.oid = c.relnamespace
+                 WHERE c.relname = $1 AND n.nspname = current_schema()",
+                &[&postgres_name],
+            )
+            .await?
+            .map(|row| row.get(0));
+        let quoted_index = quote_ident(&postgres_name)?;
+        match state {
+            Some(true) => {}
+            Some(false) => {
+                // A concurrent build that was interrupted leaves an invalid index behind.
+                plan.push(format!("DROP INDEX CONCURRENTLY IF EXISTS {quoted_index}"));
+                plan.push(create_index(&quoted_index, &quoted, index)?);
+            }
+            None => plan.push(create_index(&quoted_index, &quoted, index)?),
+        }
+        let fields = serde_json::to_string(&index.fields).expect("a list of strings serializes");
+        let same_record = recorded_indexes.iter().any(|(name, old, old_fields)| {
+            name == &index.name
+                && old == &postgres_name
+                && serde_json::from_str::<Vec<String>>(old_fields)
+                    .ok()
+                    .as_ref()
+                    == Some(&index.fields)
+        });
+        if !same_record {
+            plan.push(format!(
+            "INSERT INTO convoy.indexes (table_name, index_name, fields, postgres_name) VALUES ({}, {}, {}, {})
+             ON CONFLICT (table_name, index_name) DO UPDATE SET fields = excluded.fields, postgres_name = excluded.postgres_name",
+            quote_literal(&table.name)?,
+            quote_literal(&index.name)?,
+            quote_literal(&fields)?,
+            quote_literal(&postgres_name)?
+        ));
+        }
+        if let Some((_, old)) = recorded
+            .iter()
+            .find(|(name, old)| name == &index.name && old != &postgres_name)
+        {
+            notes.push(format!(
+                "index {}.{} changed: built anew, the old one dropped",
+                table.name, index.name
+            ));
+            plan.push(format!(
+                "DROP INDEX CONCURRENTLY IF EXISTS {}",
+                quote_ident(old)?
+            ));
+        }
+    }
+    for (name, old) in &recorded {
+        if !table.indexes.iter().any(|index| &index.name == name) {
+            notes.push(format!(
+                "index {}.{name} is no longer in the schema: dropped (the data is untouched)",
+                table.name
+            ));
+            plan.push(format!(
+                "DROP INDEX CONCURRENTLY IF EXISTS {}",
+                quote_ident(old)?
+            ));
+            plan.push(format!(
+                "DELETE FROM convoy.indexes WHERE table_name = {} AND index_name = {}",
+                quote_literal(&table.name)?,
+                quote_literal(name)?
+            ));
+        }
+    }
+    Ok(())
+}
+
+fn create_index(quoted_index: &str, quoted_table: &str, index: &Index) -> Result<String> {
+    // CONCURRENTLY: building an index on a live table must not block its writers.
+    Ok(format!(
+        "CREATE INDEX CONCURRENTLY IF NOT EXISTS {quoted_index} ON {quoted_table} ({})",
+        index.expressions()?
+    ))
+}
