@@ -235,9 +235,16 @@ impl From<tokio_postgres::Error> for ConvoyError {
                 "the mutation conflicted with concurrent ones too many times".into(),
             );
         }
+        if let Some(refused) = constraint_violation(db_error) {
+            return refused;
+        }
         if *code == SqlState::UNTRANSLATABLE_CHARACTER
             || *code == SqlState::INVALID_TEXT_REPRESENTATION
             || *code == SqlState::CHARACTER_NOT_IN_REPERTOIRE
+            || *code == SqlState::NUMERIC_VALUE_OUT_OF_RANGE
+            || *code == SqlState::INVALID_DATETIME_FORMAT
+            || *code == SqlState::DATETIME_FIELD_OVERFLOW
+            || *code == SqlState::STRING_DATA_RIGHT_TRUNCATION
         {
             // Postgres JSONB refuses NUL (\u0000) in strings; the app can do nothing but not send it.
             return Self::InvalidArgs(format!(
@@ -256,6 +263,60 @@ impl From<tokio_postgres::Error> for ConvoyError {
         }
         Self::Internal(format!("database error: {}", db_error.message()))
     }
+}
+
+/// A constraint of the database refused the write (SPEC §5): never `INTERNAL`. A write whose
+/// own value breaks it (NOT NULL, CHECK, a reference to a missing row) is `INVALID_ARGS` naming
+/// the field and the constraint; one refused because of other rows (a duplicate key, a row
+/// others still reference) is `CONFLICT` with `data.constraint` — an app's conflict, which no
+/// retry can fix, so it is never run again as a serialization conflict is.
+fn constraint_violation(db_error: &tokio_postgres::error::DbError) -> Option<ConvoyError> {
+    use tokio_postgres::error::SqlState;
+    let code = db_error.code();
+    let constraint = db_error.constraint().unwrap_or("");
+    let table = db_error.table().unwrap_or("");
+    let detail = db_error
+        .detail()
+        .map_or_else(String::new, |detail| format!(" ({detail})"));
+    let conflict = |message: String| ConvoyError::App {
+        code: ErrorCode::Conflict.to_string(),
+        message,
+        data: Some(json!({ "constraint": constraint, "table": table })),
+    };
+    if *code == SqlState::NOT_NULL_VIOLATION {
+        let column = db_error.column().unwrap_or("");
+        return Some(ConvoyError::InvalidArgs(format!(
+            "{table}.{column} cannot be empty: the database requires a value (NOT NULL){detail}"
+        )));
+    }
+    if *code == SqlState::CHECK_VIOLATION {
+        return Some(ConvoyError::InvalidArgs(format!(
+            "the write breaks the check {constraint} on {table}: {}{detail}",
+            db_error.message()
+        )));
+    }
+    if *code == SqlState::FOREIGN_KEY_VIOLATION {
+        // Postgres says "is not present in table" of the writer's own reference, and "is still
+        // referenced from table" of a row others point at.
+        let still_referenced = db_error
+            .detail()
+            .is_some_and(|detail| detail.contains("still referenced"));
+        return Some(if still_referenced {
+            conflict(format!(
+                "other rows still refer to this one ({constraint} on {table}){detail}"
+            ))
+        } else {
+            ConvoyError::InvalidArgs(format!(
+                "the write refers to a row that does not exist ({constraint} on {table}){detail}"
+            ))
+        });
+    }
+    if *code == SqlState::UNIQUE_VIOLATION || *code == SqlState::EXCLUSION_VIOLATION {
+        return Some(conflict(format!(
+            "another row already holds this value ({constraint} on {table}){detail}"
+        )));
+    }
+    None
 }
 
 impl From<deadpool_postgres::PoolError> for ConvoyError {

@@ -249,7 +249,8 @@ pub fn explain_failure(error: tokio_postgres::Error, schema: &Schema) -> ConvoyE
                 .managed_tables()
                 .find(|table| table.fields.iter().any(|field| field == column))
             {
-                return ConvoyError::Internal(format!(
+                // INVALID_ARGS, so that production's clients see the hint too (SPEC §5).
+                return ConvoyError::InvalidArgs(format!(
                     "raw SQL: {}. {column} is a field of the managed table {}, stored in its data column: \
                      write data->>'{column}' for its text, or (data->'{column}') for its JSON value",
                     db_error.message(),
