@@ -20,13 +20,13 @@ export declare class Engine {
    */
   setFunctions(functionsJson: string): void
   /**
-   * The document with this id as JSON, or `"null"`. An empty `table` means "any table".
-   * Installs the trigger that reports writes made outside Convoy (`convoy dev` does).
-   * Returns the statements it ran.
+   * Installs the trigger that reports writes made outside Convoy (`convoy dev` and
+   * `CONVOY_CHANGE_TRIGGER=1 convoy migrate` do); returns the statements it ran.
    */
   installChangeTrigger(): Promise<Array<string>>
   /** The app's tables that lack the change trigger (the production server checks, never installs). */
   tablesWithoutChangeTrigger(): Promise<Array<string>>
+  /** The document with this id as JSON, or `"null"`. An empty `table` means "any table". */
   dbGet(callId: number, table: string, id: string): Promise<string>
   /**
    * `{"table", "document"}` for the document with this id, in whichever table it is; `"null"`

@@ -136,6 +136,14 @@ describe('limits', () => {
     }
     assert.equal(again?.status, 200);
     await Promise.all([again?.body?.cancel(), open[1].body?.cancel(), open[2].body?.cancel()]);
+    // The server counts a stream until it notices the socket closed: wait for that, so that the
+    // next test starts below the limit (under load it can take longer than this test's own wait).
+    const deadline = Date.now() + 10_000;
+    while (Date.now() < deadline) {
+      const metrics = await (await fetch(`${server.url}/metrics`)).text();
+      if (/^convoy_sync_streams 0$/m.test(metrics)) break;
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
   });
 
   test('a stream that holds no subscription is closed once idle; one that holds some stays', async () => {

@@ -69,10 +69,9 @@ impl Engine {
             .map_err(|message| to_js(ConvoyError::InvalidArgs(message)))
     }
 
-    /// The document with this id as JSON, or `"null"`. An empty `table` means "any table".
-    /// Installs the trigger that reports writes made outside Convoy (`convoy dev` does).
+    /// Installs the trigger that reports writes made outside Convoy (`convoy dev` and
+    /// `CONVOY_CHANGE_TRIGGER=1 convoy migrate` do); returns the statements it ran.
     #[napi]
-    /// Returns the statements it ran.
     pub async fn install_change_trigger(&self) -> Result<Vec<String>> {
         self.core.install_change_trigger().await.map_err(to_js)
     }
@@ -86,6 +85,7 @@ impl Engine {
             .map_err(to_js)
     }
 
+    /// The document with this id as JSON, or `"null"`. An empty `table` means "any table".
     #[napi]
     pub async fn db_get(&self, call_id: u32, table: String, id: String) -> Result<String> {
         let table = (!table.is_empty()).then_some(table.as_str());
