@@ -7,6 +7,7 @@
  * authentication, a missing database), each named in its error.
  */
 import assert from 'node:assert/strict';
+import { rm } from 'node:fs/promises';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
@@ -16,7 +17,8 @@ import { connectEngine } from '../src/server/native.js';
 import { type ConvoyServer, startConvoy } from '../src/server/runtime.js';
 import { callOk } from './helpers/call.js';
 import { serverUrl } from './helpers/postgres.js';
-import { freePort, type Running, start } from './helpers/process.js';
+import { freePort, type Running } from './helpers/process.js';
+import { convoy, copyApp, startProduction } from './helpers/production.js';
 import { startTlsCluster, type TlsCluster } from './helpers/tls-postgres.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
@@ -172,6 +174,7 @@ describe('a server over verify-full', () => {
   let server: ConvoyServer;
   let other: Running;
   let otherUrl: string;
+  let app: string | undefined;
 
   before(async () => {
     database = `convoy_tls_app_${Math.random().toString(36).slice(2, 10)}`;
@@ -181,36 +184,39 @@ describe('a server over verify-full', () => {
       database,
     );
     url = cluster.url({ sslmode: 'verify-full', sslrootcert: cluster.caFile }, { host: 'localhost', database });
+    // The production path: `convoy build`, `convoy migrate` (the CLI over TLS), then
+    // `node convoy/_generated/http.js`; beside it a server as `convoy dev` runs one.
+    app = await copyApp(appDir);
+    const built = await convoy(['build'], app);
+    assert.equal(built.code, 0, built.output);
+    const migrated = await convoy(['migrate'], app, { ...process.env, DATABASE_URL: url });
+    assert.equal(migrated.code, 0, migrated.output);
+    const production = await startProduction(app, { DATABASE_URL: url });
+    other = production.running;
+    otherUrl = production.url;
     server = await startConvoy({ appDir, databaseUrl: url, port: 0, dev: true, log: () => {} });
-    other = start('node', [path.join(here, 'fixtures', 'serve.mjs'), appDir, url], { cwd: here, env: process.env });
-    const deadline = Date.now() + 30_000;
-    while (!/listening (\S+)/.test(other.output())) {
-      if (Date.now() > deadline || other.child.exitCode !== null)
-        throw new Error(`no second server:\n${other.output()}`);
-      await new Promise((resolve) => setTimeout(resolve, 50));
-    }
-    otherUrl = /listening (\S+)/.exec(other.output())![1]!;
   });
 
   after(async () => {
     await other?.stop('SIGTERM');
     await server?.stop();
+    if (app) await rm(app, { recursive: true, force: true });
   });
 
   const call = callOk;
 
-  test('serves queries and mutations', async () => {
-    await call(server.url, 'mutation', 'notes:add', { text: 'over tls', n: 1 });
-    const notes = await call(server.url, 'query', 'notes:list', {});
+  test('the production server serves queries and mutations', async () => {
+    await call(otherUrl, 'mutation', 'notes:add', { text: 'over tls', n: 1 });
+    const notes = await call(otherUrl, 'query', 'notes:list', {});
     assert.deepEqual(
       notes.map((note: any) => note.text),
       ['over tls'],
     );
-    const health = await fetch(`${server.url}/health`);
+    const health = await fetch(`${otherUrl}/health`);
     assert.equal(health.status, 200);
   });
 
-  test('a live query on one process sees a mutation made on the other (LISTEN/NOTIFY over TLS)', async () => {
+  test('a live query on the production server sees a mutation made on the other process (LISTEN/NOTIFY over TLS)', async () => {
     const client = new ConvoyClient(otherUrl);
     const seen: unknown[][] = [];
     const unsubscribe = client.subscribe({ path: 'notes:list' } as any, {}, (value) => seen.push(value as unknown[]));
