@@ -114,6 +114,24 @@ describe('sslmode against a server that accepts only TLS', () => {
     assert.match(wrong, /authentication failed for user "convoy_scram"/);
   });
 
+  test('a password the URL leaves out: asked for by name, or taken from PGPASSWORD as libpq does', async () => {
+    const { name, password } = cluster.scramUser;
+    const message = await refusal(cluster.url({ sslmode: 'require' }, { user: name }));
+    assert.match(message, /the server asks user "convoy_scram" for a password, and DATABASE_URL has none/);
+    process.env.PGPASSWORD = password;
+    try {
+      await connectsOverTls({ sslmode: 'require' }, { user: name });
+    } finally {
+      delete process.env.PGPASSWORD;
+    }
+  });
+
+  test('a role that does not exist is named, with how to create it', async () => {
+    const message = await refusal(cluster.url({ sslmode: 'require' }, { user: 'nobody_here' }));
+    assert.match(message, /role "nobody_here" does not exist/);
+    assert.match(message, /CREATE ROLE nobody_here LOGIN/);
+  });
+
   test('a missing certificate file is named', async () => {
     const message = await refusal(cluster.url({ sslmode: 'verify-full', sslrootcert: '/nonexistent/ca.pem' }));
     assert.match(message, /sslrootcert=\/nonexistent\/ca\.pem/);

@@ -17,6 +17,13 @@ function explain(error: unknown): string {
 
 /** Which database a URL names, without its password: `app on db.example.com:5432`. */
 function databaseOf(url: string): string {
+  if (!/^postgres(ql)?:\/\//.test(url.trim())) {
+    // libpq's other form: `host=… port=… dbname=…`.
+    const value = (key: string) => new RegExp(`(?:^|\\s)${key}\\s*=\\s*'?([^'\\s]*)`).exec(url)?.[1];
+    const host = value('host') ?? 'localhost';
+    const port = value('port');
+    return `${value('dbname') ?? '(the default database)'} on ${host}${port ? `:${port}` : ''}`;
+  }
   try {
     const parsed = new URL(url);
     const name = decodeURIComponent(parsed.pathname.replace(/^\//, '')) || '(the default database)';

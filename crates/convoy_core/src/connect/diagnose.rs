@@ -67,6 +67,14 @@ fn refused_by_server(attempt: &Attempt<'_>, db_error: &tokio_postgres::error::Db
         );
     }
     if *code == SqlState::INVALID_AUTHORIZATION_SPECIFICATION {
+        if message.starts_with("role ") && message.ends_with("does not exist") {
+            return format!(
+                "{message}. Create the role (`CREATE ROLE {} LOGIN PASSWORD '…'`) or fix the user \
+                 before the @ in {}.",
+                attempt.user(),
+                attempt.source
+            );
+        }
         if message.contains("no encryption") {
             return format!(
                 "the server accepts only encrypted connections, and this one was plain text \
@@ -184,6 +192,14 @@ async fn lost_message(attempt: &Attempt<'_>, error: &tokio_postgres::Error) -> S
     });
     if text.starts_with("error connecting to server") || text.starts_with("timeout waiting") {
         return network_message(attempt, error).await;
+    }
+    if cause.contains("password missing") || text.contains("password missing") {
+        return format!(
+            "the server asks user {:?} for a password, and {} has none. Write it into the URL \
+             (postgresql://user:password@host/db, percent-encoding @ : / ? #) or set PGPASSWORD.",
+            attempt.user(),
+            attempt.source
+        );
     }
     if text.starts_with("authentication error") {
         return format!(

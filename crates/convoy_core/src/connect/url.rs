@@ -184,7 +184,13 @@ pub fn parse(text: &str) -> Result<ParsedUrl> {
         }
     };
 
-    let config = to_config(&rest, &kept, is_url)?;
+    let mut config = to_config(&rest, &kept, is_url)?;
+    // As libpq: a password the URL leaves out may come from PGPASSWORD.
+    if config.get_password().is_none() {
+        if let Some(password) = std::env::var_os("PGPASSWORD") {
+            config.password(password.to_string_lossy().as_bytes());
+        }
+    }
     Ok(ParsedUrl {
         config,
         tls: TlsOptions {
