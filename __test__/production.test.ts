@@ -12,7 +12,7 @@ import { fileURLToPath } from 'node:url';
 import { createExistingTables } from './helpers/fixture.js';
 import { createDatabase, type TestDatabase } from './helpers/postgres.js';
 import { freePort, type Running, start, waitForHealth } from './helpers/process.js';
-import { convoy, copyApp, snapshot, startProduction } from './helpers/production.js';
+import { convoy, copyApp, runProductionToExit, snapshot, startProduction } from './helpers/production.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const fixture = path.join(here, 'fixtures', 'behaviour-app');
@@ -260,7 +260,7 @@ describe('what the production server checks before it serves', { timeout: 300_00
     const migrated = await convoy(['migrate'], app, { ...process.env, ...env });
     assert.equal(migrated.code, 0, migrated.output);
 
-    const refused = await startProductionExpectingExit(app, { ...env, CONVOY_CHANGE_TRIGGER: '1' });
+    const refused = await runProductionToExit(app, { ...env, CONVOY_CHANGE_TRIGGER: '1' });
     assert.notEqual(refused.code, 0);
     assert.match(refused.output, /the change trigger is not installed on .*notes/);
     assert.match(refused.output, /CONVOY_CHANGE_TRIGGER=1 npx convoy migrate/);
@@ -285,7 +285,7 @@ describe('what the production server checks before it serves', { timeout: 300_00
     assert.equal((await convoy(['migrate'], app, env)).code, 0);
     await database.query("DELETE FROM convoy.indexes WHERE table_name = 'notes'");
 
-    const refused = await startProductionExpectingExit(app, { DATABASE_URL: database.url });
+    const refused = await runProductionToExit(app, { DATABASE_URL: database.url });
     assert.notEqual(refused.code, 0);
     assert.match(refused.output, /INSERT INTO convoy\.indexes/);
     assert.match(refused.output, /npx convoy migrate/);
@@ -297,20 +297,3 @@ describe('what the production server checks before it serves', { timeout: 300_00
     assert.match(again.output, /already matches the schema; nothing to do/);
   });
 });
-
-/** Starts the production entry and waits for it to exit (it is expected to refuse). */
-async function startProductionExpectingExit(appDir: string, env: NodeJS.ProcessEnv) {
-  const running = start('node', [path.join('convoy', '_generated', 'http.js')], {
-    cwd: appDir,
-    env: { ...process.env, PORT: '0', HOST: '127.0.0.1', ...env },
-  });
-  const code = await new Promise<number | null>((resolve) => {
-    const timer = setTimeout(() => resolve(null), 60_000);
-    running.child.once('exit', (exitCode) => {
-      clearTimeout(timer);
-      resolve(exitCode);
-    });
-  });
-  await running.stop('SIGTERM');
-  return { code, output: running.output() };
-}

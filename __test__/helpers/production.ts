@@ -89,3 +89,20 @@ export async function snapshot(database: TestDatabase): Promise<Record<string, u
     : null;
   return { schemas, relations, columns, triggers, functions, bookkeeping };
 }
+
+/** Starts the production entry and waits for it to exit (it is expected to refuse). */
+export async function runProductionToExit(appDir: string, env: NodeJS.ProcessEnv) {
+  const running = start('node', [path.join('convoy', '_generated', 'http.js')], {
+    cwd: appDir,
+    env: { ...process.env, PORT: '0', HOST: '127.0.0.1', ...env },
+  });
+  const code = await new Promise<number | null>((resolve) => {
+    const timer = setTimeout(() => resolve(null), 60_000);
+    running.child.once('exit', (exitCode) => {
+      clearTimeout(timer);
+      resolve(exitCode);
+    });
+  });
+  await running.stop('SIGTERM');
+  return { code, output: running.output() };
+}

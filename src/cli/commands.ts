@@ -7,7 +7,7 @@ import { writeGenerated, writeStaticFiles } from '../codegen/index.js';
 import { describeSchema } from '../schema.js';
 import { buildApp, distDir, findSources, type LoadedApp, loadApp, loadBuiltApp } from '../server/app.js';
 import { connectEngine } from '../server/native.js';
-import { pendingChanges, setAppSchema, syncApp } from '../server/prepare.js';
+import { setAppSchema, syncApp } from '../server/prepare.js';
 import { isConvoyError } from '../values/errors.js';
 import { fail, info, resolveAppDir } from './project.js';
 
@@ -73,7 +73,7 @@ export async function migrate(options: { dir?: string; dryRun?: boolean }): Prom
     const engine = await connectEngine(databaseUrl, 1);
     try {
       const plan = await syncApp(engine, app, true);
-      const changes = pendingChanges(plan);
+      const changes = plan.statements;
       const triggerTables = describeSchema(app.schema)
         .tables.filter((table) => table.managed)
         .map((table) => table.name);

@@ -27,20 +27,14 @@ export async function setAppSchema(engine: Engine, app: LoadedApp): Promise<void
 }
 
 /**
- * The statements of a sync report that would change the database: all of them, since sync lists
- * its own records (`INSERT INTO convoy.…`) only when they are missing or differ.
- */
-export function pendingChanges(report: SyncReport): string[] {
-  return report.statements;
-}
-
-/**
  * The production server's check: a dry run of sync. When the database does not match the schema
  * it refuses, naming `convoy migrate` and what it would run; the database is left as it is.
  */
 export async function checkApp(engine: Engine, app: LoadedApp): Promise<SyncReport> {
+  // Sync lists its own records (`INSERT INTO convoy.…`) only when missing or different, so every
+  // statement of the dry run is a difference.
   const report = await syncApp(engine, app, true);
-  const changes = pendingChanges(report);
+  const changes = report.statements;
   if (changes.length > 0) {
     const lines = changes.map((statement) => {
       const [first, ...rest] = statement.trim().split('\n');

@@ -148,11 +148,7 @@ impl Database {
         tokio_postgres::Client,
         mpsc::UnboundedReceiver<Notification>,
     )> {
-        let (client, mut connection) =
-            match self.direct.config.connect(self.direct.tls.clone()).await {
-                Ok(connected) => connected,
-                Err(error) => return Err(self.direct.explain(&error).await),
-            };
+        let (client, mut connection) = self.direct.open().await?;
         let (sender, receiver) = mpsc::unbounded_channel();
         tokio::spawn(async move {
             let mut messages =

@@ -9,12 +9,17 @@ pub mod tls;
 pub mod url;
 
 use tokio_postgres::error::SqlState;
-use tokio_postgres::Client;
+use tokio_postgres::tls::MakeTlsConnect;
+use tokio_postgres::{Client, Socket};
 use tokio_postgres_rustls::MakeRustlsConnect;
 
 pub use url::SslMode;
 
 use crate::error::Result;
+
+/// A connection's I/O, to be polled (spawned, or read for notifications).
+pub type Connection =
+    tokio_postgres::Connection<Socket, <MakeRustlsConnect as MakeTlsConnect<Socket>>::Stream>;
 
 /// One database URL, ready to connect with.
 #[derive(Clone)]
@@ -41,44 +46,41 @@ impl Endpoint {
         Ok(endpoint)
     }
 
-    /// A connection of its own, its I/O driven by a task of its own until the client is dropped.
-    pub async fn connect(&self) -> Result<Client> {
+    /// A connection and the future that drives its I/O; a failure explained (see `diagnose`).
+    pub async fn open(&self) -> Result<(Client, Connection)> {
         match self.config.connect(self.tls.clone()).await {
-            Ok((client, connection)) => {
-                tokio::spawn(connection);
-                Ok(client)
-            }
+            Ok(connected) => Ok(connected),
             Err(error) => Err(self.explain(&error).await),
         }
+    }
+
+    /// A connection of its own, its I/O driven by a task of its own until the client is dropped.
+    pub async fn connect(&self) -> Result<Client> {
+        let (client, connection) = self.open().await?;
+        tokio::spawn(connection);
+        Ok(client)
     }
 
     /// The first connection, made when Convoy starts. `sslmode=allow` is settled here, as libpq
     /// settles it: plain text, and TLS only if the server refuses plain text; later
     /// connections go straight to what worked.
     pub async fn first_connection(&mut self) -> Result<Client> {
-        if self.mode != SslMode::Allow {
-            return self.connect().await;
-        }
-        match self.config.connect(self.tls.clone()).await {
-            Ok((client, connection)) => {
-                tokio::spawn(connection);
-                Ok(client)
-            }
-            Err(error)
+        if self.mode == SslMode::Allow {
+            if let Err(error) = self.config.connect(self.tls.clone()).await {
                 if error
                     .as_db_error()
                     .map(tokio_postgres::error::DbError::code)
-                    == Some(&SqlState::INVALID_AUTHORIZATION_SPECIFICATION) =>
-            {
-                self.config
-                    .ssl_mode(tokio_postgres::config::SslMode::Require);
-                self.connect().await
+                    == Some(&SqlState::INVALID_AUTHORIZATION_SPECIFICATION)
+                {
+                    self.config
+                        .ssl_mode(tokio_postgres::config::SslMode::Require);
+                }
             }
-            Err(error) => Err(self.explain(&error).await),
         }
+        self.connect().await
     }
 
-    pub async fn explain(&self, error: &tokio_postgres::Error) -> crate::ConvoyError {
+    async fn explain(&self, error: &tokio_postgres::Error) -> crate::ConvoyError {
         diagnose::explain(
             &diagnose::Attempt {
                 config: &self.config,
@@ -88,14 +90,6 @@ impl Endpoint {
             error,
         )
         .await
-    }
-
-    /// Whether two endpoints reach the same server as the same user (so one pool serves both).
-    pub fn same_target(&self, other: &Self) -> bool {
-        self.config.get_hosts() == other.config.get_hosts()
-            && self.config.get_ports() == other.config.get_ports()
-            && self.config.get_dbname() == other.config.get_dbname()
-            && self.config.get_user() == other.config.get_user()
     }
 }
 

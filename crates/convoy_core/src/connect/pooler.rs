@@ -13,8 +13,10 @@ use tokio_postgres::{Client, SimpleQueryMessage};
 
 use crate::error::{ConvoyError, Result};
 
-/// How long a session waits for a backend before its pooler is judged to have none free.
-const BACKEND_WAIT: Duration = Duration::from_millis(1500);
+/// How long a session waits for a backend before its pooler is judged to have none free. Only a
+/// pooler with one server connection makes anyone wait this long; a slow direct server answering
+/// within it is never mistaken for one.
+const BACKEND_WAIT: Duration = Duration::from_secs(5);
 
 /// `first` and `second` are two fresh connections to the same URL.
 pub async fn is_transaction_pooler(first: &Client, second: &Client) -> Result<bool> {

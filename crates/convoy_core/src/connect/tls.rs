@@ -55,21 +55,26 @@ pub fn connector(options: &TlsOptions) -> Result<MakeRustlsConnect> {
         .map_err(|error| ConvoyError::Internal(format!("TLS setup failed: {error}")))?;
     let verification = Verification::of(options);
     let builder = match verification {
-        Verification::None => builder
-            .dangerous()
-            .with_custom_certificate_verifier(Arc::new(AnyCertificate(provider()))),
-        Verification::Chain => {
-            let webpki = WebPkiServerVerifier::builder_with_provider(
-                Arc::new(trusted_roots(&options.root_certs)?),
-                provider(),
-            )
-            .build()
-            .map_err(|error| ConvoyError::InvalidArgs(format!("sslrootcert: {error}")))?;
+        Verification::Full => builder.with_root_certificates(trusted_roots(&options.root_certs)?),
+        Verification::None | Verification::Chain => {
+            let chain = match verification {
+                Verification::Chain => Some(
+                    WebPkiServerVerifier::builder_with_provider(
+                        Arc::new(trusted_roots(&options.root_certs)?),
+                        provider(),
+                    )
+                    .build()
+                    .map_err(|error| ConvoyError::InvalidArgs(format!("sslrootcert: {error}")))?,
+                ),
+                _ => None,
+            };
             builder
                 .dangerous()
-                .with_custom_certificate_verifier(Arc::new(AnyName(webpki)))
+                .with_custom_certificate_verifier(Arc::new(NameNotChecked {
+                    chain,
+                    provider: provider(),
+                }))
         }
-        Verification::Full => builder.with_root_certificates(trusted_roots(&options.root_certs)?),
     };
     let config = match &options.client_cert {
         None => builder.with_no_client_auth(),
@@ -151,12 +156,17 @@ fn read_certificates(path: &Path, key: &str) -> Result<Vec<CertificateDer<'stati
     Ok(certificates)
 }
 
-/// `sslmode=verify-ca`: the whole chain is checked as `verify-full` checks it, but a certificate
-/// made out to another name is accepted (libpq's meaning: the CA is private to this database).
+/// `verify-ca`, and `prefer`/`require`/`no-verify`: a certificate checked against trusted CAs
+/// whatever name it carries (libpq's verify-ca: the CA is private to this database), or — with
+/// no `chain` — not checked at all. The handshake's signatures are checked either way, so the
+/// session is bound to the certificate presented (channel binding relies on it).
 #[derive(Debug)]
-struct AnyName(Arc<WebPkiServerVerifier>);
+struct NameNotChecked {
+    chain: Option<Arc<WebPkiServerVerifier>>,
+    provider: Arc<CryptoProvider>,
+}
 
-impl ServerCertVerifier for AnyName {
+impl ServerCertVerifier for NameNotChecked {
     fn verify_server_cert(
         &self,
         end_entity: &CertificateDer<'_>,
@@ -165,11 +175,11 @@ impl ServerCertVerifier for AnyName {
         ocsp_response: &[u8],
         now: UnixTime,
     ) -> std::result::Result<ServerCertVerified, rustls::Error> {
+        let Some(chain) = &self.chain else {
+            return Ok(ServerCertVerified::assertion());
+        };
         // webpki checks the chain before the name, so a name error means the chain was good.
-        match self
-            .0
-            .verify_server_cert(end_entity, intermediates, server_name, ocsp_response, now)
-        {
+        match chain.verify_server_cert(end_entity, intermediates, server_name, ocsp_response, now) {
             Err(rustls::Error::InvalidCertificate(
                 CertificateError::NotValidForName | CertificateError::NotValidForNameContext { .. },
             )) => Ok(ServerCertVerified::assertion()),
@@ -183,51 +193,11 @@ impl ServerCertVerifier for AnyName {
         cert: &CertificateDer<'_>,
         dss: &DigitallySignedStruct,
     ) -> std::result::Result<HandshakeSignatureValid, rustls::Error> {
-        self.0.verify_tls12_signature(message, cert, dss)
-    }
-
-    fn verify_tls13_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> std::result::Result<HandshakeSignatureValid, rustls::Error> {
-        self.0.verify_tls13_signature(message, cert, dss)
-    }
-
-    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        self.0.supported_verify_schemes()
-    }
-}
-
-/// `prefer`, `require` and `no-verify`: any certificate. The handshake's signatures are still
-/// checked, so the session is bound to the certificate presented (channel binding relies on it).
-#[derive(Debug)]
-struct AnyCertificate(Arc<CryptoProvider>);
-
-impl ServerCertVerifier for AnyCertificate {
-    fn verify_server_cert(
-        &self,
-        _end_entity: &CertificateDer<'_>,
-        _intermediates: &[CertificateDer<'_>],
-        _server_name: &ServerName<'_>,
-        _ocsp_response: &[u8],
-        _now: UnixTime,
-    ) -> std::result::Result<ServerCertVerified, rustls::Error> {
-        Ok(ServerCertVerified::assertion())
-    }
-
-    fn verify_tls12_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> std::result::Result<HandshakeSignatureValid, rustls::Error> {
         verify_tls12_signature(
             message,
             cert,
             dss,
-            &self.0.signature_verification_algorithms,
+            &self.provider.signature_verification_algorithms,
         )
     }
 
@@ -241,11 +211,13 @@ impl ServerCertVerifier for AnyCertificate {
             message,
             cert,
             dss,
-            &self.0.signature_verification_algorithms,
+            &self.provider.signature_verification_algorithms,
         )
     }
 
     fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        self.0.signature_verification_algorithms.supported_schemes()
+        self.provider
+            .signature_verification_algorithms
+            .supported_schemes()
     }
 }
