@@ -84,6 +84,20 @@ const packageName = `@avvos/convoy-${platform}`;
 console.log(`check-platform: ${platform}, Node ${process.version}`);
 const work = mkdtempSync(path.join(tmpdir(), 'convoy-check-'));
 
+/** The main package as installed in `app` holds no binary, and loads the platform package's. */
+function smokeInstalled(app) {
+  const installedMain = path.join(app, 'node_modules', '@avvos', 'convoy');
+  const stray = nodeFilesUnder(installedMain);
+  if (stray.length > 0) fail(`the installed main package has a binary of its own: ${stray.join(', ')}`);
+  step('smoke test: the installed packages', process.execPath, [
+    smoke,
+    path.join(installedMain, 'native.cjs'),
+    '--tls',
+    '--expect',
+    `node_modules/${packageName}/`,
+  ]);
+}
+
 try {
   if (registryVersion) {
     const app = freshApp(work);
@@ -104,16 +118,7 @@ try {
       if (!installed) await new Promise((resolve) => setTimeout(resolve, 30_000));
     }
     if (!installed) fail(`npm install @avvos/convoy@${registryVersion} failed 10 times`);
-    const installedMain = path.join(app, 'node_modules', '@avvos', 'convoy');
-    const stray = nodeFilesUnder(installedMain);
-    if (stray.length > 0) fail(`the installed main package has a binary of its own: ${stray.join(', ')}`);
-    step('smoke test: the installed package', process.execPath, [
-      smoke,
-      path.join(installedMain, 'native.cjs'),
-      '--tls',
-      '--expect',
-      `node_modules/${packageName}/`,
-    ]);
+    smokeInstalled(app);
   } else {
     if (!existsSync(path.join(root, binary))) fail(`${binary} is not at the repository root`);
     if (!existsSync(path.join(root, 'npm', platform, 'package.json'))) fail(`npm/${platform}/ does not exist`);
@@ -154,16 +159,7 @@ try {
       ],
       app,
     );
-    const installedMain = path.join(app, 'node_modules', '@avvos', 'convoy');
-    const stray = nodeFilesUnder(installedMain);
-    if (stray.length > 0) fail(`the packed main package has a binary of its own: ${stray.join(', ')}`);
-    step('smoke test: the installed packages', process.execPath, [
-      smoke,
-      path.join(installedMain, 'native.cjs'),
-      '--tls',
-      '--expect',
-      `node_modules/${packageName}/`,
-    ]);
+    smokeInstalled(app);
   }
   console.log(`\ncheck-platform: ${platform} ok`);
 } finally {
