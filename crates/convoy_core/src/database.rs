@@ -46,7 +46,9 @@ pub struct Database {
     writers: Pool,
     /// Schema sync's connections (it holds a session advisory lock): on the direct URL.
     schema: Pool,
-    /// The endpoint of the LISTEN connection.
+    /// The endpoint the query and mutation pools connect to, for explaining their failures.
+    serving: Endpoint,
+    /// The endpoint of the LISTEN connection and the schema pool.
     direct: Endpoint,
 }
 
@@ -101,6 +103,7 @@ impl Database {
             pool: build_pool(&serving, size, None)?,
             writers: build_pool(&serving, size, Some(WRITER_SETUP))?,
             schema: build_pool(&direct, 2, None)?,
+            serving,
             direct,
         };
         database.ping().await?;
@@ -108,17 +111,17 @@ impl Database {
     }
 
     pub async fn connection(&self) -> Result<Object> {
-        Ok(self.pool.get().await?)
+        checkout(&self.pool, &self.serving).await
     }
 
     /// A connection for a mutation (see [`Database`]).
     pub async fn writer(&self) -> Result<Object> {
-        Ok(self.writers.get().await?)
+        checkout(&self.writers, &self.serving).await
     }
 
     /// A connection for schema changes: on `DATABASE_DIRECT_URL` when it is set.
     pub async fn schema_connection(&self) -> Result<Object> {
-        Ok(self.schema.get().await?)
+        checkout(&self.schema, &self.direct).await
     }
 
     /// `SELECT 1` on a pooled connection: what `/health` answers with.
@@ -181,6 +184,25 @@ fn pooler_without_direct_url() -> String {
      session-mode) URL — on Neon the host without -pooler, on Supabase db.<ref>.supabase.co:5432 \
      or the session pooler on port 5432 — or use that URL as DATABASE_URL."
         .into()
+}
+
+/// A pooled connection. When the pool had to connect and could not, the server log gets the
+/// failure explained as the first connection's is (the step that failed, and the fix), so an
+/// outage at run time reads as clearly as a wrong URL at start; the caller gets `UNAVAILABLE`
+/// without the database's address, which is the operator's business, not the client's.
+async fn checkout(pool: &Pool, endpoint: &Endpoint) -> Result<Object> {
+    match pool.get().await {
+        Ok(connection) => Ok(connection),
+        Err(deadpool_postgres::PoolError::Backend(error)) => {
+            let explained = endpoint.explain(&error).await;
+            tracing::warn!(target: "convoy::database", "{explained}");
+            Err(ConvoyError::Unavailable(
+                "the database cannot be reached right now; safe to retry (the server log says why)"
+                    .into(),
+            ))
+        }
+        Err(other) => Err(other.into()),
+    }
 }
 
 /// A pool on `endpoint`; `setup` runs on each new connection before its first use.

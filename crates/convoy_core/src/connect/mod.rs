@@ -80,7 +80,8 @@ impl Endpoint {
         self.connect().await
     }
 
-    async fn explain(&self, error: &tokio_postgres::Error) -> crate::ConvoyError {
+    /// What `error` of a connection to this endpoint means, as `diagnose` says it.
+    pub(crate) async fn explain(&self, error: &tokio_postgres::Error) -> crate::ConvoyError {
         diagnose::explain(
             &diagnose::Attempt {
                 config: &self.config,
