@@ -121,6 +121,15 @@ describe('faults', () => {
     const failedDuringOutage = outcome.failed.size - failedBefore;
     const health = await fetch(`${server.url}/health`);
     assert.equal(health.status, 503, '/health says the database is away');
+    // The caller learns it may retry, not where the database lives (the server log has that).
+    const during = await fetch(`${server.url}/api/query`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ path: 'notes:list', args: {} }),
+    });
+    const refusal = (await during.json()) as any;
+    assert.equal(refusal.error?.code, 'UNAVAILABLE', JSON.stringify(refusal));
+    assert.doesNotMatch(refusal.error.message, new RegExp(`:${new URL(postgres.url).port}\\b`));
     postgres = await startEmbedded(dir, quiet);
     const restartedAt = Date.now();
     // The load goes on until the pool has healed and mutations succeed again.
