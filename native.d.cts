@@ -20,6 +20,12 @@ export declare class Engine {
    */
   setFunctions(functionsJson: string): void
   /**
+   * Read-only SQL of Convoy's own tools (the conformance report, the dashboard), outside any
+   * function call: `statementsJson` is `[[sql, [values…]], …]`, run in one snapshot; returns
+   * each statement's rows, as a JSON array of arrays.
+   */
+  readForTool(statementsJson: string): Promise<string>
+  /**
    * Installs the trigger that reports writes made outside Convoy (`convoy dev` and
    * `CONVOY_CHANGE_TRIGGER=1 convoy migrate` do); returns the statements it ran.
    */

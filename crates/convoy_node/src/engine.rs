@@ -69,6 +69,20 @@ impl Engine {
             .map_err(|message| to_js(ConvoyError::InvalidArgs(message)))
     }
 
+    /// Read-only SQL of Convoy's own tools (the conformance report, the dashboard), outside any
+    /// function call: `statementsJson` is `[[sql, [values…]], …]`, run in one snapshot; returns
+    /// each statement's rows, as a JSON array of arrays.
+    #[napi]
+    pub async fn read_for_tool(&self, statements_json: String) -> Result<String> {
+        let statements: Vec<(String, Vec<serde_json::Value>)> =
+            serde_json::from_str(&statements_json).map_err(|error| {
+                to_js(ConvoyError::InvalidArgs(format!(
+                    "statements must be [[sql, [values]], ...]: {error}"
+                )))
+            })?;
+        self.core.read_for_tool(&statements).await.map_err(to_js)
+    }
+
     /// Installs the trigger that reports writes made outside Convoy (`convoy dev` and
     /// `CONVOY_CHANGE_TRIGGER=1 convoy migrate` do); returns the statements it ran.
     #[napi]

@@ -11,6 +11,7 @@ mod call;
 mod publish;
 mod raw_sql;
 mod reads;
+mod tool_sql;
 mod transaction;
 mod unmanaged;
 mod writes;
