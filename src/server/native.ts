@@ -84,6 +84,9 @@ class CheckedEngine implements Engine {
   tablesWithoutChangeTrigger(...args: Args<'tablesWithoutChangeTrigger'>) {
     return this.inner.tablesWithoutChangeTrigger(...args).catch(rethrow);
   }
+  readForTool(...args: Args<'readForTool'>) {
+    return this.inner.readForTool(...args).catch(rethrow);
+  }
   setFunctions(...args: Args<'setFunctions'>) {
     checked(() => this.inner.setFunctions(...args));
   }
@@ -138,6 +141,21 @@ class CheckedEngine implements Engine {
   close(...args: Args<'close'>) {
     return this.inner.close(...args).catch(rethrow);
   }
+}
+
+/** One statement of a tool's read: its SQL and the values of `$1…$n`. */
+export type ToolStatement = [sql: string, values: unknown[]];
+
+/**
+ * Runs read-only SQL of Convoy's own tools (the conformance report, the dashboard) in one
+ * `READ ONLY REPEATABLE READ` snapshot: every statement sees the same database. Each statement's
+ * rows, in order, as objects keyed by column name.
+ */
+export async function readForTool<Row = Record<string, unknown>>(
+  engine: Engine,
+  statements: ToolStatement[],
+): Promise<Row[][]> {
+  return JSON.parse(await engine.readForTool(JSON.stringify(statements))) as Row[][];
 }
 
 /**
