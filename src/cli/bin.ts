@@ -3,6 +3,7 @@ import { readFileSync } from 'node:fs';
 import { cac } from 'cac';
 import { build, codegen, migrate } from './commands.js';
 import { dev } from './dev.js';
+import { graduate } from './graduate.js';
 
 const { version } = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8'));
 const cli = cac('convoy');
@@ -31,6 +32,18 @@ cli
   .command('codegen', 'Write convoy/_generated/ only')
   .option('--dir <dir>', 'The folder that holds convoy/ (default: .)')
   .action(codegen);
+
+cli
+  .command('graduate <table>', 'Move a table of documents to typed columns (GRADUATION.md); --check is built')
+  .option('--check', 'Conformance report: every document checked against the schema and its refs; exit 1 if any fails')
+  .option('--json', 'With --check: print the report as JSON on stdout')
+  .option('--batch-size <n>', 'With --check: documents per batch of the exact pass (default 5000)')
+  .option('--dry-run', 'Write and print the plan (not built yet)')
+  .option('--status', "A graduation's progress (not built yet)")
+  .option('--abort', 'Undo a graduation that is not complete (not built yet)')
+  .option('--complete', 'Make a graduation final (not built yet)')
+  .option('--dir <dir>', 'The folder that holds convoy/ (default: .)')
+  .action(graduate);
 
 cli.help();
 cli.version(version);

@@ -11,7 +11,7 @@ import { setAppSchema, syncApp } from '../server/prepare.js';
 import { isConvoyError } from '../values/errors.js';
 import { fail, info, resolveAppDir } from './project.js';
 
-function explain(error: unknown): string {
+export function explain(error: unknown): string {
   return isConvoyError(error) ? error.message : ((error as Error)?.stack ?? String(error));
 }
 
@@ -37,19 +37,23 @@ function databaseOf(url: string): string {
  * The app from its sources when `convoy/schema.ts` is there, or else from the bundle of
  * `convoy build` (a runtime image holds only `.convoy/dist/` and `convoy/_generated/`).
  */
-async function loadForMigrate(appDir: string): Promise<{ app: LoadedApp; from: string }> {
+export async function loadForMigrate(
+  appDir: string,
+  { log = info, exitCode = 1 }: { log?: (line: string) => void; exitCode?: number } = {},
+): Promise<{ app: LoadedApp; from: string }> {
   if (findSources(appDir)) {
     await writeStaticFiles(appDir);
     return { app: await loadApp(appDir), from: 'convoy/' };
   }
   if (existsSync(distDir(appDir))) {
     const { app, manifest, stale } = await loadBuiltApp(appDir);
-    for (const reason of stale) info(pc.yellow(`the bundle is stale: ${reason}`));
+    for (const reason of stale) log(pc.yellow(`the bundle is stale: ${reason}`));
     return { app, from: `.convoy/dist/ (built ${manifest.builtAt})` };
   }
   return fail(
-    `No convoy/schema.ts and no .convoy/dist/ in ${appDir}: migrate reads the schema from the sources, ` +
+    `No convoy/schema.ts and no .convoy/dist/ in ${appDir}: the schema is read from the sources, ` +
       'or from the bundle that `npx convoy build` writes.',
+    exitCode,
   );
 }
 

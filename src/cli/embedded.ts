@@ -91,6 +91,28 @@ async function ensureDatabase(client: SqlClient): Promise<void> {
   }
 }
 
+const urlOf = (port: number) => `postgresql://${USER}:${PASSWORD}@127.0.0.1:${port}/${DATABASE}`;
+
+/**
+ * The URL of the app's embedded Postgres when it is running already (a `convoy dev` of the same
+ * app started it), so that a second command shares it instead of starting the cluster twice.
+ */
+export function runningEmbeddedUrl(appDir: string): string | undefined {
+  const convoyState = path.join(appDir, '.convoy');
+  const settingsFile = path.join(convoyState, 'embedded.json');
+  const pidFile = path.join(convoyState, 'pg', 'postmaster.pid');
+  if (!existsSync(settingsFile) || !existsSync(pidFile)) return undefined;
+  const pid = Number(readFileSync(pidFile, 'utf8').split('\n')[0]);
+  try {
+    process.kill(pid, 0);
+  } catch (error) {
+    // EPERM: alive, another user's (the cluster runs as "postgres" when we are root).
+    if ((error as NodeJS.ErrnoException).code !== 'EPERM') return undefined;
+  }
+  const settings = JSON.parse(readFileSync(settingsFile, 'utf8')) as { port: number };
+  return urlOf(settings.port);
+}
+
 export async function startEmbedded(appDir: string, log: (line: string) => void): Promise<EmbeddedDatabase> {
   const convoyState = path.join(appDir, '.convoy');
   const dataDir = path.join(convoyState, 'pg');
@@ -133,7 +155,7 @@ export async function startEmbedded(appDir: string, log: (line: string) => void)
   await ensureDatabase(postgres.getPgClient('postgres', '127.0.0.1'));
 
   return {
-    url: `postgresql://${USER}:${PASSWORD}@127.0.0.1:${settings.port}/${DATABASE}`,
+    url: urlOf(settings.port),
     dataDir,
     stop: () => postgres.stop(),
   };

@@ -4,21 +4,23 @@ import path from 'node:path';
 import pc from 'picocolors';
 import { convoyDir } from '../server/app.js';
 
-export function resolveAppDir(dir: string | undefined): string {
+/** The app's folder; `exitCode` is what a missing `convoy/` exits with. */
+export function resolveAppDir(dir: string | undefined, exitCode = 1): string {
   const appDir = path.resolve(dir ?? '.');
   if (!existsSync(convoyDir(appDir))) {
     fail(
       `No convoy/ folder in ${appDir}.\n` +
         '  Create convoy/schema.ts (export const schema = defineSchema({ … })) and convoy/functions/*.ts,\n' +
         '  or pass --dir <the folder that holds convoy/>.',
+      exitCode,
     );
   }
   return appDir;
 }
 
-export function fail(message: string): never {
+export function fail(message: string, exitCode = 1): never {
   console.error(`${pc.red('convoy:')} ${message}`);
-  process.exit(1);
+  process.exit(exitCode);
 }
 
 export function info(message: string): void {
