@@ -6,6 +6,8 @@ import { watch } from 'node:fs';
 import path from 'node:path';
 import pc from 'picocolors';
 import { writeGenerated, writeStaticFiles } from '../codegen/index.js';
+import { describeNotice, tighteningNotices } from '../graduation/tightening.js';
+import type { SchemaDefinition } from '../schema.js';
 import { convoyDir } from '../server/app.js';
 import { limitsFromEnv } from '../server/options.js';
 import { type ConvoyServer, startConvoy } from '../server/runtime.js';
@@ -68,10 +70,12 @@ export async function dev(options: DevOptions): Promise<void> {
       reloading = reloading.then(async () => {
         if (!server || stopping) return;
         try {
+          const before = server.app.schema;
           await server.reload();
           await writeGenerated(appDir, server.app.files);
           report(server);
           info('reloaded');
+          noticeTightening(server, before);
         } catch (error) {
           // Keep serving the last version that loaded; say what is wrong with this one.
           console.error(
@@ -81,6 +85,19 @@ export async function dev(options: DevOptions): Promise<void> {
       });
     }, 100);
   });
+}
+
+/**
+ * After a reload, says which tables' stored documents the new schema no longer fits. It runs
+ * beside serving, never on the reload's path, and a failure of its own is only reported.
+ */
+function noticeTightening(server: ConvoyServer, before: SchemaDefinition): void {
+  tighteningNotices(server.read, before, server.app.schema).then(
+    (notices) => {
+      for (const notice of notices) info(pc.yellow(describeNotice(notice)));
+    },
+    (error) => info(pc.yellow(`could not count the documents the new schema no longer fits: ${explain(error)}`)),
+  );
 }
 
 function report(server: ConvoyServer): void {

@@ -13,7 +13,15 @@ import type { DbBackend } from './backend.js';
 import { QueryBuilder } from './query.js';
 import { parseResult } from './results.js';
 import type { DatabaseReader, DatabaseWriter } from './types.js';
-import { type AnyTable, changesOf, keyJson, serialized, serializedChanges, withoutSystemFields } from './validate.js';
+import {
+  type AnyTable,
+  changesOf,
+  keyJson,
+  serialized,
+  serializedChanges,
+  serializedPatch,
+  withoutSystemFields,
+} from './validate.js';
 
 export type { DbBackend } from './backend.js';
 export { rawJsonOf } from './results.js';
@@ -153,7 +161,8 @@ export function createDatabase(
         if (value === undefined) delete merged[field];
         else merged[field] = value;
       }
-      backend.dbQueueReplace(callId, table, id as string, serialized(table, tableDefinition(table), merged));
+      const json = serializedPatch(table, tableDefinition(table), id as string, merged, Object.keys(changes));
+      backend.dbQueueReplace(callId, table, id as string, json);
     },
     async replace(...args: unknown[]) {
       const { table: named, id, rest } = tableFirst(args, 2);

@@ -74,6 +74,50 @@ export function serialized(tableName: string, table: AnyTable, value: unknown): 
   return json;
 }
 
+/** The top-level fields an issue is about (an unknown key names itself). */
+function fieldsOfIssue(issue: z.core.$ZodIssue): string[] {
+  if (issue.code === 'unrecognized_keys' && issue.path.length === 0) return issue.keys;
+  return issue.path.length > 0 ? [String(issue.path[0])] : [];
+}
+
+/**
+ * A patched document as JSON text, once the whole of it passed the table's schema. A patch writes
+ * the whole document, so a field that was already invalid in the stored document (written before
+ * the schema tightened, or by SQL) fails a patch of another field: the message says so, names
+ * those fields, and points to the report that lists every such document.
+ */
+export function serializedPatch(
+  tableName: string,
+  table: AnyTable,
+  id: string,
+  merged: Record<string, unknown>,
+  changed: readonly string[],
+): string {
+  try {
+    return serialized(tableName, table, merged);
+  } catch (error) {
+    const issues = (error as { data?: { issues?: z.core.$ZodIssue[] } }).data?.issues;
+    if (!(error instanceof ConvoyError) || issues === undefined) throw error;
+    const stale = issues.filter((issue) => {
+      const fields = fieldsOfIssue(issue);
+      return fields.length > 0 && fields.every((field) => !changed.includes(field));
+    });
+    if (stale.length === 0) throw error;
+    const fields = [...new Set(stale.flatMap(fieldsOfIssue))];
+    const ownIssues = issues.filter((issue) => !stale.includes(issue));
+    const check = `npx convoy graduate ${tableName} --check`;
+    const already =
+      `${fields.join(', ')} ${fields.length === 1 ? 'was' : 'were'} already invalid in the stored document ` +
+      `(${describeIssues(stale)})`;
+    const message =
+      ownIssues.length === 0
+        ? `patch of ${tableName} ${id}: the patch is valid, but ${already}, and a patch writes the whole document. ` +
+          `Correct ${fields.length === 1 ? 'it' : 'them'} in the same patch; \`${check}\` lists every document that no longer fits the schema`
+        : `invalid document for ${tableName}: ${describeIssues(ownIssues)}; besides, ${already}: \`${check}\` lists every such document`;
+    throw new ConvoyError('INVALID_ARGS', message, { issues, alreadyInvalid: fields });
+  }
+}
+
 /** `patch`'s changes: an object without system fields (each field is checked once merged). */
 export function changesOf(partial: unknown): Record<string, unknown> {
   if (typeof partial !== 'object' || partial === null || Array.isArray(partial)) {

@@ -48,16 +48,44 @@ export interface Check {
   /** `dangling_ref`: the table whose `id` the field names. */
   references?: string;
   /**
-   * The SQL predicate over the jsonb expression `data`. A `dangling_ref` predicate is only the
+   * The SQL predicate, over the JSON values `at(path)` gives. A `dangling_ref` predicate is only the
    * "is a valid id" half; the query adds the lookup (`refId`).
    */
-  sql(data: string): string;
-  /** `dangling_ref`: the id as `uuid`, or NULL where the value is no UUID string (never a failed cast). */
-  refId?(data: string): string;
+  sql(at: JsonAt): string;
+  /** `dangling_ref`: the id as `uuid`, or NULL where the value is no UUID string. */
+  refId?(at: JsonAt): string;
 }
 
 /** A table of any schema; the mapping reads its shape only. */
 export type AnyTable = TableDefinition<any, any, boolean>;
+
+/**
+ * SQL expressions of the JSON at a path of the document (`[]`: the document itself): its value,
+ * its `jsonb_typeof` (NULL where nothing is there), and its `uuid`, NULL where it is no UUID
+ * string (never a failed cast). A scan computes each once per row (`conformance.ts`).
+ */
+export interface JsonAt {
+  value(path: readonly string[]): string;
+  type(path: readonly string[]): string;
+  uuid(path: readonly string[]): string;
+}
+
+/** The expressions over a jsonb expression: `inDocument('data').value(['a', 'b'])` is `data->'a'->'b'`. */
+export function inDocument(data: string): JsonAt {
+  return {
+    value: (path) => jsonAt(data, path),
+    type: (path) => typeOf(jsonAt(data, path)),
+    uuid: (path) => uuidOf(jsonAt(data, path)),
+  };
+}
+
+/** `jsonb_typeof` of a jsonb expression. */
+export const typeOf = (value: string) => `jsonb_typeof(${value})`;
+
+/** A jsonb expression as `uuid` where it is a UUID string (by the same test as `isUuid`), else NULL. */
+export function uuidOf(value: string): string {
+  return `CASE WHEN jsonb_typeof(${value}) = 'string' AND (${value} #>> '{}') ~ ${UUID_PATTERN} THEN (${value} #>> '{}')::uuid END`;
+}
 
 export const DOCUMENT_LABEL = '(document)';
 export const UNKNOWN_FIELDS = '(unknown fields)';
@@ -144,7 +172,7 @@ export function tableChecks(table: AnyTable): Check[] {
     reason: 'not_an_object',
     rule: 'the document is not a JSON object',
     signature: 'document',
-    sql: (data) => `jsonb_typeof(${data}) <> 'object'`,
+    sql: (at) => `${at.type([])} <> 'object'`,
   });
   const unknownFields = (path: string[], keys: string[], node?: FieldNode) => {
     const label = path.length === 0 ? UNKNOWN_FIELDS : `${path.join('.')}.${UNKNOWN_FIELDS}`;
@@ -155,14 +183,10 @@ export function tableChecks(table: AnyTable): Check[] {
       rule: `fields the schema does not declare${path.length === 0 ? '' : ` in ${path.join('.')}`}`,
       signature: `${label}|unknown|${[...keys].sort().join(',')}`,
       ...(node ? { node } : {}),
-      sql: (data) => {
-        const object = jsonAt(data, path);
-        const known = `ARRAY[${keys.map(quoteLiteral).join(',')}]::text[]`;
-        return (
-          `CASE WHEN jsonb_typeof(${object}) = 'object' THEN EXISTS ` +
-          `(SELECT 1 FROM jsonb_object_keys(${object}) AS field(key) WHERE field.key <> ALL (${known})) ELSE false END`
-        );
-      },
+      // What is left once the declared keys are taken out: anything is a key the schema lacks.
+      sql: (at) =>
+        `CASE WHEN ${at.type(path)} = 'object' THEN (${at.value(path)} - ARRAY[${keys.map(quoteLiteral).join(', ')}]::text[]) ` +
+        `<> '{}'::jsonb ELSE false END`,
     });
   };
   unknownFields([], Object.keys(table.shape));
@@ -170,35 +194,28 @@ export function tableChecks(table: AnyTable): Check[] {
   for (const node of fieldNodes(table)) {
     const { path, label, column } = node;
     const parent = path.slice(0, -1);
-    const key = path.at(-1)!;
-    const at = (data: string) => jsonAt(data, path);
-    const add = (reason: Reason, rule: string, signature: string, sql: (data: string) => string) =>
+    const add = (reason: Reason, rule: string, signature: string, sql: (at: JsonAt) => string) =>
       checks.push({ label, path, reason, rule, signature: `${label}|${reason}|${signature}`, node, sql });
     if (!column.optional) {
       add(
         'missing',
         'missing (required)',
         '',
-        (data) =>
-          `(jsonb_typeof(${jsonAt(data, parent)}) = 'object' AND NOT (${jsonAt(data, parent)} ? ${quoteLiteral(key)}))`,
+        // In an object, `->` gives SQL NULL exactly when the key is absent (JSON null is 'null').
+        (at) => `(${at.type(parent)} = 'object' AND ${at.type(path)} IS NULL)`,
       );
     }
-    if (!column.nullable) add('null', 'null (not nullable)', '', (data) => `jsonb_typeof(${at(data)}) = 'null'`);
+    if (!column.nullable) add('null', 'null (not nullable)', '', (at) => `${at.type(path)} = 'null'`);
     const kind = expectedKind(column);
     if (kind !== undefined) {
-      add(
-        'wrong_type',
-        `not a JSON ${kind}`,
-        kind,
-        (data) => `jsonb_typeof(${at(data)}) NOT IN (${quoteLiteral(kind)}, 'null')`,
-      );
+      add('wrong_type', `not a JSON ${kind}`, kind, (at) => `${at.type(path)} NOT IN (${quoteLiteral(kind)}, 'null')`);
     }
     if (column.type === 'uuid') {
       add(
         'not_castable',
         'not a UUID: will not cast to uuid',
         'uuid',
-        (data) => `(jsonb_typeof(${at(data)}) = 'string' AND NOT ((${at(data)} #>> '{}') ~ ${UUID_PATTERN}))`,
+        (at) => `(${at.type(path)} = 'string' AND ${at.uuid(path)} IS NULL)`,
       );
     }
     if (column.type === 'bigint') {
@@ -206,17 +223,16 @@ export function tableChecks(table: AnyTable): Check[] {
         'not_castable',
         'not an integer within ±2^53: will not cast to bigint',
         'bigint',
-        (data) =>
-          `CASE WHEN jsonb_typeof(${at(data)}) = 'number' THEN ` +
-          `((${at(data)})::numeric % 1 <> 0 OR abs((${at(data)})::numeric) > ${MAX_SAFE_INTEGER}) ELSE false END`,
+        (at) =>
+          `CASE WHEN ${at.type(path)} = 'number' THEN ` +
+          `((${at.value(path)})::numeric % 1 <> 0 OR abs((${at.value(path)})::numeric) > ${MAX_SAFE_INTEGER}) ELSE false END`,
       );
     }
     if (column.allowed !== undefined) {
       const values = column.allowed;
-      add('not_allowed', `not one of ${values.map(describeValue).join(', ')}`, JSON.stringify(values), (data) => {
-        const value = at(data);
-        const typed =
-          kind === undefined ? `jsonb_typeof(${value}) <> 'null'` : `jsonb_typeof(${value}) = ${quoteLiteral(kind)}`;
+      add('not_allowed', `not one of ${values.map(describeValue).join(', ')}`, JSON.stringify(values), (at) => {
+        const value = at.value(path);
+        const typed = kind === undefined ? `${at.type(path)} <> 'null'` : `${at.type(path)} = ${quoteLiteral(kind)}`;
         return `(${typed} AND ${value} NOT IN (${values.map(jsonbLiteral).join(', ')}))`;
       });
     }
@@ -231,17 +247,13 @@ export function tableChecks(table: AnyTable): Check[] {
         signature: `${label}|dangling_ref|${references}`,
         node,
         references,
-        sql: (data) => `(jsonb_typeof(${at(data)}) = 'string' AND (${at(data)} #>> '{}') ~ ${UUID_PATTERN})`,
-        refId: (data) => refIdOf(at(data)),
+        sql: (at) => `${at.uuid(path)} IS NOT NULL`,
+        refId: (at) => at.uuid(path),
       });
     }
     if (node.strictKeys !== undefined) unknownFields(path, node.strictKeys, node);
   }
   return checks.map((check, index) => ({ ...check, index }));
-}
-
-function refIdOf(value: string): string {
-  return `CASE WHEN jsonb_typeof(${value}) = 'string' AND (${value} #>> '{}') ~ ${UUID_PATTERN} THEN (${value} #>> '{}')::uuid END`;
 }
 
 /** The value at `path` in `document`, and whether it is there at all. */

@@ -18,14 +18,17 @@ import {
   DOCUMENT_LABEL,
   type FieldNode,
   fieldNodes,
+  type JsonAt,
   type Reason,
   structuralReason,
   tableChecks,
+  typeOf,
   UNKNOWN_FIELDS,
+  uuidOf,
 } from './checks.js';
 import { type Fix, fixFor } from './fixes.js';
 import { mapTable } from './mapping.js';
-import { quoteIdent } from './quote.js';
+import { jsonAt, quoteIdent } from './quote.js';
 
 /** Runs read-only statements in one snapshot; each statement's rows. */
 export type Read = (statements: ToolStatement[]) => Promise<Record<string, unknown>[][]>;
@@ -152,18 +155,50 @@ export async function inspect(
   return { state, target: { name, table, schema, checks: kept, parents, notes } };
 }
 
-/** Each check's predicate over the row `t`, and the joins the dangling-ref lookups need. */
-function predicates(target: Target): { joins: string; sql: string[] } {
+/**
+ * The rows of `source` (the table, or one keyset batch of it) with each check's verdict: the
+ * boolean column `f<position>` per check of `checks`, and per dangling-ref lookup the parent's id
+ * `parent_<index>`. Each JSON value is taken out of `data` once per row (`j<n>`) and each
+ * predicate evaluated once: `OFFSET 0` keeps Postgres from folding a subquery into the query
+ * around it, which would evaluate every expression once per use.
+ */
+function verdicts(target: Target, checks: Check[], source: string, withData: boolean): string {
+  // Each path's value (j<n>), type (k<n>) and uuid (u<n>), as the predicates ask for them.
+  const paths = new Map<string, { n: number; type: boolean; uuid: boolean }>();
+  const use = (path: readonly string[], what?: 'type' | 'uuid') => {
+    const key = JSON.stringify(path);
+    let entry = paths.get(key);
+    if (!entry) {
+      entry = { n: paths.size, type: false, uuid: false };
+      paths.set(key, entry);
+    }
+    if (what) entry[what] = true;
+    return entry.n;
+  };
+  const at: JsonAt = {
+    value: (path) => `v.j${use(path)}`,
+    type: (path) => `v.k${use(path, 'type')}`,
+    uuid: (path) => `v.u${use(path, 'uuid')}`,
+  };
   const joins: string[] = [];
-  const sql = target.checks.map((check) => {
-    const valid = check.sql('t.data');
-    const mode = target.parents.get(check.index);
-    if (check.refId === undefined || mode === 'no_table') return valid;
+  const columns = checks.map((check, position) => {
+    const valid = check.sql(at);
+    if (check.refId === undefined || target.parents.get(check.index) === 'no_table') return `${valid} AS f${position}`;
     const alias = `parent_${check.index}`;
-    joins.push(`LEFT JOIN ${quoteIdent(check.references!)} ${alias} ON ${alias}.id = ${check.refId('t.data')}`);
-    return `(${valid} AND ${alias}.id IS NULL)`;
+    joins.push(`LEFT JOIN ${quoteIdent(check.references!)} ${alias} ON ${alias}.id = ${check.refId(at)}`);
+    return `(${valid} AND ${alias}.id IS NULL) AS f${position}, ${alias}.id AS ${alias}`;
   });
-  return { joins: joins.join('\n'), sql };
+  const entries = [...paths].map(([key, entry]) => ({ path: JSON.parse(key) as string[], ...entry }));
+  const data = withData ? ['t.data'] : [];
+  const values = entries.map(({ path, n }) => `${jsonAt('t.data', path)} AS j${n}`);
+  const derived = entries.flatMap(({ n, type, uuid }) => [
+    ...(type ? [`${typeOf(`e.j${n}`)} AS k${n}`] : []),
+    ...(uuid ? [`${uuidOf(`e.j${n}`)} AS u${n}`] : []),
+  ]);
+  const extracted = `SELECT ${['t.id', ...data, ...values].join(', ')} FROM ${source} t OFFSET 0`;
+  const typed = `SELECT ${['e.*', ...derived].join(', ')} FROM (${extracted}) e OFFSET 0`;
+  const outer = ['v.id', ...(withData ? ['v.data'] : []), ...columns].join(',\n  ');
+  return `SELECT ${outer}\nFROM (${typed}) v\n${joins.join('\n')}`;
 }
 
 /**
@@ -176,34 +211,34 @@ export async function fastPass(
   { samples = true }: { samples?: boolean } = {},
 ): Promise<FastPassResult> {
   const started = performance.now();
-  const { joins, sql } = predicates(target);
-  const columns = ['count(*) AS documents'];
-  columns.push(
-    `count(*) FILTER (WHERE ${sql.length > 0 ? sql.map((p) => `(${p})`).join(' OR ') : 'false'}) AS failing`,
-  );
-  sql.forEach((predicate, position) => {
-    columns.push(`count(*) FILTER (WHERE ${predicate}) AS c${position}`);
-    if (samples) {
-      columns.push(
-        `to_jsonb((array_agg(t.id ORDER BY t.id) FILTER (WHERE ${predicate}))[1:${SAMPLE_IDS}]) AS s${position}`,
-      );
-    }
-  });
-  const refs = target.checks.filter((check) => target.parents.get(check.index) === 'join');
-  if (samples) for (const check of refs) columns.push(`count(DISTINCT parent_${check.index}.id) AS r${check.index}`);
-  const statement = `SELECT ${columns.join(',\n  ')}\nFROM ${quoteIdent(target.name)} t\n${joins}`;
+  const { checks } = target;
+  const flags = checks.map((_, position) => `f${position}`);
+  const columns = [
+    'count(*) AS documents',
+    `count(*) FILTER (WHERE ${flags.length > 0 ? flags.join(' OR ') : 'false'}) AS failing`,
+  ];
+  for (const flag of flags) {
+    columns.push(`count(*) FILTER (WHERE ${flag}) AS c${flag}`);
+    if (samples)
+      columns.push(`to_jsonb((array_agg(id ORDER BY id) FILTER (WHERE ${flag}))[1:${SAMPLE_IDS}]) AS s${flag}`);
+  }
+  const refs = checks.filter((check) => check.refId !== undefined && target.parents.get(check.index) === 'join');
+  if (samples) for (const check of refs) columns.push(`count(DISTINCT parent_${check.index}) AS r${check.index}`);
+  const statement =
+    `SELECT ${columns.join(',\n  ')}\n` +
+    `FROM (${verdicts(target, checks, quoteIdent(target.name), false)}\nOFFSET 0) f`;
   const [rows] = await read([[statement, []]]);
   const row = rows?.[0] ?? {};
   const failures: FastPassResult['failures'] = [];
-  target.checks.forEach((check, position) => {
-    const count = Number(row[`c${position}`] ?? 0);
+  checks.forEach((check, position) => {
+    const count = Number(row[`cf${position}`] ?? 0);
     if (count === 0) return;
     failures.push({
       field: check.label,
       reason: check.reason,
       rule: check.rule,
       count,
-      sampleIds: (row[`s${position}`] as string[] | null) ?? [],
+      sampleIds: (row[`sf${position}`] as string[] | null) ?? [],
     });
   });
   const referenced: Record<string, number> = {};
@@ -316,17 +351,18 @@ export interface ExactPassOptions {
 export async function exactPass(read: Read, target: Target, options: ExactPassOptions = {}) {
   const started = performance.now();
   const batchSize = options.batchSize ?? 5000;
-  const { joins, sql } = predicates(target);
-  const failed =
-    sql.length === 0
-      ? `'[]'::jsonb`
-      : `to_jsonb(array_remove(ARRAY[${sql.map((p, position) => `CASE WHEN ${p} THEN ${position} END`).join(', ')}]::int[], NULL))`;
-  const batchSql = (after: boolean) =>
-    `SELECT t.id, t.data, ${failed} AS failed\nFROM (SELECT id, data FROM ${quoteIdent(target.name)}` +
-    `${after ? ' WHERE id > $1::uuid' : ''} ORDER BY id LIMIT ${batchSize}) t\n${joins}\nORDER BY t.id`;
+  // Zod sees every rule SQL checks but one: whether a ref's document exists. The batches ask
+  // Postgres that; `structuralReason` files each Zod issue under the rule SQL would.
+  const lookups = target.checks.filter((check) => check.reason === 'dangling_ref');
+  const batchSql = (after: boolean) => {
+    const source =
+      `(SELECT id, data FROM ${quoteIdent(target.name)}${after ? ' WHERE id > $1::uuid' : ''} ` +
+      `ORDER BY id LIMIT ${batchSize})`;
+    return `${verdicts(target, lookups, source, true)}\nORDER BY v.id`;
+  };
   const fetchBatch = async (after: string | undefined) => {
     const [rows] = await read([[batchSql(after !== undefined), after === undefined ? [] : [after]]]);
-    return (rows ?? []) as Array<{ id: string; data: unknown; failed: number[] }>;
+    return (rows ?? []) as Array<Record<string, unknown> & { id: string; data: unknown }>;
   };
 
   const classifier = new Classifier(target);
@@ -367,8 +403,8 @@ export async function exactPass(read: Read, target: Target, options: ExactPassOp
     next.catch(() => {});
     for (const row of rows) {
       const seen = new Set<string>();
-      for (const position of row.failed) {
-        const check = target.checks[position]!;
+      for (const [position, check] of lookups.entries()) {
+        if (row[`f${position}`] !== true) continue;
         const { key, group } = groupOf(check.label, check.reason, undefined, check.node);
         group.foundBy.add('sql');
         if (!seen.has(key)) {
@@ -483,6 +519,13 @@ export async function checkConformance(
   const fast = await fastPass(read, target);
   options.onFastPass?.(fast);
   const exact = await exactPass(read, target, options);
+  // Each row is counted once, by the exact pass; the fast pass says which groups SQL saw too.
+  const seenBySql = new Set(fast.failures.map((failure) => `${failure.field}\u0000${failure.reason}`));
+  for (const group of exact.failures) {
+    if (seenBySql.has(`${group.field}\u0000${group.reason}`) && !group.foundBy.includes('sql')) {
+      group.foundBy = ['sql', ...group.foundBy];
+    }
+  }
   const zodOnly = fieldNodes(target.table)
     .filter((node) => node.column.zodOnly.length > 0)
     .map((node) => ({ field: node.label, rules: node.column.zodOnly }));

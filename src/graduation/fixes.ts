@@ -3,7 +3,7 @@
  * where SQL can repair the value, a default to fill in where a value is missing, or a mutation to
  * write where only the app knows the right value (a ref to repoint, an email to correct).
  */
-import type { Check, FieldNode, Reason } from './checks.js';
+import { type Check, type FieldNode, inDocument, type Reason } from './checks.js';
 import { jsonAt, jsonbLiteral, pathArray, quoteIdent, quoteLiteral } from './quote.js';
 
 export interface Fix {
@@ -45,10 +45,11 @@ function defaultOf(node: FieldNode): unknown {
 
 /** The predicate of a check over the plain column `data`, as an `UPDATE` or a `SELECT` takes it. */
 function where(check: Check): string {
-  if (check.references === undefined) return check.sql('data');
+  const at = inDocument('data');
+  if (check.references === undefined) return check.sql(at);
   // Compared as text (a uuid's text is lowercase), so that no value is ever cast.
   const id = `lower(${jsonAt('data', check.path)} #>> '{}')`;
-  return `${check.sql('data')} AND NOT EXISTS (SELECT 1 FROM ${quoteIdent(check.references)} parent WHERE parent.id::text = ${id})`;
+  return `${check.sql(at)} AND NOT EXISTS (SELECT 1 FROM ${quoteIdent(check.references)} parent WHERE parent.id::text = ${id})`;
 }
 
 const update = (table: string, set: string, condition: string) =>

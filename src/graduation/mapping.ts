@@ -7,7 +7,7 @@
  * nothing here touches the database.
  */
 import type { z } from 'zod';
-import { refTableOf, type TableDefinition } from '../schema.js';
+import { type OnDelete, refOnDeleteOf, refTableOf, type TableDefinition } from '../schema.js';
 
 /** Columns every Convoy table keeps for itself; no field's column may take one of these names. */
 export const RESERVED_COLUMNS = ['id', 'data', 'created_at', 'updated_at'] as const;
@@ -29,6 +29,8 @@ export interface FieldColumn {
   allowed?: Array<string | number | boolean>;
   /** `defineRef(table)`: a foreign key to that table's `id`, with an index on the column. */
   references?: string;
+  /** `defineRef(table, { onDelete })`: what deleting the referenced row does. */
+  onDelete?: OnDelete;
   /** For `jsonb` columns of one JSON kind: `CHECK (jsonb_typeof(col) = …)`. */
   jsonbKind?: 'object' | 'array';
   /** Where the name came from: the field's snake_case, a rename around a reserved column, or the
@@ -126,7 +128,15 @@ export function mapField(field: string, validator: z.ZodType): FieldColumn {
   // "Missing" and "null" are two different things only a jsonb column can keep apart.
   if (optional && nullable) return column('jsonb');
   const table = refTableOf(inner);
-  if (table !== undefined) return column('uuid', { references: table });
+  if (table !== undefined) {
+    const onDelete = refOnDeleteOf(inner);
+    if (onDelete === 'setNull' && !optional) {
+      throw new Error(
+        `field ${field}: onDelete "setNull" leaves the field empty, so the field must be optional (defineRef(...).optional())`,
+      );
+    }
+    return column('uuid', { references: table, onDelete });
+  }
   switch (def.type) {
     case 'string':
       return column('text');

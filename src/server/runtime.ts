@@ -5,7 +5,7 @@
  */
 import { type LoadedApp, loadServedApp } from './app.js';
 import { dispatcher } from './dispatch.js';
-import { connectEngine } from './native.js';
+import { connectEngine, readForTool, type ToolStatement } from './native.js';
 import { type ConvoyOptions, serverOptionsOf, serverUrlOf } from './options.js';
 import { installFunctions, prepareSchema, requireChangeTrigger, type SyncReport } from './prepare.js';
 
@@ -16,6 +16,8 @@ export interface ConvoyServer {
   readonly app: LoadedApp;
   /** Schema sync report of the last load, as the core returned it. */
   readonly lastSync: SyncReport;
+  /** Read-only SQL of Convoy's own tools, in one snapshot (`readForTool` of `native.ts`). */
+  read(statements: ToolStatement[]): Promise<Record<string, unknown>[][]>;
   /** Loads `convoy/` again and swaps it in; open connections and the HTTP server stay up. */
   reload(): Promise<void>;
   stop(): Promise<void>;
@@ -55,6 +57,7 @@ export async function startConvoy(options: ConvoyOptions): Promise<ConvoyServer>
     get lastSync() {
       return lastSync;
     },
+    read: (statements) => readForTool(engine, statements),
     async reload() {
       const next = await load();
       lastSync = await prepareSchema(engine, next, schema);
