@@ -13,6 +13,7 @@ import { type ConvoyServer, startConvoy } from '../dist/server/index.js';
 import { createExistingTables } from './helpers/fixture.js';
 import { createDatabase, type TestDatabase } from './helpers/postgres.js';
 import { type Running, start } from './helpers/process.js';
+import { fieldText } from './helpers/storage.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const appDir = path.join(here, 'fixtures', 'behaviour-app');
@@ -67,7 +68,7 @@ test('50 concurrent read-modify-write mutations from two server processes end at
     [...results].sort((a, b) => a - b),
     Array.from({ length: INCREMENTS }, (_, i) => i + 1),
   );
-  const rows = await database.query("SELECT (data->>'value')::int AS value FROM counters");
+  const rows = await database.query(`SELECT (${fieldText('value')})::int AS value FROM counters`);
   assert.deepEqual(rows, [{ value: INCREMENTS }]);
 
   // Conflicting attempts ran their handlers again, but each increment's afterCommit ran once.

@@ -20,6 +20,7 @@ import { type ConvoyServer, startConvoy } from '../src/server/runtime.js';
 import { createExistingTables } from './helpers/fixture.js';
 import { createDatabase, type TestDatabase } from './helpers/postgres.js';
 import { type Running, start } from './helpers/process.js';
+import { fieldText } from './helpers/storage.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const appDir = path.join(here, 'fixtures', 'behaviour-app');
@@ -61,7 +62,7 @@ async function batchesIn(url: string): Promise<Map<string, number>> {
   await client.connect();
   try {
     const { rows } = await client.query(
-      "SELECT data->>'text' AS tag, count(*)::int AS notes FROM notes WHERE data->>'text' LIKE 'batch-%' GROUP BY 1",
+      `SELECT ${fieldText('text')} AS tag, count(*)::int AS notes FROM notes WHERE ${fieldText('text')} LIKE 'batch-%' GROUP BY 1`,
     );
     return new Map(rows.map((row) => [row.tag, row.notes]));
   } finally {

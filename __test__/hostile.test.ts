@@ -76,8 +76,8 @@ function expectValue(answer: Answer, what: string): any {
 /** Everything in the database that a request could have changed. */
 async function snapshot(): Promise<string> {
   const rows = await database.query(`
-    SELECT (SELECT md5(coalesce(string_agg(id::text || data::text, ',' ORDER BY id), '')) FROM notes) AS notes,
-           (SELECT md5(coalesce(string_agg(id::text || data::text, ',' ORDER BY id), '')) FROM counters) AS counters,
+    SELECT (SELECT md5(coalesce(string_agg(to_jsonb(t)::text, ',' ORDER BY id), '')) FROM notes t) AS notes,
+           (SELECT md5(coalesce(string_agg(to_jsonb(t)::text, ',' ORDER BY id), '')) FROM counters t) AS counters,
            (SELECT string_agg(tablename, ',' ORDER BY tablename) FROM pg_tables WHERE schemaname = 'public') AS tables`);
   return JSON.stringify(rows[0]);
 }

@@ -14,6 +14,7 @@ import { createExistingTables } from './helpers/fixture.js';
 import { createDatabase, type TestDatabase } from './helpers/postgres.js';
 import { type Running, start } from './helpers/process.js';
 import { convoy } from './helpers/production.js';
+import { fieldText } from './helpers/storage.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const appDir = path.join(here, 'fixtures', 'behaviour-app');
@@ -94,7 +95,7 @@ describe('limits', () => {
     assert.equal((await call(server.url, 'query', 'limits:impatient', { ms: 10 })).status, 200);
 
     const count = async () =>
-      (await database.query("SELECT count(*)::int AS n FROM notes WHERE data->>'text' LIKE 'late%'"))[0].n;
+      (await database.query(`SELECT count(*)::int AS n FROM notes WHERE ${fieldText('text')} LIKE 'late%'`))[0].n;
     const late = await call(server.url, 'mutation', 'limits:writeThenWait', { text: 'late', ms: 1_500 });
     assert.equal(late.body.error.code, 'INTERNAL');
     // Let the abandoned handler finish its sleep and try its second write.
@@ -260,7 +261,7 @@ describe('production mode', () => {
     const answer = await inFlight;
     assert.equal(answer.status, 200, JSON.stringify(answer.body));
     const rows = await prodDatabase.query(
-      "SELECT data->>'text' AS text FROM notes WHERE data->>'text' LIKE 'draining%'",
+      `SELECT ${fieldText('text')} AS text FROM notes WHERE ${fieldText('text')} LIKE 'draining%'`,
     );
     assert.deepEqual(rows.map((row) => row.text).sort(), ['draining', 'draining (second)'], 'all of it committed');
     const { text, ended } = await reading;

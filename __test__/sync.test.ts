@@ -12,6 +12,7 @@ import { ConvoyClient } from '../src/client/index.js';
 import { type ConvoyServer, startConvoy } from '../src/server/runtime.js';
 import { createExistingTables } from './helpers/fixture.js';
 import { createDatabase, type TestDatabase } from './helpers/postgres.js';
+import { relational } from './helpers/storage.js';
 
 const appDir = path.join(path.dirname(fileURLToPath(import.meta.url)), 'fixtures', 'behaviour-app');
 
@@ -167,7 +168,11 @@ describe('live queries', () => {
   test('a write made with psql reaches subscribers (the development trigger)', async () => {
     const list = watch(client(), 'notes:list');
     await list.until(Array.isArray, 'the first list');
-    await database.query(`INSERT INTO notes (id, data) VALUES (gen_random_uuid(), '{"text": "from psql", "n": 99}')`);
+    await database.query(
+      relational
+        ? `INSERT INTO notes (id, text, n) VALUES (gen_random_uuid(), 'from psql', 99)`
+        : `INSERT INTO notes (id, data) VALUES (gen_random_uuid(), '{"text": "from psql", "n": 99}')`,
+    );
     await list.until((notes: any) => notes.some((note: any) => note.text === 'from psql'), 'the psql row');
     list.unsubscribe();
   });

@@ -4,6 +4,7 @@
  * to the Rust core, which creates the tables and indexes and plans queries against them.
  */
 import { z } from 'zod';
+import { type FieldColumn, mapTable } from './graduation/mapping.js';
 import { ConvoyError } from './values/errors.js';
 import { type Id, isUuid } from './values/id.js';
 
@@ -17,6 +18,17 @@ export type FieldsOf<Shape extends FieldShape> = z.output<z.ZodObject<Shape>>;
 // psql later; keep them plain.
 const IDENTIFIER = /^[A-Za-z_][A-Za-z0-9_]{0,62}$/;
 
+/**
+ * Where a table keeps its fields (GRADUATION.md § The three stages): Convoy's JSONB documents,
+ * a typed column per field (`.relational()`), or an existing table of the user's (`.unmanaged()`).
+ */
+export type TableStorage = 'documents' | 'relational' | 'unmanaged';
+
+/** `.relational()`'s options: the column of a field, where the snake_case name is not wanted. */
+export interface RelationalOptions<Fields extends string = string> {
+  columns?: Partial<Record<Fields, string>>;
+}
+
 export class TableDefinition<
   Shape extends FieldShape = FieldShape,
   Indexes extends IndexMap = {},
@@ -28,14 +40,17 @@ export class TableDefinition<
   declare readonly __unmanaged: Unmanaged;
   readonly shape: Shape;
   readonly indexes: ReadonlyArray<{ name: string; fields: readonly string[] }>;
-  readonly isUnmanaged: boolean;
+  readonly storage: TableStorage;
+  /** The schema's own column names for fields of a `.relational()` table. */
+  readonly columnNames: Readonly<Record<string, string>>;
   /** Validates a whole document on insert and replace: unknown fields are refused, not dropped. */
   readonly validator: z.ZodObject<Shape>;
 
   constructor(
     shape: Shape,
     indexes: ReadonlyArray<{ name: string; fields: readonly string[] }> = [],
-    isUnmanaged = false,
+    storage: TableStorage = 'documents',
+    columnNames: Readonly<Record<string, string>> = {},
   ) {
     for (const field of Object.keys(shape)) {
       if (field.startsWith('_')) {
@@ -45,9 +60,24 @@ export class TableDefinition<
         );
       }
     }
+    for (const [field, column] of Object.entries(columnNames)) {
+      if (!(field in shape)) {
+        throw new ConvoyError(
+          'INVALID_ARGS',
+          `relational(): columns names field "${field}", which the table does not define`,
+        );
+      }
+      if (!IDENTIFIER.test(column)) {
+        throw new ConvoyError(
+          'INVALID_ARGS',
+          `relational(): column "${column}" for field "${field}" must be letters, digits and "_", starting with a letter`,
+        );
+      }
+    }
     this.shape = shape;
     this.indexes = indexes;
-    this.isUnmanaged = isUnmanaged;
+    this.storage = storage;
+    this.columnNames = columnNames;
     this.validator = z.strictObject(shape) as unknown as z.ZodObject<Shape>;
   }
 
@@ -73,12 +103,40 @@ export class TableDefinition<
         );
       }
     }
-    return new TableDefinition(this.shape, [...this.indexes, { name, fields: [...fields] }], this.isUnmanaged) as never;
+    return new TableDefinition(
+      this.shape,
+      [...this.indexes, { name, fields: [...fields] }],
+      this.storage,
+      this.columnNames,
+    ) as never;
   }
 
   /** An existing relational table: Convoy never creates or alters it; its columns are the fields. */
   unmanaged(): TableDefinition<Shape, Indexes, true> {
-    return new TableDefinition(this.shape, this.indexes, true) as never;
+    return new TableDefinition(this.shape, this.indexes, 'unmanaged') as never;
+  }
+
+  /**
+   * A table the database enforces: Convoy creates it with a typed column per field (GRADUATION.md
+   * § Mapping) — NOT NULL for required fields, CHECKs for enums, foreign keys for refs — and
+   * serves it with the same `ctx.db`, results and live queries as a document table. `columns`
+   * picks a field's column name (by default its snake_case). An existing document table is not
+   * converted by this: `npx convoy graduate <table>` does that.
+   */
+  relational(
+    options: RelationalOptions<keyof FieldsOf<Shape> & string> = {},
+  ): TableDefinition<Shape, Indexes, Unmanaged> {
+    return new TableDefinition(
+      this.shape,
+      this.indexes,
+      'relational',
+      (options.columns ?? {}) as Record<string, string>,
+    ) as never;
+  }
+
+  /** Whether this is an existing table of the user's (`.unmanaged()`). */
+  get isUnmanaged(): boolean {
+    return this.storage === 'unmanaged';
   }
 }
 
@@ -105,17 +163,42 @@ export function defineSchema<const Tables extends TablesMap>(tables: Tables): Sc
 }
 
 /**
- * Where a `defineRef` validator keeps its table: a registered symbol, so that the runtime finds it
- * whichever copy of this module built the validator.
+ * Where a `defineRef` validator keeps its table and options: registered symbols, so that the
+ * runtime finds them whichever copy of this module built the validator.
  */
 const REF_TABLE = Symbol.for('@avvos/convoy/ref-table');
+const REF_ON_DELETE = Symbol.for('@avvos/convoy/ref-on-delete');
+
+/**
+ * What deleting a referenced document does to the documents that refer to it, once the database
+ * enforces the ref (a `.relational()` table): `restrict` (the default) refuses the delete with
+ * `CONFLICT` while any refer to it, `cascade` deletes them with it, `setNull` leaves their field
+ * empty (optional refs only). A document table does not check its refs: `convoy graduate
+ * <table> --check` reports the dangling ones.
+ */
+export type OnDelete = 'restrict' | 'cascade' | 'setNull';
+
+export interface RefOptions {
+  onDelete?: OnDelete;
+}
 
 /** A field that holds the id of a document in `table`; stored in JSONB as the plain UUID string. */
-export function defineRef<TableName extends string>(table: TableName): z.ZodType<Id<TableName>, Id<TableName>> {
+export function defineRef<TableName extends string>(
+  table: TableName,
+  options: RefOptions = {},
+): z.ZodType<Id<TableName>, Id<TableName>> {
+  const onDelete = options.onDelete ?? 'restrict';
+  if (!['restrict', 'cascade', 'setNull'].includes(onDelete)) {
+    throw new ConvoyError(
+      'INVALID_ARGS',
+      `defineRef("${table}"): onDelete must be "restrict", "cascade" or "setNull", not ${JSON.stringify(onDelete)}`,
+    );
+  }
   const validator = z.custom<Id<TableName>>((value) => isUuid(value), {
     message: `Expected an id of table "${table}" (a UUID string)`,
   });
   Object.defineProperty(validator, REF_TABLE, { value: table });
+  Object.defineProperty(validator, REF_ON_DELETE, { value: onDelete });
   return validator;
 }
 
@@ -125,25 +208,53 @@ export function refTableOf(validator: z.ZodType): string | undefined {
   return typeof table === 'string' ? table : undefined;
 }
 
+/** What deleting the referenced document does, for a `defineRef` validator. */
+export function refOnDeleteOf(validator: z.ZodType): OnDelete {
+  const onDelete = (validator as unknown as Record<symbol, unknown>)[REF_ON_DELETE];
+  return typeof onDelete === 'string' ? (onDelete as OnDelete) : 'restrict';
+}
+
 /** What the Rust core needs to know of the schema (SPEC §3; docs/architecture.md). */
 export interface SchemaDescription {
   tables: Array<{
     name: string;
     managed: boolean;
+    /** Declared `.relational()`: a new table gets a typed column per field. */
+    relational: boolean;
     indexes: Array<{ name: string; fields: string[] }>;
     fields: string[];
+    /** Each field's column at the relational stage (GRADUATION.md § Mapping). */
+    columns: FieldColumn[];
   }>;
 }
 
+/**
+ * `CONVOY_TEST_STORAGE=relational` declares every managed table `.relational()`: how Convoy's
+ * own test suites run a second time on relational storage, and how an app can try it.
+ */
+const everyTableRelational = () => typeof process !== 'undefined' && process.env?.CONVOY_TEST_STORAGE === 'relational';
+
 export function describeSchema(schema: SchemaDefinition): SchemaDescription {
+  const relational = everyTableRelational();
   return {
     tables: Object.entries(schema.tables).map(([name, table]) => ({
       name,
       managed: !table.isUnmanaged,
+      relational: table.storage === 'relational' || (relational && !table.isUnmanaged),
       indexes: table.indexes.map((index) => ({ name: index.name, fields: [...index.fields] })),
       fields: Object.keys(table.shape),
+      columns: table.isUnmanaged ? [] : mapTableOf(name, table),
     })),
   };
+}
+
+/** The table's mapping, with the table named in what goes wrong. */
+function mapTableOf(name: string, table: TableDefinition<FieldShape, IndexMap, boolean>): FieldColumn[] {
+  try {
+    return mapTable(table as TableDefinition, table.columnNames);
+  } catch (error) {
+    throw new ConvoyError('INVALID_ARGS', `table ${name}: ${(error as Error).message}`);
+  }
 }
 
 // ---- Types derived from a schema -------------------------------------------------------------

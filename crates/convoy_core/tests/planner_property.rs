@@ -1,5 +1,12 @@
-//! A property test of the planner (proptest): random filters, index ranges, orders and limits over random
-//! documents return exactly what a straightforward in-memory evaluation returns.
+//! A property test of the planner (proptest): random filters, index ranges, orders, limits and
+//! pages over random documents return exactly what a straightforward in-memory evaluation
+//! returns — on a document table, and on a relational table holding the same documents (SPEC §3:
+//! the same results for the same data, ordering included).
+//!
+//! The documents have fields of every kind of column: `a` and `b` hold any JSON value (a `jsonb`
+//! column), `n` a number, `i` an integer, `s` a string, `f` a boolean (each optional: a typed
+//! column whose NULL is a missing field), and `m` a string or `null` (required and nullable: a
+//! typed column whose NULL is JSON `null`). Filters compare any field with values of any kind.
 //!
 //! The in-memory side spells out the semantics Convoy promises (docs/data-api.md): JSONB's total
 //! order across kinds, a missing field as SQL NULL (three-valued logic inside and/or, `not` of an
@@ -18,24 +25,81 @@ use proptest::strategy::ValueTree;
 use proptest::test_runner::{Config, RngAlgorithm, TestCaseError, TestRng, TestRunner};
 use serde_json::{json, Value};
 
-/// A field value: null, a boolean, a small number or a short string — few of each, so that
+fn number() -> impl Strategy<Value = Value> {
+    prop_oneof![
+        4 => (0u64..6).prop_map(Value::from),
+        1 => (0u64..6).prop_map(|half| Value::from(half as f64 + 0.5)),
+    ]
+}
+
+fn integer() -> impl Strategy<Value = Value> {
+    (0i64..6).prop_map(Value::from)
+}
+
+fn string() -> impl Strategy<Value = Value> {
+    prop::sample::select(vec!["a", "b", "c", "d"]).prop_map(Value::from)
+}
+
+/// A value: null, a boolean, a small number or a short string — few of each, so that
 /// equalities and ties happen often.
 fn value() -> impl Strategy<Value = Value> {
     prop_oneof![
         1 => Just(Value::Null),
         1 => any::<bool>().prop_map(Value::from),
-        4 => (0u64..6).prop_map(Value::from),
-        4 => prop::sample::select(vec!["a", "b", "c", "d"]).prop_map(Value::from),
+        4 => number(),
+        4 => string(),
     ]
 }
 
-/// A field's value in a document, or None when the document lacks it (SQL NULL).
-fn field_value() -> impl Strategy<Value = Option<Value>> {
-    prop::option::weighted(0.85, value())
+/// The fields of the documents, each with the values it holds (`None`: the field is missing).
+const FIELDS: [&str; 7] = ["a", "b", "n", "i", "s", "f", "m"];
+
+fn document() -> impl Strategy<Value = Vec<Option<Value>>> {
+    let optional = |strategy: BoxedStrategy<Value>| prop::option::weighted(0.85, strategy);
+    (
+        optional(value().boxed()),
+        optional(value().boxed()),
+        optional(number().boxed()),
+        optional(integer().boxed()),
+        optional(string().boxed()),
+        optional(any::<bool>().prop_map(Value::from).boxed()),
+        prop_oneof![3 => string(), 1 => Just(Value::Null)].prop_map(Some),
+    )
+        .prop_map(|(a, b, n, i, s, f, m)| vec![a, b, n, i, s, f, m])
 }
 
 fn field_name() -> impl Strategy<Value = &'static str> {
-    prop::sample::select(vec!["a", "b"])
+    prop::sample::select(FIELDS.to_vec())
+}
+
+/// The two tables the same documents go to, and the schema both are declared in.
+const TABLES: [&str; 2] = ["items", "items_relational"];
+
+fn schema() -> Value {
+    let indexes = json!([
+        { "name": "by_a", "fields": ["a"] },
+        { "name": "by_a_b", "fields": ["a", "b"] },
+        { "name": "by_s", "fields": ["s"] },
+        { "name": "by_m_n", "fields": ["m", "n"] },
+        { "name": "by_i", "fields": ["i"] }
+    ]);
+    let column = |field: &str, kind: &str, optional: bool, nullable: bool| {
+        json!({ "field": field, "column": format!("{field}_col"), "type": kind,
+                "notNull": !optional && !nullable, "optional": optional, "nullable": nullable })
+    };
+    let columns = json!([
+        column("a", "jsonb", true, true),
+        column("b", "jsonb", true, true),
+        column("n", "double precision", true, false),
+        column("i", "bigint", true, false),
+        column("s", "text", true, false),
+        column("f", "boolean", true, false),
+        column("m", "text", false, true)
+    ]);
+    json!({ "tables": [
+        { "name": TABLES[0], "managed": true, "indexes": indexes, "fields": FIELDS, "columns": columns },
+        { "name": TABLES[1], "managed": true, "relational": true, "indexes": indexes, "fields": FIELDS, "columns": columns }
+    ] })
 }
 
 /// JSONB's order: null < strings < numbers < booleans (< arrays < objects, unused here).
@@ -79,12 +143,13 @@ fn compare(op: &str, left: Option<&Value>, right: Option<&Value>) -> Option<bool
 
 struct Doc {
     id: String,
-    fields: [Option<Value>; 2],
+    fields: Vec<Option<Value>>,
 }
 
 impl Doc {
     fn field(&self, name: &str) -> Option<&Value> {
-        self.fields[usize::from(name == "b")].as_ref()
+        let position = FIELDS.iter().position(|field| *field == name).unwrap();
+        self.fields[position].as_ref()
     }
 }
 
@@ -164,8 +229,9 @@ fn evaluate(doc: &Doc, filter: &Value) -> Option<bool> {
     )
 }
 
-/// An index range (or none), a filter (or none), an order and a limit (or none).
-fn plan() -> impl Strategy<Value = Value> {
+/// An index range (or none), a filter (or none), an order, a limit (or none) and a page size
+/// (or none: the query is collected, not paginated).
+fn plan() -> impl Strategy<Value = (Value, Option<u32>)> {
     let index = prop_oneof![
         value()
             .prop_map(|value| json!({ "name": "by_a", "eq": [{ "field": "a", "value": value }] })),
@@ -186,6 +252,17 @@ fn plan() -> impl Strategy<Value = Value> {
             "eq": [{ "field": "a", "value": a }],
             "range": [{ "field": "b", "op": op, "value": b }]
         })),
+        (prop::sample::select(OPS[2..].to_vec()), value()).prop_map(|(op, s)| json!({
+            "name": "by_s",
+            "range": [{ "field": "s", "op": op, "value": s }]
+        })),
+        (value(), prop::sample::select(OPS[2..].to_vec()), value()).prop_map(|(m, op, n)| json!({
+            "name": "by_m_n",
+            "eq": [{ "field": "m", "value": m }],
+            "range": [{ "field": "n", "op": op, "value": n }]
+        })),
+        value().prop_map(|i| json!({ "name": "by_i", "eq": [{ "field": "i", "value": i }] })),
+        Just(Value::Null),
         Just(Value::Null),
     ];
     (
@@ -194,15 +271,17 @@ fn plan() -> impl Strategy<Value = Value> {
         prop::sample::select(vec!["asc", "desc"]),
         prop::option::of(field_name()),
         prop::option::weighted(0.4, 0u64..15),
+        prop::option::weighted(0.25, 1u32..7),
     )
-        .prop_map(|(index, filter, dir, field, limit)| {
-            json!({
-                "table": "items",
+        .prop_map(|(index, filter, dir, field, limit, page)| {
+            let plan = json!({
                 "index": index,
                 "filter": filter,
                 "order": { "dir": dir, "field": field },
-                "limit": limit,
-            })
+                // A page size replaces the limit.
+                "limit": if page.is_some() { None } else { limit },
+            });
+            (plan, page)
         })
 }
 
@@ -268,10 +347,43 @@ fn expected(docs: &[Doc], plan: &Value) -> Vec<String> {
         .collect()
 }
 
+/// Every page of `plan`, `size` documents at a time, one cursor after the other: the ids in order.
+async fn all_pages(
+    engine: &Arc<Engine>,
+    plan: &Value,
+    size: u32,
+) -> convoy_core::Result<Vec<String>> {
+    let plan = convoy_core::plan::QueryPlan::from_json(&plan.to_string())?;
+    let mut ids = Vec::new();
+    let mut cursor: Option<String> = None;
+    for _ in 0..200 {
+        let page = in_call(engine, CallKind::Query, |call| {
+            let engine = engine.clone();
+            let cursor = cursor.clone();
+            let plan = &plan;
+            async move { engine.paginate(call, plan, cursor.as_deref(), size).await }
+        })
+        .await?;
+        let page: Value = serde_json::from_str(&page).unwrap();
+        ids.extend(
+            page["page"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|doc| doc["_id"].as_str().unwrap().to_owned()),
+        );
+        if page["isDone"] == true {
+            return Ok(ids);
+        }
+        cursor = Some(page["continueCursor"].as_str().unwrap().to_owned());
+    }
+    panic!("200 pages and not done: {plan:?}");
+}
+
 /// 400 random plans (proptest, seeded by the test's name so that a failure reproduces) over 160
-/// random documents; a failing plan is shrunk to a smallest one that still fails.
+/// random documents, on both tables; a failing plan is shrunk to a smallest one that still fails.
 #[test]
-fn random_queries_match_an_in_memory_evaluation() {
+fn random_queries_match_an_in_memory_evaluation_on_both_storages() {
     let runtime = tokio::runtime::Runtime::new().unwrap();
     let mut runner = TestRunner::new_with_rng(
         Config {
@@ -282,65 +394,109 @@ fn random_queries_match_an_in_memory_evaluation() {
         TestRng::deterministic_rng(RngAlgorithm::ChaCha),
     );
     let db = runtime.block_on(TestDatabase::new());
-    let engine: Arc<Engine> = runtime.block_on(db.engine(json!({ "tables": [
-        { "name": "items", "managed": true, "indexes": [
-            { "name": "by_a", "fields": ["a"] },
-            { "name": "by_a_b", "fields": ["a", "b"] }
-        ] }
-    ] })));
+    let engine: Arc<Engine> = runtime.block_on(db.engine(schema()));
 
-    let fields: Vec<[Option<Value>; 2]> =
-        prop::collection::vec([field_value(), field_value()], 160)
-            .new_tree(&mut runner)
-            .unwrap()
-            .current();
-    let ids = runtime
-        .block_on(in_mutation(&engine, |call| {
-            let engine = engine.clone();
-            let fields = fields.clone();
-            async move {
-                let mut ids = Vec::new();
-                for [a, b] in fields {
-                    let mut document = serde_json::Map::new();
-                    if let Some(a) = a {
-                        document.insert("a".into(), a);
+    let documents: Vec<Vec<Option<Value>>> = prop::collection::vec(document(), 160)
+        .new_tree(&mut runner)
+        .unwrap()
+        .current();
+    let docs: Vec<Vec<Doc>> = TABLES
+        .iter()
+        .map(|table| {
+            let ids = runtime
+                .block_on(in_mutation(&engine, |call| {
+                    let engine = engine.clone();
+                    let documents = documents.clone();
+                    async move {
+                        let mut ids = Vec::new();
+                        for fields in documents {
+                            let document: serde_json::Map<String, Value> = FIELDS
+                                .iter()
+                                .zip(fields)
+                                .filter_map(|(name, value)| Some(((*name).to_owned(), value?)))
+                                .collect();
+                            ids.push(
+                                engine
+                                    .insert(call, table, &Value::Object(document).to_string())
+                                    .await?,
+                            );
+                        }
+                        Ok(ids)
                     }
-                    if let Some(b) = b {
-                        document.insert("b".into(), b);
-                    }
-                    ids.push(
-                        engine
-                            .insert(call, "items", &Value::Object(document).to_string())
-                            .await?,
-                    );
-                }
-                Ok(ids)
-            }
-        }))
-        .unwrap();
-    let docs: Vec<Doc> = ids
-        .into_iter()
-        .zip(fields)
-        .map(|(id, fields)| Doc { id, fields })
+                }))
+                .unwrap();
+            ids.into_iter()
+                .zip(documents.clone())
+                .map(|(id, fields)| Doc { id, fields })
+                .collect()
+        })
         .collect();
 
     runner
-        .run(&plan(), |plan| {
-            let want = expected(&docs, &plan);
-            let got = runtime
-                .block_on(in_call(&engine, CallKind::Query, |call| {
-                    let engine = engine.clone();
-                    let plan = convoy_core::plan::QueryPlan::from_json(&plan.to_string());
-                    async move { engine.query(call, &plan?).await }
-                }))
-                .map_err(|error| TestCaseError::fail(format!("{plan}: {error}")))?;
-            let got: Vec<String> = serde_json::from_str::<Vec<Value>>(&got)
-                .unwrap()
-                .iter()
-                .map(|doc| doc["_id"].as_str().unwrap().to_owned())
-                .collect();
-            prop_assert_eq!(got, want, "{}", plan);
+        .run(&plan(), |(plan, page)| {
+            for (table, docs) in TABLES.iter().zip(&docs) {
+                let mut plan = plan.clone();
+                plan["table"] = json!(table);
+                let want = expected(docs, &plan);
+                let got = match page {
+                    Some(size) => runtime.block_on(all_pages(&engine, &plan, size)),
+                    None => runtime
+                        .block_on(in_call(&engine, CallKind::Query, |call| {
+                            let engine = engine.clone();
+                            let plan = convoy_core::plan::QueryPlan::from_json(&plan.to_string());
+                            async move { engine.query(call, &plan?).await }
+                        }))
+                        .map(|got| {
+                            serde_json::from_str::<Vec<Value>>(&got)
+                                .unwrap()
+                                .iter()
+                                .map(|doc| doc["_id"].as_str().unwrap().to_owned())
+                                .collect()
+                        }),
+                }
+                .map_err(|error| TestCaseError::fail(format!("{plan} (page {page:?}): {error}")))?;
+                prop_assert_eq!(got, want, "{} (page {:?})", plan, page);
+            }
             Ok(())
         })
         .unwrap();
+}
+
+/// A relational table gives back each document exactly as it was written: missing fields
+/// missing, `null` as `null`, numbers as numbers.
+#[test]
+fn a_relational_table_reads_back_what_was_written() {
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let mut runner = TestRunner::new_with_rng(
+        Config::default(),
+        TestRng::deterministic_rng(RngAlgorithm::ChaCha),
+    );
+    let db = runtime.block_on(TestDatabase::new());
+    let engine: Arc<Engine> = runtime.block_on(db.engine(schema()));
+    let documents: Vec<Vec<Option<Value>>> = prop::collection::vec(document(), 60)
+        .new_tree(&mut runner)
+        .unwrap()
+        .current();
+    for fields in documents {
+        let written: serde_json::Map<String, Value> = FIELDS
+            .iter()
+            .zip(fields)
+            .filter_map(|(name, value)| Some(((*name).to_owned(), value?)))
+            .collect();
+        let read = runtime
+            .block_on(in_mutation(&engine, |call| {
+                let engine = engine.clone();
+                let written = Value::Object(written.clone()).to_string();
+                async move {
+                    let id = engine.insert(call, TABLES[1], &written).await?;
+                    engine.get(call, Some(TABLES[1]), &id).await
+                }
+            }))
+            .unwrap();
+        let mut read: Value = serde_json::from_str(&read.expect("the document is there")).unwrap();
+        let read = read.as_object_mut().unwrap();
+        read.remove("_id");
+        read.remove("_creationTime");
+        assert_eq!(read, &written);
+    }
 }

@@ -91,7 +91,7 @@ impl Engine {
     /// Makes `schema` the one queries are planned against, after reading what the database says
     /// of its unmanaged tables.
     pub async fn set_schema(&self, mut schema: Schema) -> Result<()> {
-        crate::migrate::introspect_unmanaged(&self.database, &mut schema).await?;
+        crate::migrate::introspect(&self.database, &mut schema).await?;
         *self.schema.write().expect("schema lock poisoned") = Arc::new(schema);
         Ok(())
     }

@@ -115,10 +115,24 @@ impl Engine {
 
     /// Queues a delete of a document the call has seen, as [`Engine::queue_replace`].
     pub fn queue_delete(&self, call_id: u32, table: &str, id: &str) -> Result<()> {
-        let sql = plan_delete(&self.schema(), table)?;
+        let schema = self.schema();
+        let sql = plan_delete(&schema, table)?;
         let call = self.writing_call(call_id)?;
         let id = Self::seen_in(&call, table, id)?;
-        Self::queue(&call, table, id, sql, Change::Delete)
+        Self::queue(&call, table, id, sql, Change::Delete)?;
+        // Rows the database deletes or changes with this one (a ref's `onDelete`): their tables
+        // are written as a whole, and what the call saw of them is forgotten.
+        let mut writes = call.writes();
+        for child in schema.changed_by_delete_from(table) {
+            writes.changes.push(Changed {
+                table: child.to_owned(),
+                id: None,
+                old: None,
+                new: None,
+            });
+            writes.seen.retain(|_, seen| seen.table != child);
+        }
+        Ok(())
     }
 
     /// The id, when the call has seen that document in `table`.

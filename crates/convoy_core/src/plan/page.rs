@@ -28,6 +28,9 @@ struct Cursor {
     /// The sort key: a JSON value for a document field or an unmanaged table's column,
     /// microseconds for `_creationTime`, nothing when sorting by `_id`.
     k: Option<Value>,
+    /// The sort key is JSON `null`, which `k` alone cannot tell from a missing field.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    n: bool,
     /// The id, in a managed table.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     id: Option<Uuid>,
@@ -62,6 +65,17 @@ fn decode(text: &str, expected_query: &str) -> Result<Cursor> {
         return Err(invalid());
     }
     Ok(cursor)
+}
+
+impl Cursor {
+    /// The sort key: `None` for a missing field, `Some(Value::Null)` for JSON `null`.
+    fn key(&self) -> Option<Value> {
+        if self.n {
+            Some(Value::Null)
+        } else {
+            self.k.clone()
+        }
+    }
 }
 
 /// One page: `{"page": [...], "isDone": bool, "continueCursor": "..."}`.
@@ -146,7 +160,7 @@ fn after_cursor(
             let time = statement.bind(Param::Time(UNIX_EPOCH + Duration::from_micros(micros)));
             format!("(created_at, id) {id_op} ({time}, {id})")
         }
-        OrderKey::Field(expr) => match cursor.k.as_ref() {
+        OrderKey::Field(expr) => match cursor.key().as_ref() {
             Some(value) => {
                 let value = statement.bind(Param::Json(value.clone()));
                 // Ascending, the documents without the field come after every value.
@@ -160,6 +174,30 @@ fn after_cursor(
             None if desc => format!("(({expr} IS NULL AND id < {id}) OR {expr} IS NOT NULL)"),
             None => format!("({expr} IS NULL AND id > {id})"),
         },
+        OrderKey::Typed {
+            expr,
+            kind,
+            nulls_first,
+        } => {
+            // NULLs come last ascending when they are missing fields, first when they are `null`.
+            let nulls_last = desc == *nulls_first;
+            // A column's NULL that is JSON `null` reads back as NULL, whichever way it was told.
+            let key = cursor.key().filter(|key| !(key.is_null() && *nulls_first));
+            match key.as_ref() {
+                Some(value) => {
+                    let (left, right) = super::columns::operands(expr, *kind, value, statement)?
+                        .ok_or_else(invalid)?;
+                    let null_side = if nulls_last {
+                        format!(" OR {expr} IS NULL")
+                    } else {
+                        String::new()
+                    };
+                    format!("(({left}, id) {id_op} ({right}, {id}){null_side})")
+                }
+                None if nulls_last => format!("({expr} IS NULL AND id {id_op} {id})"),
+                None => format!("(({expr} IS NULL AND id {id_op} {id}) OR {expr} IS NOT NULL)"),
+            }
+        }
         OrderKey::Column { .. } => unreachable!("handled above"),
     })
 }
@@ -211,7 +249,7 @@ pub fn page_json(
                         .as_micros();
                     Some(Value::from(u64::try_from(micros).unwrap_or(u64::MAX)))
                 }
-                OrderKey::Field(_) => {
+                OrderKey::Field(_) | OrderKey::Typed { .. } => {
                     let text: Option<JsonbText> = row
                         .try_get(3)
                         .map_err(|error| ConvoyError::Internal(error.to_string()))?;
@@ -222,6 +260,7 @@ pub fn page_json(
             };
             encode(&Cursor {
                 q: query.to_owned(),
+                n: matches!(k, Some(Value::Null)),
                 k,
                 id: Some(id),
                 p: None,
@@ -262,6 +301,7 @@ fn unmanaged_page_json(
         None => previous_cursor.unwrap_or_default().to_owned(),
         Some(row) => encode(&Cursor {
             q: query.to_owned(),
+            n: false,
             k: json(column(row, 2)?)?,
             id: None,
             p: json(column(row, 1)?)?,
@@ -292,6 +332,7 @@ mod tests {
         let cursor = encode(&Cursor {
             q: fingerprint(&one),
             k: Some(Value::from("a/b+c?")),
+            n: false,
             id: Some(Uuid::nil()),
             p: None,
         });
@@ -306,6 +347,7 @@ mod tests {
         let cursor = encode(&Cursor {
             q: fingerprint(&plan(r#"{"table":"a"}"#)),
             k: None,
+            n: false,
             id: Some(Uuid::nil()),
             p: None,
         });

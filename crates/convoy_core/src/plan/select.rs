@@ -5,7 +5,7 @@ use std::fmt::Write as _;
 use uuid::Uuid;
 
 use super::ir::{CompareOp, Filter, IndexRange, Operand, QueryPlan};
-use super::statement::{Param, RowShape, Statement, DOCUMENT_COLUMNS};
+use super::statement::{Param, RowShape, Statement};
 use super::storage::OrderKey;
 use super::storage::{managed_table, FieldRef, Layout};
 use crate::error::{ConvoyError, Result};
@@ -64,7 +64,7 @@ pub(crate) fn build_select(
     };
     let mut order = Vec::new();
     if let Some(field) = &order_field {
-        order.push(format!("{} {dir}", field.order_expr()));
+        order.push(field.order_term(dir));
     }
     if let Some(tiebreaker) = tiebreaker {
         if order_field.as_ref().map(FieldRef::order_expr) != Some(tiebreaker.as_str()) {
@@ -227,8 +227,9 @@ pub fn plan_get(schema: &Schema, table: Option<&str>, id: Uuid) -> Result<Statem
         .iter()
         .map(|table| {
             Ok(format!(
-                "SELECT {}::text, {DOCUMENT_COLUMNS} FROM {} WHERE id = {placeholder}",
+                "SELECT {}::text, {} FROM {} AS t WHERE id = {placeholder}",
                 crate::sql::quote_literal(&table.name)?,
+                Layout::of(table).document_columns(table)?,
                 quote_ident(&table.name)?
             ))
         })

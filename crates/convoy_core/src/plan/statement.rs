@@ -13,6 +13,9 @@ pub enum Param {
     Uuid(Uuid),
     Time(SystemTime),
     Int(i64),
+    Text(String),
+    Float(f64),
+    Bool(bool),
 }
 
 impl Param {
@@ -22,6 +25,9 @@ impl Param {
             Self::Uuid(id) => id,
             Self::Time(time) => time,
             Self::Int(number) => number,
+            Self::Text(text) => text,
+            Self::Float(number) => number,
+            Self::Bool(flag) => flag,
         }
     }
 }

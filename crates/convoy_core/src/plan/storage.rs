@@ -1,6 +1,6 @@
 //! The storage layer: how each field of a table reaches SQL, whatever the table's stage —
-//! documents (`data->'field'`) or columns (unmanaged tables). Everything the planner writes about
-//! a field goes through here.
+//! documents (`data->'field'`), relational (a typed column per field, `columns`) or the user's
+//! own columns (unmanaged tables). Everything the planner writes about a field goes through here.
 
 use std::fmt::Write as _;
 use std::time::{Duration, UNIX_EPOCH};
@@ -8,10 +8,11 @@ use std::time::{Duration, UNIX_EPOCH};
 use serde_json::Value;
 use uuid::Uuid;
 
+use super::columns;
 use super::ir::CompareOp;
 use super::statement::{Param, RowShape, Statement, DOCUMENT_COLUMNS};
 use crate::error::{ConvoyError, Result};
-use crate::schema::{Schema, Table};
+use crate::schema::{ColumnKind, Schema, Stage, Table};
 use crate::sql::{field_expr, quote_ident};
 
 /// How a table keeps its rows. Every question the planner asks about a table's SQL — a field's
@@ -22,17 +23,31 @@ use crate::sql::{field_expr, quote_ident};
 pub(crate) enum Layout {
     /// Convoy's documents: `id`, `data` (JSONB, where the fields live), `created_at`.
     Documents,
+    /// A relational table: `id`, `created_at`, and a typed column per field; read and compared
+    /// so that it answers as a document table holding the same data would.
+    Relational,
     /// The user's own columns (an unmanaged table): each field is the column of that name.
     Columns,
 }
 
 impl Layout {
     pub(crate) fn of(table: &Table) -> Self {
-        if table.managed {
-            Self::Documents
-        } else {
-            Self::Columns
+        match (table.managed, table.stage) {
+            (false, _) => Self::Columns,
+            (true, Stage::Documents) => Self::Documents,
+            (true, Stage::Relational) => Self::Relational,
         }
+    }
+
+    /// `id, data, created_at` of a managed table's row, `data` built from the columns when the
+    /// table is relational.
+    pub(super) fn document_columns(self, table: &Table) -> Result<String> {
+        Ok(match self {
+            Self::Relational => {
+                format!("id, {} AS data, created_at", columns::document_expr(table)?)
+            }
+            Self::Documents | Self::Columns => DOCUMENT_COLUMNS.to_owned(),
+        })
     }
 
     /// The field a query names, as SQL.
@@ -59,7 +74,7 @@ impl Layout {
                     sql_type: column.sql_type.clone(),
                 })
             }
-            Self::Documents => match field {
+            Self::Documents | Self::Relational => match field {
                 "_id" => Ok(FieldRef::Id),
                 "_creationTime" => Ok(FieldRef::CreationTime),
                 "" => Err(ConvoyError::InvalidArgs(
@@ -68,7 +83,19 @@ impl Layout {
                 field if field.starts_with('_') => Err(ConvoyError::InvalidArgs(format!(
                     "unknown system field {field:?} (there are _id and _creationTime)"
                 ))),
-                field => Ok(FieldRef::Data(field_expr(field)?)),
+                field if self == Self::Documents => Ok(FieldRef::Data(field_expr(field)?)),
+                field => Ok(match table.field_column(field) {
+                    // A field the schema does not name has no column: it is missing from every row.
+                    None => FieldRef::Data("NULL::jsonb".to_owned()),
+                    Some(column) if column.kind == ColumnKind::Jsonb => {
+                        FieldRef::Data(format!("t.{}", quote_ident(&column.column)?))
+                    }
+                    Some(column) => FieldRef::Typed {
+                        expr: format!("t.{}", quote_ident(&column.column)?),
+                        kind: column.kind,
+                        null_is_json_null: column.null_is_json_null(),
+                    },
+                }),
             },
         }
     }
@@ -76,11 +103,22 @@ impl Layout {
     /// What a query sorts by, `field` or the layout's default, with what keeps a page's place.
     pub(super) fn order_key(self, table: &Table, field: Option<&str>) -> Result<OrderKey> {
         match self {
-            Self::Documents => Ok(match self.field(table, field.unwrap_or("_creationTime"))? {
-                FieldRef::Id => OrderKey::Id,
-                FieldRef::CreationTime => OrderKey::CreationTime,
-                FieldRef::Data(expr) | FieldRef::Column { expr, .. } => OrderKey::Field(expr),
-            }),
+            Self::Documents | Self::Relational => {
+                Ok(match self.field(table, field.unwrap_or("_creationTime"))? {
+                    FieldRef::Id => OrderKey::Id,
+                    FieldRef::CreationTime => OrderKey::CreationTime,
+                    FieldRef::Data(expr) | FieldRef::Column { expr, .. } => OrderKey::Field(expr),
+                    FieldRef::Typed {
+                        expr,
+                        kind,
+                        null_is_json_null,
+                    } => OrderKey::Typed {
+                        expr,
+                        kind,
+                        nulls_first: null_is_json_null,
+                    },
+                })
+            }
             Self::Columns => {
                 if !matches!(table.primary_key.as_slice(), [_]) {
                     return Err(ConvoyError::InvalidArgs(format!(
@@ -120,13 +158,14 @@ impl Layout {
         sort_key: Option<&OrderKey>,
     ) -> Result<(String, RowShape)> {
         match self {
-            Self::Documents => {
+            Self::Documents | Self::Relational => {
                 let sort_column = match sort_key {
                     Some(OrderKey::Field(expr)) => format!(", {expr}"),
+                    Some(OrderKey::Typed { expr, .. }) => format!(", to_jsonb({expr})"),
                     _ => String::new(),
                 };
                 Ok((
-                    format!("{DOCUMENT_COLUMNS}{sort_column}"),
+                    format!("{}{sort_column}", self.document_columns(table)?),
                     RowShape::Document,
                 ))
             }
@@ -156,7 +195,7 @@ impl Layout {
     /// no creation time, and reads in primary-key order (its tiebreaker).
     pub(super) fn default_order(self) -> Option<FieldRef> {
         match self {
-            Self::Documents => Some(FieldRef::CreationTime),
+            Self::Documents | Self::Relational => Some(FieldRef::CreationTime),
             Self::Columns => None,
         }
     }
@@ -164,7 +203,7 @@ impl Layout {
     /// The column that makes every order total: the id, or a one-column primary key.
     pub(super) fn tiebreaker(self, table: &Table) -> Result<Option<String>> {
         Ok(match self {
-            Self::Documents => Some("id".to_owned()),
+            Self::Documents | Self::Relational => Some("id".to_owned()),
             Self::Columns => match table.primary_key.as_slice() {
                 [key] => Some(quote_ident(key)?),
                 _ => None,
@@ -174,12 +213,23 @@ impl Layout {
 }
 
 /// How a name in a query reads in SQL: in a managed table the system fields are columns and the
-/// rest live in `data`; in an unmanaged table every field is a column of its own type.
+/// rest live in `data` (or, relational, in JSONB and typed columns); in an unmanaged table every
+/// field is a column of its own type.
 pub(super) enum FieldRef {
     Id,
     CreationTime,
+    /// A JSONB expression: a document's `(data->'field')`, or a relational `jsonb` column.
     Data(String),
-    Column { expr: String, sql_type: String },
+    /// A relational table's typed column, compared as its field compares in JSONB.
+    Typed {
+        expr: String,
+        kind: ColumnKind,
+        null_is_json_null: bool,
+    },
+    Column {
+        expr: String,
+        sql_type: String,
+    },
 }
 
 impl FieldRef {
@@ -228,6 +278,11 @@ impl FieldRef {
                     statement.bind(Param::Json(value.clone()))
                 )
             }
+            Self::Typed {
+                expr,
+                kind,
+                null_is_json_null,
+            } => columns::compare(expr, *kind, *null_is_json_null, op, value, statement)?,
             // The value cast to the column's own type, so the table's btree indexes apply.
             Self::Column { expr, sql_type } => format!(
                 "{expr} {} ({}::jsonb #>> '{{}}')::{sql_type}",
@@ -243,6 +298,11 @@ impl FieldRef {
             Self::Id => "to_jsonb(id::text)".to_owned(),
             Self::CreationTime => "to_jsonb(extract(epoch FROM created_at) * 1000)".to_owned(),
             Self::Data(expr) => expr.clone(),
+            Self::Typed {
+                expr,
+                null_is_json_null,
+                ..
+            } => columns::as_jsonb(expr, *null_is_json_null),
             Self::Column { expr, .. } => format!("to_jsonb({expr})"),
         }
     }
@@ -251,7 +311,27 @@ impl FieldRef {
         match self {
             Self::Id => "id",
             Self::CreationTime => "created_at",
-            Self::Data(expr) | Self::Column { expr, .. } => expr,
+            Self::Data(expr) | Self::Typed { expr, .. } | Self::Column { expr, .. } => expr,
+        }
+    }
+
+    /// The `ORDER BY` term: JSON `null` sorts lowest in JSONB, so a column whose NULL is `null`
+    /// puts its NULLs first ascending (Postgres puts NULLs last by default).
+    pub(super) fn order_term(&self, dir: &str) -> String {
+        match self {
+            Self::Typed {
+                expr,
+                null_is_json_null: true,
+                ..
+            } => format!(
+                "{expr} {dir} {}",
+                if dir == "ASC" {
+                    "NULLS FIRST"
+                } else {
+                    "NULLS LAST"
+                }
+            ),
+            _ => format!("{} {dir}", self.order_expr()),
         }
     }
 }
@@ -260,8 +340,15 @@ impl FieldRef {
 pub enum OrderKey {
     Id,
     CreationTime,
-    /// A document field's expression, `(data->'field')`.
+    /// A document field's expression, `(data->'field')`, or a relational `jsonb` column.
     Field(String),
+    /// A relational table's typed column; its NULLs sort first ascending when they are JSON
+    /// `null`, last when they are a missing field.
+    Typed {
+        expr: String,
+        kind: ColumnKind,
+        nulls_first: bool,
+    },
     /// An unmanaged table's column, with its type (none: primary-key order), then the table's
     /// one-column primary key, with its type: the tiebreaker.
     Column {

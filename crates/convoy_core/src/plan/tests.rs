@@ -113,7 +113,7 @@ fn get_without_a_table_asks_every_managed_table() {
     let statement = plan_get(&schema(), None, Uuid::nil()).unwrap();
     assert_eq!(
         statement.sql,
-        "SELECT 'projects'::text, id, data, created_at FROM \"projects\" WHERE id = $1 UNION ALL \
-         SELECT 'users'::text, id, data, created_at FROM \"users\" WHERE id = $1"
+        "SELECT 'projects'::text, id, data, created_at FROM \"projects\" AS t WHERE id = $1 UNION ALL \
+         SELECT 'users'::text, id, data, created_at FROM \"users\" AS t WHERE id = $1"
     );
 }

@@ -1,15 +1,38 @@
-//! The statements that write a document table's rows.
+//! The statements that write a managed table's rows: the document whole into `data`, or, in a
+//! relational table, each field into its column.
 
-use super::storage::managed_table;
+use super::columns::value_from_document;
+use super::storage::{managed_table, Layout};
 use crate::error::Result;
-use crate::schema::Schema;
+use crate::schema::{Schema, Table};
 use crate::sql::quote_ident;
+
+/// A relational table's field columns, and their values taken from the JSONB `document`.
+fn field_columns(table: &Table, document: &str) -> Result<(String, String)> {
+    let mut names = String::new();
+    let mut values = String::new();
+    for column in &table.field_columns {
+        names.push_str(", ");
+        names.push_str(&quote_ident(&column.column)?);
+        values.push_str(", ");
+        values.push_str(&value_from_document(column, document)?);
+    }
+    Ok((names, values))
+}
 
 pub fn plan_insert(schema: &Schema, table: &str) -> Result<String> {
     let table = managed_table(schema, table)?;
+    let quoted = quote_ident(&table.name)?;
+    if Layout::of(table) == Layout::Relational {
+        let (names, values) = field_columns(table, "incoming.document")?;
+        return Ok(format!(
+            "INSERT INTO {quoted} (id, created_at, updated_at{names}) \
+             SELECT $1::uuid, $3::timestamptz, $3::timestamptz{values} \
+             FROM (VALUES ($2::jsonb)) AS incoming (document)"
+        ));
+    }
     Ok(format!(
-        "INSERT INTO {} (id, data, created_at, updated_at) VALUES ($1, $2, $3, $3)",
-        quote_ident(&table.name)?
+        "INSERT INTO {quoted} (id, data, created_at, updated_at) VALUES ($1, $2, $3, $3)"
     ))
 }
 
@@ -17,11 +40,18 @@ pub fn plan_insert(schema: &Schema, table: &str) -> Result<String> {
 /// of one length (group commit, see `group_commit`).
 pub fn plan_insert_rows(schema: &Schema, table: &str) -> Result<String> {
     let table = managed_table(schema, table)?;
+    let quoted = quote_ident(&table.name)?;
+    let unnest = "FROM unnest($1::uuid[], $2::jsonb[], $3::timestamptz[]) AS incoming (id, document, created_at)";
+    if Layout::of(table) == Layout::Relational {
+        let (names, values) = field_columns(table, "incoming.document")?;
+        return Ok(format!(
+            "INSERT INTO {quoted} (id, created_at, updated_at{names}) \
+             SELECT incoming.id, incoming.created_at, incoming.created_at{values} {unnest}"
+        ));
+    }
     Ok(format!(
-        "INSERT INTO {} (id, data, created_at, updated_at) \
-         SELECT id, data, created_at, created_at \
-         FROM unnest($1::uuid[], $2::jsonb[], $3::timestamptz[]) AS incoming (id, data, created_at)",
-        quote_ident(&table.name)?
+        "INSERT INTO {quoted} (id, data, created_at, updated_at) \
+         SELECT id, document, created_at, created_at {unnest}"
     ))
 }
 
@@ -33,10 +63,29 @@ pub fn plan_insert_rows(schema: &Schema, table: &str) -> Result<String> {
 /// exists before it queues the write, so this is a safety net, not a path.)
 pub fn plan_replace(schema: &Schema, table: &str) -> Result<String> {
     let table = managed_table(schema, table)?;
+    let quoted = quote_ident(&table.name)?;
+    let update = if Layout::of(table) == Layout::Relational {
+        let assignments = table
+            .field_columns
+            .iter()
+            .map(|column| {
+                Ok(format!(
+                    "{} = {}",
+                    quote_ident(&column.column)?,
+                    value_from_document(column, "$2::jsonb")?
+                ))
+            })
+            .collect::<Result<Vec<_>>>()?;
+        let mut set = assignments.join(", ");
+        if !set.is_empty() {
+            set.push_str(", ");
+        }
+        format!("UPDATE {quoted} SET {set}updated_at = now() WHERE id = $1")
+    } else {
+        format!("UPDATE {quoted} SET data = $2, updated_at = now() WHERE id = $1")
+    };
     Ok(format!(
-        "WITH changed AS (UPDATE {} SET data = $2, updated_at = now() WHERE id = $1 RETURNING 1) \
-         SELECT 1 / count(*) FROM changed",
-        quote_ident(&table.name)?
+        "WITH changed AS ({update} RETURNING 1) SELECT 1 / count(*) FROM changed"
     ))
 }
 

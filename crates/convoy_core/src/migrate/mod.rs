@@ -4,9 +4,14 @@
 
 use serde::Serialize;
 
+mod introspect;
+mod relational;
+
+pub use introspect::{introspect, introspect_unmanaged};
+
 use crate::database::Database;
 use crate::error::{ConvoyError, Result};
-use crate::schema::{Column, Index, Schema, Table};
+use crate::schema::{Index, Schema, Stage, Table};
 use crate::sql::{quote_ident, quote_literal};
 
 /// What sync found and did: the statements it ran (or, in a dry run, would run) and notes for
@@ -26,7 +31,8 @@ const BOOKKEEPING: &str = "
 CREATE SCHEMA IF NOT EXISTS convoy;
 CREATE TABLE IF NOT EXISTS convoy.tables (
   name text PRIMARY KEY,
-  created_at timestamptz NOT NULL DEFAULT now()
+  created_at timestamptz NOT NULL DEFAULT now(),
+  stage text NOT NULL DEFAULT 'documents'
 );
 CREATE TABLE IF NOT EXISTS convoy.indexes (
   table_name text NOT NULL,
@@ -52,6 +58,10 @@ BEGIN
   RETURN NULL;
 END
 $$;";
+
+/// Bookkeeping from before tables had stages: every table then held documents.
+const BOOKKEEPING_STAGE: &str =
+    "ALTER TABLE convoy.tables ADD COLUMN IF NOT EXISTS stage text NOT NULL DEFAULT 'documents'";
 
 /// The trigger's name on each table.
 const CHANGE_TRIGGER: &str = "convoy_notify_change";
@@ -111,65 +121,6 @@ pub async fn tables_without_change_trigger(
         .collect())
 }
 
-/// Reads the columns and primary key of every unmanaged table; a table that does not exist is an
-/// error now rather than at the first query.
-pub async fn introspect_unmanaged(database: &Database, schema: &mut Schema) -> Result<()> {
-    let unmanaged: Vec<&mut Table> = schema
-        .tables
-        .iter_mut()
-        .filter(|table| !table.managed)
-        .collect();
-    if unmanaged.is_empty() {
-        return Ok(());
-    }
-    let client = database.connection().await?;
-    for table in unmanaged {
-        let relation = quote_ident(&table.name)?;
-        let columns = client
-            .query(
-                "SELECT a.attname::text, format_type(a.atttypid, a.atttypmod)
-                 FROM pg_attribute a
-                 WHERE a.attrelid = to_regclass($1) AND a.attnum > 0 AND NOT a.attisdropped
-                 ORDER BY a.attnum",
-                &[&relation],
-            )
-            .await?;
-        if columns.is_empty() {
-            return Err(ConvoyError::InvalidArgs(format!(
-                "the unmanaged table {} does not exist in the database (Convoy never creates unmanaged tables)",
-                table.name
-            )));
-        }
-        table.columns = columns
-            .iter()
-            .map(|row| Column {
-                name: row.get(0),
-                sql_type: row.get(1),
-            })
-            .collect();
-        for field in &table.fields {
-            if !table.columns.iter().any(|column| &column.name == field) {
-                return Err(ConvoyError::InvalidArgs(format!(
-                    "the unmanaged table {} has no column {field}, which the schema names",
-                    table.name
-                )));
-            }
-        }
-        table.primary_key = client
-            .query(
-                "SELECT a.attname::text FROM pg_index i
-                 JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = ANY (i.indkey)
-                 WHERE i.indrelid = to_regclass($1) AND i.indisprimary",
-                &[&relation],
-            )
-            .await?
-            .iter()
-            .map(|row| row.get(0))
-            .collect();
-    }
-    Ok(())
-}
-
 pub async fn sync_schema(
     database: &Database,
     schema: &Schema,
@@ -205,14 +156,37 @@ async fn sync_locked(
         if !dry_run {
             client.batch_execute(BOOKKEEPING).await?;
         }
+    } else if !has_stage_column(client).await? {
+        report.statements.push(BOOKKEEPING_STAGE.to_owned());
+        if !dry_run {
+            client.batch_execute(BOOKKEEPING_STAGE).await?;
+        }
     }
 
     // Statements are collected first and run in order, so a dry run prints exactly what a real
-    // run would do.
+    // run would do. Foreign keys come last: a ref may name a table this sync creates.
     let mut plan: Vec<String> = Vec::new();
+    let mut foreign_keys: Vec<String> = Vec::new();
+    let managed: Vec<&str> = schema
+        .managed_tables()
+        .map(|table| table.name.as_str())
+        .collect();
     for table in schema.managed_tables() {
-        plan_table(client, table, has_bookkeeping, &mut plan, &mut report.notes).await?;
+        let context = TableSync {
+            client,
+            has_bookkeeping,
+            managed: &managed,
+        };
+        plan_table(
+            &context,
+            table,
+            &mut plan,
+            &mut foreign_keys,
+            &mut report.notes,
+        )
+        .await?;
     }
+    plan.extend(foreign_keys);
     if has_bookkeeping {
         let known: Vec<String> = client
             .query("SELECT name FROM convoy.tables ORDER BY name", &[])
@@ -237,57 +211,145 @@ async fn sync_locked(
     Ok(report)
 }
 
+/// Whether `convoy.tables` records stages (bookkeeping written before stages existed does not).
+async fn has_stage_column(client: &tokio_postgres::Client) -> Result<bool> {
+    Ok(client
+        .query_one(
+            "SELECT EXISTS (SELECT 1 FROM information_schema.columns
+             WHERE table_schema = 'convoy' AND table_name = 'tables' AND column_name = 'stage')",
+            &[],
+        )
+        .await?
+        .get(0))
+}
+
+/// What every table's sync needs to know of the others.
+struct TableSync<'a> {
+    client: &'a tokio_postgres::Client,
+    has_bookkeeping: bool,
+    /// The names of the schema's managed tables: the refs that may become foreign keys.
+    managed: &'a [&'a str],
+}
+
+/// The stage a table is at: what the bookkeeping records; for a table it does not know, what
+/// the columns show; for a new table, what the schema declares.
+fn stage_of(table: &Table, recorded: Option<&str>, columns: &[(String, String)]) -> Stage {
+    match recorded {
+        Some("relational") => Stage::Relational,
+        Some(_) => Stage::Documents,
+        None if columns.is_empty() => table.stage,
+        None if columns.iter().any(|(name, _)| name == "data") => Stage::Documents,
+        None => Stage::Relational,
+    }
+}
+
+/// Says so when a table is stored at another stage than the one it is declared at: sync never
+/// converts a table (`convoy graduate` does).
+fn stage_note(table: &Table, stage: Stage) -> Option<String> {
+    match (table.stage, stage) {
+        (Stage::Relational, Stage::Documents) => Some(format!(
+            "table {0} is declared .relational() but holds documents: it is served as documents until you run `npx convoy graduate {0}` (check it first with `npx convoy graduate {0} --check`)",
+            table.name
+        )),
+        (Stage::Documents, Stage::Relational) => Some(format!(
+            "table {} is relational in the database but not declared .relational(): it is served from its columns as it is (Convoy never turns a table back into documents)",
+            table.name
+        )),
+        _ => None,
+    }
+}
+
 // One table's sync, read top to bottom in the order its statements run.
 #[allow(clippy::too_many_lines)]
 async fn plan_table(
-    client: &tokio_postgres::Client,
-    table: &Table,
-    has_bookkeeping: bool,
+    context: &TableSync<'_>,
+    declared: &Table,
     plan: &mut Vec<String>,
+    foreign_keys: &mut Vec<String>,
     notes: &mut Vec<String>,
 ) -> Result<()> {
-    let quoted = quote_ident(&table.name)?;
+    let client = context.client;
+    let has_bookkeeping = context.has_bookkeeping;
+    let quoted = quote_ident(&declared.name)?;
     let columns: Vec<(String, String)> = client
         .query(
             "SELECT column_name::text, data_type::text FROM information_schema.columns
              WHERE table_schema = current_schema() AND table_name = $1",
-            &[&table.name],
+            &[&declared.name],
         )
         .await?
         .iter()
         .map(|row| (row.get(0), row.get(1)))
         .collect();
-    if columns.is_empty() {
-        plan.push(format!(
-            "CREATE TABLE IF NOT EXISTS {quoted} (\n  id uuid PRIMARY KEY,\n  data jsonb NOT NULL,\n  created_at timestamptz NOT NULL DEFAULT now(),\n  updated_at timestamptz NOT NULL DEFAULT now()\n)"
-        ));
-    } else if !columns
-        .iter()
-        .any(|(name, kind)| name == "data" && kind == "jsonb")
-        || !columns
-            .iter()
-            .any(|(name, kind)| name == "id" && kind == "uuid")
-    {
-        return Err(ConvoyError::InvalidArgs(format!(
-            "table {} already exists but is not a Convoy table (it needs `id uuid` and `data jsonb` columns); \
-             to read an existing table, declare it with .unmanaged()",
-            table.name
-        )));
-    }
     // Bookkeeping rows are written only when missing or different, so that a dry run on a
     // database that matches the schema lists nothing at all (the production server's check).
-    let recorded_table = has_bookkeeping
-        && client
+    let recorded_stage: Option<String> = if has_bookkeeping {
+        let stage = if has_stage_column(client).await? {
+            "stage"
+        } else {
+            "'documents'"
+        };
+        client
             .query_opt(
-                "SELECT 1 FROM convoy.tables WHERE name = $1",
-                &[&table.name],
+                &format!("SELECT {stage} FROM convoy.tables WHERE name = $1"),
+                &[&declared.name],
             )
             .await?
-            .is_some();
-    if !recorded_table {
+            .map(|row| row.get(0))
+    } else {
+        None
+    };
+    let stage = stage_of(declared, recorded_stage.as_deref(), &columns);
+    notes.extend(stage_note(declared, stage));
+    // The table as it is served: at its stage, whatever the declaration says.
+    let table = &Table {
+        stage,
+        ..declared.clone()
+    };
+    let has = |column: &str, kind: &str| {
+        columns
+            .iter()
+            .any(|(name, found)| name == column && found == kind)
+    };
+    match stage {
+        Stage::Documents if columns.is_empty() => plan.push(format!(
+            "CREATE TABLE IF NOT EXISTS {quoted} (\n  id uuid PRIMARY KEY,\n  data jsonb NOT NULL,\n  created_at timestamptz NOT NULL DEFAULT now(),\n  updated_at timestamptz NOT NULL DEFAULT now()\n)"
+        )),
+        Stage::Relational if columns.is_empty() => {
+            plan.push(relational::create_table(table)?);
+            notes.extend(relational::naming_notes(table));
+            foreign_keys.extend(relational::foreign_keys(table, context.managed)?);
+        }
+        Stage::Documents if !(has("data", "jsonb") && has("id", "uuid")) => {
+            return Err(ConvoyError::InvalidArgs(format!(
+                "table {} already exists but is not a Convoy table (it needs `id uuid` and `data jsonb` columns); \
+                 to read an existing table, declare it with .unmanaged()",
+                table.name
+            )));
+        }
+        Stage::Documents => {}
+        Stage::Relational => {
+            if !has("id", "uuid") {
+                return Err(ConvoyError::InvalidArgs(format!(
+                    "table {} already exists but is not a Convoy table (it needs an `id uuid` column); \
+                     to read an existing table, declare it with .unmanaged()",
+                    table.name
+                )));
+            }
+            let existing: Vec<String> = columns.iter().map(|(name, _)| name.clone()).collect();
+            plan.extend(relational::add_columns(
+                table,
+                &existing,
+                context.managed,
+                notes,
+            )?);
+        }
+    }
+    if recorded_stage.is_none() {
         plan.push(format!(
-            "INSERT INTO convoy.tables (name) VALUES ({}) ON CONFLICT DO NOTHING",
-            quote_literal(&table.name)?
+            "INSERT INTO convoy.tables (name, stage) VALUES ({}, {}) ON CONFLICT DO NOTHING",
+            quote_literal(&table.name)?,
+            quote_literal(stage.as_str())?
         ));
     }
 
@@ -310,7 +372,7 @@ async fn plan_table(
         .collect();
 
     for index in &table.indexes {
-        let postgres_name = index.postgres_name(&table.name);
+        let postgres_name = index.postgres_name(table);
         let state: Option<bool> = client
             .query_opt(
                 "SELECT i.indisvalid FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid
@@ -326,9 +388,9 @@ async fn plan_table(
             Some(false) => {
                 // A concurrent build that was interrupted leaves an invalid index behind.
                 plan.push(format!("DROP INDEX CONCURRENTLY IF EXISTS {quoted_index}"));
-                plan.push(create_index(&quoted_index, &quoted, index)?);
+                plan.push(create_index(&quoted_index, &quoted, index, table)?);
             }
-            None => plan.push(create_index(&quoted_index, &quoted, index)?),
+            None => plan.push(create_index(&quoted_index, &quoted, index, table)?),
         }
         let fields = serde_json::to_string(&index.fields).expect("a list of strings serializes");
         let same_record = recorded_indexes.iter().any(|(name, old, old_fields)| {
@@ -383,10 +445,15 @@ async fn plan_table(
     Ok(())
 }
 
-fn create_index(quoted_index: &str, quoted_table: &str, index: &Index) -> Result<String> {
+fn create_index(
+    quoted_index: &str,
+    quoted_table: &str,
+    index: &Index,
+    table: &Table,
+) -> Result<String> {
     // CONCURRENTLY: building an index on a live table must not block its writers.
     Ok(format!(
         "CREATE INDEX CONCURRENTLY IF NOT EXISTS {quoted_index} ON {quoted_table} ({})",
-        index.expressions()?
+        index.expressions(table)?
     ))
 }
