@@ -122,6 +122,15 @@ describe('convoy graduate --check', { timeout: 120_000 }, () => {
       assert.deepEqual(group.foundBy, foundBy, `${key}: found by`);
       assert.ok(['update', 'default', 'mutation'].includes(group.fix.kind), `${key}: a fix`);
     }
+    // The fast pass's SQL and the exact pass's Zod file each failure under the same rule.
+    for (const fast of report.fast.failures) {
+      assert.equal(
+        groups[`${fast.field} ${fast.reason}`]?.count,
+        fast.count,
+        `${fast.field} ${fast.reason}: both passes`,
+      );
+      assert.deepEqual(groups[`${fast.field} ${fast.reason}`]?.sampleIds, fast.sampleIds);
+    }
     assert.equal(report.documents, DOCUMENTS + 1);
     assert.equal(report.failingDocuments, 15 * PER_KIND + 1, 'a row that breaks two rules is one failing document');
     assert.equal(report.conforms, false);
