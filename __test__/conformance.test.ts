@@ -151,6 +151,8 @@ describe('convoy graduate --check', { timeout: 120_000 }, () => {
       ],
     );
     assert.match(report.warnings[0].message, /refused with CONFLICT/);
+    assert.equal(report.warnings[1].onDelete, 'cascade');
+    assert.match(report.warnings[1].message, /deletes the tasks documents that name it too \(.* ON DELETE CASCADE\)/);
     assert.deepEqual(report.zodOnly, [
       { field: 'name', rules: ['min_length'] },
       { field: 'email', rules: ['string_format email'] },
@@ -206,7 +208,10 @@ describe('convoy graduate --check', { timeout: 120_000 }, () => {
     const { code, output } = await convoy(['graduate', 'users', '--check'], app, env);
     assert.equal(code, 0, output);
     assert.match(output, /users: all 100 documents fit the schema and their refs/);
-    assert.match(output, /warning: once projects is graduated too, a delete of a document of users/);
+    assert.match(
+      output,
+      /warning: once projects is graduated too, a delete of a document of users .* refused with CONFLICT/,
+    );
   });
 
   test('what is not built yet, or cannot be checked, says so and exits 2', async () => {
