@@ -122,6 +122,15 @@ describe('convoy graduate --check', { timeout: 120_000 }, () => {
       assert.deepEqual(group.foundBy, foundBy, `${key}: found by`);
       assert.ok(['update', 'default', 'mutation'].includes(group.fix.kind), `${key}: a fix`);
     }
+    // The fast pass's SQL and the exact pass's Zod file each failure under the same rule.
+    for (const fast of report.fast.failures) {
+      assert.equal(
+        groups[`${fast.field} ${fast.reason}`]?.count,
+        fast.count,
+        `${fast.field} ${fast.reason}: both passes`,
+      );
+      assert.deepEqual(groups[`${fast.field} ${fast.reason}`]?.sampleIds, fast.sampleIds);
+    }
     assert.equal(report.documents, DOCUMENTS + 1);
     assert.equal(report.failingDocuments, 15 * PER_KIND + 1, 'a row that breaks two rules is one failing document');
     assert.equal(report.conforms, false);
@@ -142,6 +151,8 @@ describe('convoy graduate --check', { timeout: 120_000 }, () => {
       ],
     );
     assert.match(report.warnings[0].message, /refused with CONFLICT/);
+    assert.equal(report.warnings[1].onDelete, 'cascade');
+    assert.match(report.warnings[1].message, /deletes the tasks documents that name it too \(.* ON DELETE CASCADE\)/);
     assert.deepEqual(report.zodOnly, [
       { field: 'name', rules: ['min_length'] },
       { field: 'email', rules: ['string_format email'] },
@@ -197,7 +208,10 @@ describe('convoy graduate --check', { timeout: 120_000 }, () => {
     const { code, output } = await convoy(['graduate', 'users', '--check'], app, env);
     assert.equal(code, 0, output);
     assert.match(output, /users: all 100 documents fit the schema and their refs/);
-    assert.match(output, /warning: once projects is graduated too, a delete of a document of users/);
+    assert.match(
+      output,
+      /warning: once projects is graduated too, a delete of a document of users .* refused with CONFLICT/,
+    );
   });
 
   test('what is not built yet, or cannot be checked, says so and exits 2', async () => {

@@ -15,7 +15,7 @@ import { ConvoyClient } from '../src/client/index.js';
 import { type ConvoyServer, startConvoy } from '../src/server/runtime.js';
 import { callOk } from './helpers/call.js';
 import { createDatabase, type TestDatabase } from './helpers/postgres.js';
-import { copyApp } from './helpers/production.js';
+import { convoy, copyApp } from './helpers/production.js';
 
 const fixture = path.join(path.dirname(fileURLToPath(import.meta.url)), 'fixtures', 'relational-app');
 
@@ -56,6 +56,8 @@ function watch(name: string, args: Record<string, unknown>) {
 before(async () => {
   database = await createDatabase();
   appDir = await copyApp(fixture);
+  const codegen = await convoy(['codegen'], appDir);
+  assert.equal(codegen.code, 0, codegen.output);
   server = await startConvoy({ appDir, databaseUrl: database.url, port: 0, dev: true, log: () => {} });
   client = new ConvoyClient(server.url);
 });

@@ -84,7 +84,8 @@ export const typeOf = (value: string) => `jsonb_typeof(${value})`;
 
 /** A jsonb expression as `uuid` where it is a UUID string (by the same test as `isUuid`), else NULL. */
 export function uuidOf(value: string): string {
-  return `CASE WHEN jsonb_typeof(${value}) = 'string' AND (${value} #>> '{}') ~ ${UUID_PATTERN} THEN (${value} #>> '{}')::uuid END`;
+  // `#>> '{}'` is a string's text, or another value's JSON text, which no UUID pattern matches.
+  return `CASE WHEN (${value} #>> '{}') ~ ${UUID_PATTERN} THEN (${value} #>> '{}')::uuid END`;
 }
 
 export const DOCUMENT_LABEL = '(document)';

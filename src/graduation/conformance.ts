@@ -10,7 +10,7 @@
  * pass's stand beside them (and are all `convoy dev` runs when a schema change tightens a table).
  */
 import type { z } from 'zod';
-import type { SchemaDefinition, TableDefinition } from '../schema.js';
+import type { OnDelete, SchemaDefinition, TableDefinition } from '../schema.js';
 import type { ToolStatement } from '../server/native.js';
 import {
   type AnyTable,
@@ -70,8 +70,8 @@ export interface ParentDeleteWarning {
   column: string;
   /** How many documents of `parent` the rows of `child` name today (known when `child` is the checked table). */
   referenced?: number;
-  /** The ref's `onDelete`, when the schema gives one. */
-  onDelete?: string;
+  /** The ref's `onDelete`: only `restrict` (the default) refuses the delete. */
+  onDelete: OnDelete;
   message: string;
 }
 
@@ -479,8 +479,7 @@ export function parentDeleteWarnings(
     for (const column of mapTable(table as TableDefinition)) {
       const parent = column.references;
       if (parent === undefined || (child !== name && parent !== name)) continue;
-      const onDelete = (column as { onDelete?: string }).onDelete;
-      const refuses = onDelete === undefined || /^(restrict|no ?action)$/i.test(onDelete.replace(/[_-]/g, ' '));
+      const onDelete = column.onDelete ?? 'restrict';
       const count = child === name ? referenced[column.field] : undefined;
       const which =
         count === undefined
@@ -488,16 +487,19 @@ export function parentDeleteWarnings(
           : `any of the ${count.toLocaleString('en-US')} document${count === 1 ? '' : 's'} of ${parent} that ${child}.${column.field} names today`;
       const when = child === name ? `once ${name} is graduated` : `once ${child} is graduated too`;
       const constraint = `FOREIGN KEY ${child}(${column.column}) REFERENCES ${parent}(id)`;
-      const message = refuses
-        ? `${when}, a delete of ${which} is refused with CONFLICT (${constraint}); delete or repoint the ${child} documents first, or give the ref an onDelete`
-        : `${when}, deleting ${which} does ${onDelete} (${constraint} ON DELETE ${onDelete!.toUpperCase()})`;
+      const message =
+        onDelete === 'restrict'
+          ? `${when}, a delete of ${which} is refused with CONFLICT (${constraint}); delete or repoint the ${child} documents first, or give the ref an onDelete`
+          : onDelete === 'cascade'
+            ? `${when}, a delete of ${which} deletes the ${child} documents that name it too (${constraint} ON DELETE CASCADE)`
+            : `${when}, a delete of ${which} empties ${child}.${column.field} where it is named (${constraint} ON DELETE SET NULL)`;
       warnings.push({
         parent,
         child,
         field: column.field,
         column: column.column,
         ...(count === undefined ? {} : { referenced: count }),
-        ...(onDelete === undefined ? {} : { onDelete }),
+        onDelete,
         message,
       });
     }
