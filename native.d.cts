@@ -19,6 +19,19 @@ export declare class Engine {
    * "authenticates": bool}` (`authenticates`: streams run `createContext` when they open).
    */
   setFunctions(functionsJson: string): void
+  /** What a graduation of `table` runs, step by step, as JSON (`convoy graduate --dry-run`). */
+  graduationPlan(table: string): string
+  /**
+   * Runs (or resumes) the graduation of `table` up to serving from its columns; `optionsJson`
+   * is `{batchMillis?, maxRowsPerSecond?}`. Returns the status as JSON.
+   */
+  graduate(table: string, optionsJson: string): Promise<string>
+  /** Where the graduation of `table` is, as JSON. */
+  graduationStatus(table: string): Promise<string>
+  /** `convoy graduate --complete`: the columns become the truth. */
+  completeGraduation(table: string): Promise<string>
+  /** `convoy graduate --abort`: the table as it was before. */
+  abortGraduation(table: string): Promise<string>
   /**
    * Read-only SQL of Convoy's own tools (the conformance report, the dashboard), outside any
    * function call: `statementsJson` is `[[sql, [values…]], …]`, run in one snapshot; returns

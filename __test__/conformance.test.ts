@@ -214,14 +214,27 @@ describe('convoy graduate --check', { timeout: 120_000 }, () => {
     );
   });
 
-  test('what is not built yet, or cannot be checked, says so and exits 2', async () => {
-    for (const flag of ['--dry-run', '--status', '--abort', '--complete']) {
+  test('what cannot run says so and exits 2; a graduation of documents that do not fit is refused with 1', async () => {
+    const before = await database.query(
+      "SELECT count(*)::int AS n FROM information_schema.columns WHERE table_name = 'projects'",
+    );
+    const status = await convoy(['graduate', 'projects', '--status'], app, env);
+    assert.equal(status.code, 0, status.output);
+    assert.match(status.output, /projects: documents, no graduation under way/);
+    for (const flag of ['--abort', '--complete']) {
       const { code, output } = await convoy(['graduate', 'projects', flag], app, env);
       assert.equal(code, 2, output);
-      assert.match(output, new RegExp(`convoy graduate ${flag} \\(.*\\) is not built yet.*Nothing was changed`));
+      assert.match(output, /projects is not graduating \(it is documents\)/);
     }
+    const both = await convoy(['graduate', 'projects', '--check', '--status'], app, env);
+    assert.equal(both.code, 2, both.output);
     const bare = await convoy(['graduate', 'projects'], app, env);
-    assert.equal(bare.code, 2, bare.output);
+    assert.equal(bare.code, 1, bare.output);
+    assert.match(bare.output, /projects cannot graduate while documents do not fit the schema/);
+    const after = await database.query(
+      "SELECT count(*)::int AS n FROM information_schema.columns WHERE table_name = 'projects'",
+    );
+    assert.deepEqual(after, before, 'the refused graduation changed nothing');
     const unknown = await convoy(['graduate', 'nope', '--check'], app, env);
     assert.equal(unknown.code, 2);
     assert.match(unknown.output, /has no table nope; its tables: users, projects, tasks/);

@@ -34,14 +34,15 @@ cli
   .action(codegen);
 
 cli
-  .command('graduate <table>', 'Move a table of documents to typed columns (GRADUATION.md); --check is built')
+  .command('graduate <table>', 'Move a table of documents to typed columns, online (GRADUATION.md)')
   .option('--check', 'Conformance report: every document checked against the schema and its refs; exit 1 if any fails')
   .option('--json', 'With --check: print the report as JSON on stdout')
   .option('--batch-size <n>', 'With --check: documents per batch of the exact pass (default 5000)')
-  .option('--dry-run', 'Write and print the plan (not built yet)')
-  .option('--status', "A graduation's progress (not built yet)")
-  .option('--abort', 'Undo a graduation that is not complete (not built yet)')
-  .option('--complete', 'Make a graduation final (not built yet)')
+  .option('--dry-run', 'Write the plan to convoy/graduations/ (up.sql, down.sql, plan.json) and print it')
+  .option('--status', "A graduation's step and progress")
+  .option('--abort', 'Undo a graduation that is not complete: the table exactly as before')
+  .option('--complete', 'Make a graduation final: the columns become the truth, data goes')
+  .option('--max-rows-per-second <n>', 'A ceiling on the backfill rate')
   .option('--dir <dir>', 'The folder that holds convoy/ (default: .)')
   .action(graduate);
 

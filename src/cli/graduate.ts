@@ -1,15 +1,19 @@
 /**
- * `convoy graduate <table>` (GRADUATION.md § convoy graduate). `--check` is built: the
- * conformance report, which changes nothing and exits 1 when any document does not fit, 0 when
- * all do. The other steps are not built yet and say so (exit 2); so does anything that keeps the
- * check from running, so that exit 1 always means "documents fail".
+ * `convoy graduate <table>` (GRADUATION.md § convoy graduate). `--check` is the conformance
+ * report, which changes nothing and exits 1 when any document does not fit, 0 when all do. The
+ * bare command runs the graduation online (refusing while the report fails), `--dry-run` writes
+ * its plan, `--status` says where it is, `--complete` and `--abort` end it (`graduation.ts`).
+ * Anything that keeps a step from running exits 2, so that exit 1 always means "documents fail".
  */
+import path from 'node:path';
 import pc from 'picocolors';
-import { checkConformance, inspect, type Read } from '../graduation/conformance.js';
+import { type ConformanceReport, checkConformance, inspect, type Read } from '../graduation/conformance.js';
 import { formatReport } from '../graduation/report.js';
-import { readForTool } from '../server/native.js';
+import { describeSchema, type SchemaDefinition, type TableDefinition } from '../schema.js';
+import { type Engine, readForTool } from '../server/native.js';
 import { explain, loadForMigrate } from './commands.js';
 import { connectToolDatabase } from './database.js';
+import * as graduation from './graduation.js';
 import { progress } from './progress.js';
 import { fail, resolveAppDir } from './project.js';
 
@@ -22,6 +26,7 @@ export interface GraduateOptions {
   abort?: boolean;
   complete?: boolean;
   batchSize?: number | string;
+  maxRowsPerSecond?: number | string;
 }
 
 /** The exit code of a check that could not run (a usage or environment error). */
@@ -30,22 +35,14 @@ const CANNOT_CHECK = 2;
 /** Why the check cannot run; thrown so that the database is closed before the command exits. */
 class CannotCheck extends Error {}
 
-const NOT_BUILT = [
-  ['dryRun', '--dry-run', 'writing the plan: up.sql, down.sql, plan.json'],
-  ['status', '--status', "a graduation's progress"],
-  ['abort', '--abort', 'undoing a graduation'],
-  ['complete', '--complete', 'completing a graduation'],
-] as const;
-
 export async function graduate(tableName: string, options: GraduateOptions): Promise<void> {
-  const unbuilt = NOT_BUILT.find(([flag]) => options[flag]);
-  if (unbuilt || !options.check) {
-    const [, flag, what] = unbuilt ?? [undefined, '(without a flag)', 'running a graduation'];
-    fail(
-      `convoy graduate ${flag} (${what}) is not built yet; only \`convoy graduate ${tableName} --check\`, the ` +
-        'conformance report, is. Nothing was changed.',
-      CANNOT_CHECK,
-    );
+  const steps = (['check', 'dryRun', 'status', 'abort', 'complete'] as const).filter((flag) => options[flag]);
+  if (steps.length > 1) {
+    fail(`choose one of --check, --dry-run, --status, --abort, --complete (not ${steps.length})`, CANNOT_CHECK);
+  }
+  const maxRowsPerSecond = options.maxRowsPerSecond === undefined ? undefined : Number(options.maxRowsPerSecond);
+  if (maxRowsPerSecond !== undefined && !(maxRowsPerSecond > 0)) {
+    fail(`--max-rows-per-second must be a positive number, not ${options.maxRowsPerSecond}`, CANNOT_CHECK);
   }
   const batchSize = options.batchSize === undefined ? undefined : Number(options.batchSize);
   if (batchSize !== undefined && !(Number.isInteger(batchSize) && batchSize > 0)) {
@@ -72,6 +69,19 @@ export async function graduate(tableName: string, options: GraduateOptions): Pro
     }
     const database = await connectToolDatabase(appDir, log);
     try {
+      if (!options.check) {
+        exitCode = await change(
+          database.engine,
+          tableName,
+          table as TableDefinition,
+          app.schema,
+          { ...options, maxRowsPerSecond },
+          appDir,
+          log,
+        );
+        await database.close();
+        process.exit(exitCode);
+      }
       const read: Read = (statements) => readForTool(database.engine, statements);
       const { state, target } = await inspect(read, tableName, table, app.schema);
       if (!state.exists) {
@@ -106,4 +116,100 @@ export async function graduate(tableName: string, options: GraduateOptions): Pro
     fail(error instanceof CannotCheck ? error.message : explain(error), CANNOT_CHECK);
   }
   process.exit(exitCode);
+}
+
+/** The conformance report, or why it cannot be made. */
+async function conformance(
+  engine: Engine,
+  tableName: string,
+  table: TableDefinition,
+  schema: SchemaDefinition,
+  log: (line: string) => void,
+): Promise<ConformanceReport> {
+  const read: Read = (statements) => readForTool(engine, statements);
+  const { state, target } = await inspect(read, tableName, table, schema);
+  if (!state.exists) {
+    throw new CannotCheck(
+      `the database has no table ${tableName} yet: \`npx convoy migrate\` (or \`convoy dev\`) creates it`,
+    );
+  }
+  log(`checking ${tableName} against the schema first`);
+  let bar: ReturnType<typeof progress> | undefined;
+  const report = await checkConformance(read, target, {
+    onFastPass: (fast) => {
+      if (fast.documents > 10_000) bar = progress(fast.documents, `documents of ${tableName}`);
+    },
+    onProgress: (checked) => bar?.update(checked),
+  });
+  bar?.stop();
+  return report;
+}
+
+/** Every step but --check; returns the exit code. */
+async function change(
+  engine: Engine,
+  tableName: string,
+  table: TableDefinition,
+  schema: SchemaDefinition,
+  options: GraduateOptions & { maxRowsPerSecond?: number },
+  appDir: string,
+  log: (line: string) => void,
+): Promise<number> {
+  await engine.setSchema(JSON.stringify(describeSchema(schema)));
+  const before = await graduation.status(engine, tableName);
+  if (options.status) {
+    if (options.json) console.log(JSON.stringify(before, null, 2));
+    else for (const line of graduation.describe(before)) console.log(line);
+    return 0;
+  }
+  if (options.abort) {
+    const after = JSON.parse(await engine.abortGraduation(tableName)) as graduation.GraduationStatus;
+    log(`aborted: ${tableName} is ${after.stage} again, exactly as before the graduation (its data untouched)`);
+    return 0;
+  }
+  if (options.complete) {
+    await engine.completeGraduation(tableName);
+    log(`${tableName} is relational: its columns are the truth, and the table is what .relational() creates`);
+    if (table.storage !== 'relational') {
+      log(`declare it so in the schema: ${tableName}: defineTable({...}).relational()`);
+    }
+    return 0;
+  }
+  if (before.stage === 'relational') throw new CannotCheck(`${tableName} is relational already: nothing to graduate`);
+  // A new graduation starts only on documents that all fit; a resumed one was checked already.
+  const report = before.stage === 'documents' ? await conformance(engine, tableName, table, schema, log) : undefined;
+  const steps = graduation.plan(engine, tableName);
+  if (options.dryRun || report?.conforms) {
+    const dir = await graduation.writePlan(appDir, tableName, steps, report);
+    log(`the plan: ${path.relative(appDir, dir)}/ (up.sql, down.sql, plan.json${report ? ', report.txt' : ''})`);
+  }
+  if (report && !report.conforms) {
+    for (const line of formatReport(report)) console.log(line);
+    log(pc.red(`${tableName} cannot graduate while documents do not fit the schema: fix them first (above)`));
+  }
+  if (options.dryRun) {
+    console.log(graduation.upSql(tableName, steps));
+    log('dry run: nothing was changed');
+    return report && !report.conforms ? 1 : 0;
+  }
+  if (report && !report.conforms) return 1;
+  log(before.stage === 'graduating' ? `resuming the graduation of ${tableName}` : `graduating ${tableName}`);
+  const stop = () => {
+    log(`stopped; every batch done so far is kept: run \`npx convoy graduate ${tableName}\` again to go on`);
+    process.exit(130);
+  };
+  process.once('SIGINT', stop);
+  try {
+    const after = await graduation.run(
+      engine,
+      tableName,
+      options.maxRowsPerSecond ? { maxRowsPerSecond: options.maxRowsPerSecond } : {},
+      log,
+    );
+    for (const line of graduation.describe(after)) log(line);
+    log(`next: \`npx convoy graduate ${tableName} --complete\` makes it final, \`--abort\` undoes it`);
+  } finally {
+    process.off('SIGINT', stop);
+  }
+  return 0;
 }

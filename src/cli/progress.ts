@@ -18,15 +18,28 @@ function timeLeft(seconds: number): string {
   return `${Math.floor(seconds / 60)} min ${Math.ceil(seconds % 60)} s`;
 }
 
+/** The verb a bar shows: what it is doing, and what it says of what it has done. */
+export interface Verb {
+  doing: string;
+  done: string;
+}
+
+const CHECKING: Verb = { doing: 'checking', done: 'checked' };
+
 /** `what` is the noun counted (`documents of projects`). */
-export function progress(total: number, what: string, stream: NodeJS.WriteStream = process.stderr): Progress {
+export function progress(
+  total: number,
+  what: string,
+  stream: NodeJS.WriteStream = process.stderr,
+  verb: Verb = CHECKING,
+): Progress {
   const started = performance.now();
   const rate = (done: number) => done / Math.max((performance.now() - started) / 1000, 1e-3);
   if (stream.isTTY) {
     const bar = new cliProgress.SingleBar(
       {
         stream,
-        format: `checking ${what} [{bar}] {percentage}% | {value}/{total} | {rate}/s | ETA {eta_formatted}`,
+        format: `${verb.doing} ${what} [{bar}] {percentage}% | {value}/{total} | {rate}/s | ETA {eta_formatted}`,
         formatValue: (value, _options, type) => (type === 'value' || type === 'total' ? count(value) : String(value)),
         hideCursor: true,
         clearOnComplete: true,
@@ -48,7 +61,7 @@ export function progress(total: number, what: string, stream: NodeJS.WriteStream
       const perSecond = rate(done);
       const left = done >= total ? '' : `, about ${timeLeft((total - done) / perSecond)} left`;
       stream.write(
-        `checked ${count(done)} of ${count(total)} ${what} (${Math.floor((100 * done) / total)}%, ${count(perSecond)}/s${left})\n`,
+        `${verb.done} ${count(done)} of ${count(total)} ${what} (${Math.floor((100 * done) / total)}%, ${count(perSecond)}/s${left})\n`,
       );
     },
     stop() {},

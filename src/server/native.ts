@@ -87,6 +87,21 @@ class CheckedEngine implements Engine {
   readForTool(...args: Args<'readForTool'>) {
     return this.inner.readForTool(...args).catch(rethrow);
   }
+  graduationPlan(...args: Args<'graduationPlan'>) {
+    return checked(() => this.inner.graduationPlan(...args));
+  }
+  graduate(...args: Args<'graduate'>) {
+    return this.inner.graduate(...args).catch(rethrow);
+  }
+  graduationStatus(...args: Args<'graduationStatus'>) {
+    return this.inner.graduationStatus(...args).catch(rethrow);
+  }
+  completeGraduation(...args: Args<'completeGraduation'>) {
+    return this.inner.completeGraduation(...args).catch(rethrow);
+  }
+  abortGraduation(...args: Args<'abortGraduation'>) {
+    return this.inner.abortGraduation(...args).catch(rethrow);
+  }
   setFunctions(...args: Args<'setFunctions'>) {
     checked(() => this.inner.setFunctions(...args));
   }

@@ -24,6 +24,11 @@ pub enum ConvoyError {
     Unavailable(String),
     #[error("{0}")]
     Internal(String),
+    /// A planned statement named a column its table no longer has, or does not have yet: the
+    /// table moved to another stage (a graduation) since this process last looked. The process
+    /// reads the stages again and runs the call again; should that keep failing, it is internal.
+    #[error("{0}")]
+    StorageChanged(String),
     /// An error raised by the app's own code, passed to the client as it was thrown.
     #[error("{message}")]
     App {
@@ -109,7 +114,7 @@ impl ConvoyError {
             Self::Conflict(_) => ErrorCode::Conflict,
             Self::PayloadTooLarge(_) => ErrorCode::PayloadTooLarge,
             Self::Unavailable(_) => ErrorCode::Unavailable,
-            Self::Internal(_) => ErrorCode::Internal,
+            Self::Internal(_) | Self::StorageChanged(_) => ErrorCode::Internal,
             Self::App { code, .. } => return ErrorCode::parse(code),
         })
     }
@@ -194,7 +199,7 @@ impl ConvoyError {
     /// request id; its detail goes to the server log under that id.
     #[must_use]
     pub fn public(self, dev: bool) -> Self {
-        let Self::Internal(detail) = self else {
+        let (Self::Internal(detail) | Self::StorageChanged(detail)) = self else {
             return self;
         };
         let request_id = uuid::Uuid::new_v4().to_string();
@@ -213,6 +218,11 @@ impl ConvoyError {
 
     pub fn is_retryable_conflict(&self) -> bool {
         matches!(self, Self::Conflict(_))
+    }
+
+    /// Whether the call failed because a table changed stage under it (see `StorageChanged`).
+    pub fn is_storage_changed(&self) -> bool {
+        matches!(self, Self::StorageChanged(_))
     }
 }
 
@@ -237,6 +247,9 @@ impl From<tokio_postgres::Error> for ConvoyError {
         }
         if let Some(refused) = constraint_violation(db_error) {
             return refused;
+        }
+        if *code == SqlState::UNDEFINED_COLUMN {
+            return Self::StorageChanged(format!("database error: {}", db_error.message()));
         }
         if *code == SqlState::UNTRANSLATABLE_CHARACTER
             || *code == SqlState::INVALID_TEXT_REPRESENTATION

@@ -7,6 +7,7 @@ pub mod database;
 pub mod document;
 pub mod engine;
 pub mod error;
+pub mod graduate;
 pub mod group_commit;
 pub mod migrate;
 pub mod plan;

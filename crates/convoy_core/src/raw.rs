@@ -247,6 +247,7 @@ pub fn explain_failure(error: tokio_postgres::Error, schema: &Schema) -> ConvoyE
             let column = db_error.message().split('"').nth(1).unwrap_or_default();
             if let Some(table) = schema
                 .managed_tables()
+                .filter(|table| table.stage == crate::schema::Stage::Documents)
                 .find(|table| table.fields.iter().any(|field| field == column))
             {
                 // INVALID_ARGS, so that production's clients see the hint too (SPEC §5).
@@ -257,6 +258,8 @@ pub fn explain_failure(error: tokio_postgres::Error, schema: &Schema) -> ConvoyE
                     table.name
                 ));
             }
+            // The app's own SQL names a column that is not there: its mistake, not a stage change.
+            return ConvoyError::Internal(format!("database error: {}", db_error.message()));
         }
         return ConvoyError::from(error);
     }

@@ -36,6 +36,13 @@ pub struct Table {
     /// (`migrate::introspect`); until then the declared one.
     #[serde(skip)]
     pub stage: Stage,
+    /// Reads come from the typed columns: a relational table, or one whose graduation has
+    /// filled and validated them while `data` is still the truth (GRADUATION.md step 4).
+    #[serde(skip)]
+    pub reads_columns: bool,
+    /// The step of the graduation under way, if one is (`convoy.graduations`).
+    #[serde(skip)]
+    pub graduation_step: Option<String>,
     /// An unmanaged table's columns, read from the database (never from the app).
     #[serde(skip)]
     pub columns: Vec<Column>,
@@ -89,7 +96,7 @@ pub struct FieldColumn {
     /// A `jsonb` column of one JSON kind (`object`, `array`): `CHECK (jsonb_typeof(...) = ...)`.
     #[serde(default)]
     pub jsonb_kind: Option<String>,
-    /// `renamed` when the field's snake_case name was one of Convoy's own columns (`createdAt`
+    /// `renamed` when the field's `snake_case` name was one of Convoy's own columns (`createdAt`
     /// is `created_at_field`): sync says so when it creates the column.
     #[serde(default)]
     pub named: Option<String>,
@@ -187,6 +194,7 @@ impl Schema {
             } else {
                 Stage::Documents
             };
+            table.reads_columns = table.relational;
             if table.relational && table.field_columns.len() != table.fields.len() {
                 return Err(ConvoyError::InvalidArgs(format!(
                     "table {} is declared relational but its description maps {} of its {} fields to columns",
@@ -226,8 +234,10 @@ impl Schema {
     /// relational tables whose refs to it cascade or set null. The database changes them, so
     /// the commit must say it did.
     pub fn changed_by_delete_from<'a>(&'a self, parent: &'a str) -> impl Iterator<Item = &'a str> {
+        // A graduating table has its foreign keys from the first step on (NOT VALID ones still
+        // act on deletes).
         self.managed_tables()
-            .filter(|table| table.stage == Stage::Relational)
+            .filter(|table| table.stage == Stage::Relational || table.graduation_step.is_some())
             .filter(move |table| {
                 table.field_columns.iter().any(|column| {
                     column.references.as_deref() == Some(parent)
@@ -351,6 +361,8 @@ mod tests {
             relational: false,
             field_columns: Vec::new(),
             stage,
+            reads_columns: false,
+            graduation_step: None,
             columns: Vec::new(),
             primary_key: Vec::new(),
         };

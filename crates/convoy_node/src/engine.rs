@@ -69,6 +69,48 @@ impl Engine {
             .map_err(|message| to_js(ConvoyError::InvalidArgs(message)))
     }
 
+    /// What a graduation of `table` runs, step by step, as JSON (`convoy graduate --dry-run`).
+    #[napi]
+    pub fn graduation_plan(&self, table: String) -> Result<String> {
+        let plan = self.core.graduation_plan(&table).map_err(to_js)?;
+        Ok(serde_json::to_string(&plan).expect("a plan serializes"))
+    }
+
+    /// Runs (or resumes) the graduation of `table` up to serving from its columns; `optionsJson`
+    /// is `{batchMillis?, maxRowsPerSecond?}`. Returns the status as JSON.
+    #[napi]
+    pub async fn graduate(&self, table: String, options_json: String) -> Result<String> {
+        let options: convoy_core::graduate::BackfillOptions = serde_json::from_str(&options_json)
+            .map_err(|error| {
+            to_js(ConvoyError::InvalidArgs(format!(
+                "graduation options: {error}"
+            )))
+        })?;
+        let status = self.core.graduate(&table, &options).await.map_err(to_js)?;
+        Ok(serde_json::to_string(&status).expect("a status serializes"))
+    }
+
+    /// Where the graduation of `table` is, as JSON.
+    #[napi]
+    pub async fn graduation_status(&self, table: String) -> Result<String> {
+        let status = self.core.graduation_status(&table).await.map_err(to_js)?;
+        Ok(serde_json::to_string(&status).expect("a status serializes"))
+    }
+
+    /// `convoy graduate --complete`: the columns become the truth.
+    #[napi]
+    pub async fn complete_graduation(&self, table: String) -> Result<String> {
+        let status = self.core.complete_graduation(&table).await.map_err(to_js)?;
+        Ok(serde_json::to_string(&status).expect("a status serializes"))
+    }
+
+    /// `convoy graduate --abort`: the table as it was before.
+    #[napi]
+    pub async fn abort_graduation(&self, table: String) -> Result<String> {
+        let status = self.core.abort_graduation(&table).await.map_err(to_js)?;
+        Ok(serde_json::to_string(&status).expect("a status serializes"))
+    }
+
     /// Read-only SQL of Convoy's own tools (the conformance report, the dashboard), outside any
     /// function call: `statementsJson` is `[[sql, [values…]], …]`, run in one snapshot; returns
     /// each statement's rows, as a JSON array of arrays.

@@ -93,6 +93,15 @@ impl CallRunner {
                     tokio::time::sleep(backoff(attempt)).await;
                     attempt += 1;
                 }
+                // A table changed stage under the call (a graduation switched it): read the
+                // stages again and run it once more, so that no call in flight at a switch fails.
+                Err(error) if error.is_storage_changed() && attempt < self.max_attempts => {
+                    tracing::info!(%error, path, "a table's storage changed; running the call again");
+                    if let Err(refresh) = self.engine.refresh_stages().await {
+                        tracing::warn!(error = %refresh, "could not read the tables' stages again");
+                    }
+                    attempt += 1;
+                }
                 Err(ConvoyError::Conflict(_)) => {
                     return Err(ConvoyError::Conflict(format!(
                         "{path} conflicted with concurrent mutations {attempt} times in a row; try again"

@@ -51,6 +51,9 @@ pub struct Engine {
     /// The other processes on the database, told of this one's commits.
     neighbours: Neighbours,
     schema: RwLock<Arc<Schema>>,
+    /// The schema as the app declared it, before the database said what stage each table is at:
+    /// what the stages are read onto again when they change.
+    declared: RwLock<Arc<Schema>>,
     calls: Mutex<HashMap<u32, Arc<Call>>>,
     next_call_id: AtomicU32,
     /// Mutations that only insert one document commit together (see [`GroupCommit`]).
@@ -64,6 +67,7 @@ impl Engine {
             log: CommitLog::default(),
             neighbours: Neighbours::default(),
             schema: RwLock::new(Arc::new(Schema::default())),
+            declared: RwLock::new(Arc::new(Schema::default())),
             calls: Mutex::new(HashMap::new()),
             next_call_id: AtomicU32::new(1),
             lone_inserts: GroupCommit::default(),
@@ -90,9 +94,36 @@ impl Engine {
 
     /// Makes `schema` the one queries are planned against, after reading what the database says
     /// of its unmanaged tables.
-    pub async fn set_schema(&self, mut schema: Schema) -> Result<()> {
-        crate::migrate::introspect(&self.database, &mut schema).await?;
-        *self.schema.write().expect("schema lock poisoned") = Arc::new(schema);
+    pub async fn set_schema(&self, schema: Schema) -> Result<()> {
+        let mut served = schema.clone();
+        crate::migrate::introspect(&self.database, &mut served).await?;
+        *self.declared.write().expect("schema lock poisoned") = Arc::new(schema);
+        *self.schema.write().expect("schema lock poisoned") = Arc::new(served);
+        Ok(())
+    }
+
+    /// Reads every table's stage again (a graduation moved one, GRADUATION.md § Running it
+    /// online) and plans from then on against what the database holds now.
+    pub async fn refresh_stages(&self) -> Result<()> {
+        let mut served = (*self.declared.read().expect("schema lock poisoned").clone()).clone();
+        crate::migrate::introspect(&self.database, &mut served).await?;
+        let changed: Vec<String> = {
+            let current = self.schema();
+            served
+                .tables
+                .iter()
+                .filter(|table| {
+                    current.table(&table.name).ok().is_none_or(|old| {
+                        old.stage != table.stage || old.reads_columns != table.reads_columns
+                    })
+                })
+                .map(|table| table.name.clone())
+                .collect()
+        };
+        *self.schema.write().expect("schema lock poisoned") = Arc::new(served);
+        if !changed.is_empty() {
+            tracing::info!(tables = ?changed, "tables are served at a new stage");
+        }
         Ok(())
     }
 

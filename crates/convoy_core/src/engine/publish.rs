@@ -44,9 +44,20 @@ impl Engine {
 
     /// Announces this process's commits to the other processes on the database and appends
     /// theirs to the log, for as long as it runs (see [`crate::reactivity::Neighbours`]).
+    /// Stage changes (a graduation's steps) arrive on the same channel, and reconnecting may have
+    /// missed some: each time, the stages are read again, apart from the loop that listens.
     pub async fn follow_other_processes(self: Arc<Self>) {
+        let engine = self.clone();
+        let stages_changed = move || {
+            let engine = engine.clone();
+            tokio::spawn(async move {
+                if let Err(error) = engine.refresh_stages().await {
+                    tracing::warn!(%error, "could not read the tables' stages again");
+                }
+            });
+        };
         self.neighbours
-            .follow(&self.database, &self.log, || self.schema())
+            .follow(&self.database, &self.log, || self.schema(), stages_changed)
             .await;
     }
 }

@@ -3,7 +3,7 @@
 
 use crate::database::Database;
 use crate::error::{ConvoyError, Result};
-use crate::schema::{Column, Schema, Stage, Table};
+use crate::schema::{Column, FieldColumn, Schema, Stage, Table};
 use crate::sql::quote_ident;
 
 /// Reads everything [`Schema`] leaves to the database: stages first, then unmanaged tables.
@@ -35,6 +35,7 @@ async fn introspect_stages(database: &Database, schema: &mut Schema) -> Result<(
     } else {
         Vec::new()
     };
+    let graduations = graduations(&client).await?;
     for table in schema.tables.iter_mut().filter(|table| table.managed) {
         let has_data: Option<bool> = client
             .query_opt(
@@ -45,17 +46,31 @@ async fn introspect_stages(database: &Database, schema: &mut Schema) -> Result<(
             )
             .await?
             .map(|row| row.get(0));
-        table.stage = match (
-            recorded.iter().find(|(name, _)| *name == table.name),
-            has_data,
-        ) {
-            (Some((_, stage)), _) if stage == "relational" => Stage::Relational,
+        let recorded = recorded
+            .iter()
+            .find(|(name, _)| *name == table.name)
+            .map(|(_, stage)| stage.as_str());
+        table.graduation_step = None;
+        table.stage = match (recorded, has_data) {
+            (Some("relational"), _) | (None, Some(false)) => Stage::Relational,
             (Some(_), _) | (None, Some(true)) => Stage::Documents,
-            (None, Some(false)) => Stage::Relational,
             // Not created yet: sync creates it as declared.
             (None, None) => table.stage,
         };
-        if table.stage != Stage::Relational {
+        table.reads_columns = table.stage == Stage::Relational;
+        if recorded == Some("graduating") {
+            if let Some((step, columns)) = graduations
+                .iter()
+                .find(|(name, ..)| *name == table.name)
+                .map(|(_, step, columns)| (step, columns))
+            {
+                // The graduation's own plan says which columns exist, whatever the app declares now.
+                table.field_columns.clone_from(columns);
+                table.graduation_step = Some(step.clone());
+                table.reads_columns = step == "columns";
+            }
+        }
+        if !table.reads_columns {
             continue;
         }
         let columns: Vec<(String, bool)> = client
@@ -144,4 +159,34 @@ pub async fn introspect_unmanaged(database: &Database, schema: &mut Schema) -> R
             .collect();
     }
     Ok(())
+}
+
+/// Each graduation under way: its table, its step and the columns of its plan.
+async fn graduations(
+    client: &tokio_postgres::Client,
+) -> Result<Vec<(String, String, Vec<FieldColumn>)>> {
+    let exists: bool = client
+        .query_one("SELECT to_regclass('convoy.graduations') IS NOT NULL", &[])
+        .await?
+        .get(0);
+    if !exists {
+        return Ok(Vec::new());
+    }
+    client
+        .query(
+            "SELECT table_name, step, plan::text FROM convoy.graduations",
+            &[],
+        )
+        .await?
+        .iter()
+        .map(|row| {
+            let plan: String = row.get(2);
+            let columns = serde_json::from_str(&plan).map_err(|error| {
+                ConvoyError::Internal(format!(
+                    "convoy.graduations holds a plan Convoy cannot read: {error}"
+                ))
+            })?;
+            Ok((row.get(0), row.get(1), columns))
+        })
+        .collect()
 }

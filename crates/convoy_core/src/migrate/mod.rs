@@ -5,7 +5,7 @@
 use serde::Serialize;
 
 mod introspect;
-mod relational;
+pub(crate) mod relational;
 
 pub use introspect::{introspect, introspect_unmanaged};
 

@@ -7,7 +7,7 @@ use crate::schema::{ColumnKind, FieldColumn, Table};
 use crate::sql::{quote_ident, quote_literal};
 
 /// Postgres cuts names at 63 bytes; cut ours first, so the name we print is the name it keeps.
-fn constraint_name(table: &str, column: &str, suffix: &str) -> String {
+pub(crate) fn constraint_name(table: &str, column: &str, suffix: &str) -> String {
     let mut name = format!("{table}_{column}");
     while name.len() > 63 - suffix.len() - 1 {
         name.pop();
@@ -80,14 +80,14 @@ pub(super) fn foreign_keys(table: &Table, managed: &[&str]) -> Result<Vec<String
 }
 
 /// Whether one of the schema's indexes starts with `field`, and so serves its foreign key too.
-fn has_index_led_by(table: &Table, field: &str) -> bool {
+pub(crate) fn has_index_led_by(table: &Table, field: &str) -> bool {
     table
         .indexes
         .iter()
         .any(|index| index.fields.first().map(String::as_str) == Some(field))
 }
 
-/// What a new table's columns are named where the name is not the field's snake_case.
+/// What a new table's columns are named where the name is not the field's `snake_case`.
 pub(super) fn naming_notes(table: &Table) -> Vec<String> {
     table
         .field_columns
@@ -170,7 +170,7 @@ pub(super) fn add_columns(
 }
 
 /// The CHECK a column needs: its allowed values, or its JSON kind.
-fn check_of(column: &FieldColumn) -> Result<Option<String>> {
+pub(crate) fn check_of(column: &FieldColumn) -> Result<Option<String>> {
     let name = quote_ident(&column.column)?;
     if let Some(allowed) = &column.allowed {
         let values = allowed

@@ -67,7 +67,7 @@ pub(super) fn document_expr(table: &Table) -> Result<String> {
 
 /// The column's value taken from a document (`document` is a JSONB expression): JSON `null`
 /// and a missing field are both SQL NULL in a typed column; a `jsonb` column keeps JSON `null`.
-pub(super) fn value_from_document(column: &FieldColumn, document: &str) -> Result<String> {
+pub(crate) fn value_from_document(column: &FieldColumn, document: &str) -> Result<String> {
     let key = quote_literal(&column.field)?;
     Ok(match column.kind {
         ColumnKind::Jsonb => format!("({document}->{key})"),

@@ -2,7 +2,7 @@
 //! becomes one parameterised statement. Names come from the schema and are quoted; every value
 //! is a bind parameter.
 
-mod columns;
+pub(crate) mod columns;
 mod ir;
 pub mod page;
 pub mod rows;

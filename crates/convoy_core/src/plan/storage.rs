@@ -31,7 +31,19 @@ pub(crate) enum Layout {
 }
 
 impl Layout {
+    /// How the table is read: from its columns once they can be trusted (a relational table, or
+    /// a graduation's validated columns), else from `data`.
     pub(crate) fn of(table: &Table) -> Self {
+        match (table.managed, table.stage, table.reads_columns) {
+            (false, ..) => Self::Columns,
+            (true, Stage::Relational, _) | (true, Stage::Documents, true) => Self::Relational,
+            (true, Stage::Documents, false) => Self::Documents,
+        }
+    }
+
+    /// How the table is written: where its truth is. While a table graduates, `data` stays the
+    /// truth and a trigger keeps the columns equal to it.
+    pub(crate) fn for_writes(table: &Table) -> Self {
         match (table.managed, table.stage) {
             (false, _) => Self::Columns,
             (true, Stage::Documents) => Self::Documents,

@@ -23,7 +23,7 @@ fn field_columns(table: &Table, document: &str) -> Result<(String, String)> {
 pub fn plan_insert(schema: &Schema, table: &str) -> Result<String> {
     let table = managed_table(schema, table)?;
     let quoted = quote_ident(&table.name)?;
-    if Layout::of(table) == Layout::Relational {
+    if Layout::for_writes(table) == Layout::Relational {
         let (names, values) = field_columns(table, "incoming.document")?;
         return Ok(format!(
             "INSERT INTO {quoted} (id, created_at, updated_at{names}) \
@@ -42,7 +42,7 @@ pub fn plan_insert_rows(schema: &Schema, table: &str) -> Result<String> {
     let table = managed_table(schema, table)?;
     let quoted = quote_ident(&table.name)?;
     let unnest = "FROM unnest($1::uuid[], $2::jsonb[], $3::timestamptz[]) AS incoming (id, document, created_at)";
-    if Layout::of(table) == Layout::Relational {
+    if Layout::for_writes(table) == Layout::Relational {
         let (names, values) = field_columns(table, "incoming.document")?;
         return Ok(format!(
             "INSERT INTO {quoted} (id, created_at, updated_at{names}) \
@@ -64,7 +64,7 @@ pub fn plan_insert_rows(schema: &Schema, table: &str) -> Result<String> {
 pub fn plan_replace(schema: &Schema, table: &str) -> Result<String> {
     let table = managed_table(schema, table)?;
     let quoted = quote_ident(&table.name)?;
-    let update = if Layout::of(table) == Layout::Relational {
+    let update = if Layout::for_writes(table) == Layout::Relational {
         let assignments = table
             .field_columns
             .iter()

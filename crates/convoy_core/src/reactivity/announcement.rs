@@ -15,6 +15,9 @@ pub enum Announcement {
     /// The newcomer's answer to a welcome: "and so do I".
     Ready,
     Commit(WriteSet),
+    /// "A table moved to another stage": every process reads the stages again (`convoy
+    /// graduate` says it, GRADUATION.md § Running it online).
+    Stages,
 }
 
 impl Announcement {
@@ -25,6 +28,7 @@ impl Announcement {
                 serde_json::json!({ "origin": origin, "signal": "welcome" }).to_string()
             }
             Self::Ready => serde_json::json!({ "origin": origin, "signal": "ready" }).to_string(),
+            Self::Stages => serde_json::json!({ "origin": origin, "signal": "stages" }).to_string(),
             Self::Commit(commit) => commit.to_payload(origin, schema),
         }
     }
@@ -41,6 +45,7 @@ impl Announcement {
                 "hello" => Some((signal.origin, Self::Hello)),
                 "welcome" => Some((signal.origin, Self::Welcome)),
                 "ready" => Some((signal.origin, Self::Ready)),
+                "stages" => Some((signal.origin, Self::Stages)),
                 _ => None,
             };
         }

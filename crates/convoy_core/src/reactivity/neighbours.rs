@@ -62,6 +62,7 @@ impl Neighbours {
         database: &Database,
         log: &CommitLog,
         schema: impl Fn() -> Arc<Schema>,
+        stages_changed: impl Fn(),
     ) {
         let (sender, mut commits) = tokio::sync::mpsc::unbounded_channel();
         *self.publisher.lock().expect("publisher lock poisoned") = Some(sender);
@@ -71,6 +72,7 @@ impl Neighbours {
                 Ok((client, mut notifications)) => {
                     if connected_before {
                         log.append(Arc::new(WriteSet::everything()));
+                        stages_changed();
                     }
                     connected_before = true;
                     let mut outgoing = vec![Announcement::Hello];
@@ -92,7 +94,14 @@ impl Neighbours {
                         tokio::select! {
                             notification = notifications.recv() => match notification {
                                 Some(notification) => {
-                                    if let Some(answer) = self.heard(notification.payload(), log) {
+                                    if matches!(
+                                        Announcement::parse(notification.payload()),
+                                        Some((_, Announcement::Stages))
+                                    ) {
+                                        stages_changed();
+                                    } else if let Some(answer) =
+                                        self.heard(notification.payload(), log)
+                                    {
                                         outgoing.push(answer);
                                     }
                                 }
@@ -148,6 +157,7 @@ impl Neighbours {
                 log.append(Arc::new(commit));
                 None
             }
+            Some((_, Announcement::Stages)) => None,
             // A ready (the newcomer announces from now on, and what it committed before must be
             // assumed), or a payload that is not an announcement: every live query runs again.
             Some((_, Announcement::Ready)) | None => {
