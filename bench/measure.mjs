@@ -1,6 +1,17 @@
-/** Load and checks for the `listProjects` query: autocannon rounds, their sum, and a spot check. */
+/**
+ * Load and checks: autocannon runs of the `listProjects` query and of mutations, rounds in A B B A
+ * order with the CPU they cost, their sum, a spot check, and the report's machine and file.
+ */
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { mkdirSync, renameSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
 import autocannon from 'autocannon';
+import { readCpu } from './cpu.mjs';
+
+const here = path.dirname(fileURLToPath(import.meta.url));
 
 export const DOCUMENTS_PER_RESPONSE = 20;
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
@@ -33,6 +44,68 @@ export function load(server, { userIds, connections, seconds }) {
     // mismatch. The spot check below looks at a few responses in depth.
     verifyBody: (body) => countDocuments(body) === DOCUMENTS_PER_RESPONSE,
   });
+}
+
+/**
+ * One autocannon run of `POST /api/mutation` against `server`, the i-th request's body from
+ * `body(i)`; an answer that is not `{"value":…}` counts as a mismatch.
+ */
+export function loadMutations(server, { body, connections, seconds }) {
+  let next = 0;
+  return autocannon({
+    url: server.url,
+    connections,
+    duration: seconds,
+    skipAggregateResult: true,
+    requests: [
+      {
+        method: 'POST',
+        path: '/api/mutation',
+        headers: { 'content-type': 'application/json' },
+        setupRequest: (request) => ({ ...request, body: body(next++) }),
+      },
+    ],
+    verifyBody: (answer) => answer.startsWith('{"value":'),
+  });
+}
+
+/**
+ * Runs `run(server)` (one autocannon run) `rounds` times per server, in the order A B C, C B A, …
+ * so that drift during the run falls on every server alike, reading the CPU each run costs the
+ * server's process and Postgres (bench/cpu.mjs). Resolves with each server's runs and CPU µs per
+ * answered request (null where /proc cannot be read).
+ */
+export async function measureInRounds(servers, { rounds, run, log = () => {} }) {
+  const measured = new Map(servers.map((server) => [server, { rounds: [], server: 0, postgres: 0, requests: 0 }]));
+  for (let round = 0; round < rounds; round++) {
+    const order = round % 2 === 0 ? servers : [...servers].reverse();
+    for (const server of order) {
+      log(`round ${round + 1}/${rounds}: ${server.label}`);
+      const cpuSpent = readCpu(server.pid);
+      const result = await run(server);
+      const used = cpuSpent();
+      const spent = measured.get(server);
+      spent.server += used.server ?? Number.NaN;
+      spent.postgres += used.postgres ?? Number.NaN;
+      spent.requests += result['2xx'];
+      spent.rounds.push(result);
+    }
+  }
+  return new Map(
+    [...measured].map(([server, spent]) => {
+      const perRequest = (part) => {
+        const micros = Math.round(spent[part] / spent.requests);
+        return Number.isFinite(micros) ? micros : null;
+      };
+      return [
+        server,
+        {
+          rounds: spent.rounds,
+          cpuMicrosPerRequest: { server: perRequest('server'), postgres: perRequest('postgres') },
+        },
+      ];
+    }),
+  );
 }
 
 function countDocuments(body) {
@@ -113,4 +186,35 @@ export function assertSameAnswers(a, b) {
       `${a.server.label} and ${b.server.label} disagree on listProjects(${userId})`,
     );
   }
+}
+
+/** The machine a report was measured on. */
+export function describeMachine(postgresVersion) {
+  return {
+    cpus: os.cpus().length,
+    cpuModel: os.cpus()[0]?.model.trim(),
+    memoryGiB: Math.round(os.totalmem() / 2 ** 30),
+    platform: `${os.platform()} ${os.release()} ${os.arch()}`,
+    node: process.version,
+    postgres: postgresVersion,
+  };
+}
+
+/** The short commit of the checkout the bench runs from, `+` when it has changes not committed. */
+export function gitCommit() {
+  const git = (...args) => spawnSync('git', args, { cwd: here, encoding: 'utf8' });
+  const head = git('rev-parse', '--short', 'HEAD');
+  if (head.status !== 0) return null;
+  const dirty = git('status', '--porcelain', '--untracked-files=no').stdout.trim() !== '';
+  return `${head.stdout.trim()}${dirty ? '+' : ''}`;
+}
+
+/** Writes `report` to bench/results/`name` whole (a temporary file renamed), and returns its path. */
+export function writeResults(name, report) {
+  const directory = path.join(here, 'results');
+  mkdirSync(directory, { recursive: true });
+  const file = path.join(directory, name);
+  writeFileSync(`${file}.tmp`, `${JSON.stringify(report, null, 2)}\n`);
+  renameSync(`${file}.tmp`, file);
+  return file;
 }

@@ -14,6 +14,7 @@ import { parseArgs } from 'node:util';
 import autocannon from 'autocannon';
 import pg from 'pg';
 import { readCpu } from './cpu.mjs';
+import { loadMutations } from './measure.mjs';
 import { seed } from './seed.mjs';
 import { startServer } from './servers.mjs';
 
@@ -93,22 +94,7 @@ const WORKLOADS = {
 };
 
 function load(server, workload, seconds) {
-  let next = 0;
-  return autocannon({
-    url: server.url,
-    connections,
-    duration: seconds,
-    skipAggregateResult: true,
-    requests: [
-      {
-        method: 'POST',
-        path: '/api/mutation',
-        headers: { 'content-type': 'application/json' },
-        setupRequest: (request) => ({ ...request, body: workload.body(server, next++) }),
-      },
-    ],
-    verifyBody: (body) => body.startsWith('{"value":'),
-  });
+  return loadMutations(server, { body: (i) => workload.body(server, i), connections, seconds });
 }
 
 /** Convoy's count of mutations that conflicted in Postgres and ran again (GET /metrics). */

@@ -7,7 +7,11 @@ import { fileURLToPath } from 'node:url';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const exampleApp = path.join(root, 'examples', 'app');
-const benchApp = path.join(root, 'bench', 'app');
+export const benchApp = path.join(root, 'bench', 'app');
+// Every managed table of the app declared `.relational()` (src/schema.ts): what `convoy migrate`
+// creates, and what the server then serves (a table's recorded stage wins: one created as
+// documents stays documents).
+const RELATIONAL = { CONVOY_TEST_STORAGE: 'relational' };
 
 export const SERVERS = {
   handwritten: {
@@ -28,6 +32,15 @@ export const SERVERS = {
     args: ['convoy/_generated/http.js'],
     prepare: (databaseUrl) => prepareConvoyServer(benchApp, databaseUrl),
   },
+  // The same app with every table relational, for bench/relational.mjs: it needs a database whose
+  // tables `convoy migrate` created relational (bench/seed.mjs, `storage: 'relational'`).
+  'convoy-bench-app-relational': {
+    label: 'Convoy, relational',
+    cwd: benchApp,
+    args: ['convoy/_generated/http.js'],
+    env: RELATIONAL,
+    prepare: (databaseUrl) => prepareConvoyServer(benchApp, databaseUrl, RELATIONAL),
+  },
 };
 
 /**
@@ -35,23 +48,27 @@ export const SERVERS = {
  * `convoy/_generated/http.js` if this checkout has none yet) and `convoy migrate` (it never
  * changes the schema itself).
  */
-function prepareConvoyServer(app, databaseUrl) {
+function prepareConvoyServer(app, databaseUrl, env = {}) {
+  for (const command of ['build', 'migrate']) convoyCli(app, command, databaseUrl, env);
+}
+
+/** Runs `convoy <command>` in `app` on `databaseUrl`, as a deploy does; throws with its output if it fails. */
+export function convoyCli(app, command, databaseUrl, env = {}) {
   const cli = path.join(root, 'dist', 'cli', 'bin.js');
   if (!existsSync(cli)) {
     throw new Error(
       `Convoy's CLI is not built (dist/cli/bin.js); run \`npm run build\`, or measure the hand-written server alone with \`--only handwritten\``,
     );
   }
-  for (const command of ['build', 'migrate']) {
-    const result = spawnSync(process.execPath, [cli, command], {
-      cwd: app,
-      encoding: 'utf8',
-      env: { ...process.env, DATABASE_URL: databaseUrl },
-    });
-    if (result.status !== 0) {
-      throw new Error(`\`convoy ${command}\` failed in ${app}:\n${result.stdout}${result.stderr}`);
-    }
+  const result = spawnSync(process.execPath, [cli, command], {
+    cwd: app,
+    encoding: 'utf8',
+    env: { ...process.env, ...env, DATABASE_URL: databaseUrl },
+  });
+  if (result.status !== 0) {
+    throw new Error(`\`convoy ${command}\` failed in ${app}:\n${result.stdout}${result.stderr}`);
   }
+  return result.stdout;
 }
 
 /** Starts one of SERVERS on a free loopback port and resolves once its /health answers 200. */
@@ -61,7 +78,14 @@ export async function startServer(name, databaseUrl) {
   const port = await freePort();
   const child = spawn(process.execPath, server.args, {
     cwd: server.cwd,
-    env: { ...process.env, NODE_ENV: 'production', DATABASE_URL: databaseUrl, HOST: '127.0.0.1', PORT: String(port) },
+    env: {
+      ...process.env,
+      ...server.env,
+      NODE_ENV: 'production',
+      DATABASE_URL: databaseUrl,
+      HOST: '127.0.0.1',
+      PORT: String(port),
+    },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   // The last 64 KiB of what it printed, for errors: Convoy logs a line per request.
