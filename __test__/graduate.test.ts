@@ -225,6 +225,15 @@ describe('convoy graduate, online', { timeout: 300_000 }, () => {
     while (!pagesDone) await nextPage(at(2));
 
     assert.deepEqual(failures, [], `${failures.length} of ${calls} calls failed`);
+    // Every process was told, and serves the table from its columns now.
+    for (const server of servers) {
+      const metrics = await (await fetch(`${server}/metrics`)).text();
+      assert.match(
+        metrics,
+        /convoy_table_stage\{table="projects",stage="relational",step="",reads="columns"\} 1/,
+        server,
+      );
+    }
     assert.ok(calls > 200, `the load made ${calls} calls`);
     // Every acknowledged write is there, each once.
     const stored = new Set(

@@ -103,6 +103,12 @@ impl Metrics {
         );
         counter(
             &mut out,
+            "convoy_storage_changes_retried_total",
+            "Runs that met a table moved to another stage by a graduation, and ran again.",
+            calls.storage_retries(),
+        );
+        counter(
+            &mut out,
             "convoy_live_query_updates_total",
             "New results of live queries sent to their subscribers.",
             live.updates(),
@@ -172,4 +178,69 @@ impl Metrics {
         );
         out
     }
+}
+
+/// Each managed table's stage as this process serves it, and each graduation's progress (read
+/// from Convoy's bookkeeping, for tables that are graduating only).
+pub async fn stages(engine: &Engine) -> String {
+    let schema = engine.schema();
+    let mut out = String::from(
+        "# HELP convoy_table_stage The stage each table is served at (1): documents, graduating (with its step) or relational, and where reads come from.
+# TYPE convoy_table_stage gauge
+",
+    );
+    let mut graduating = Vec::new();
+    for table in schema.managed_tables() {
+        let stage = match (&table.graduation_step, table.stage) {
+            (Some(_), _) => "graduating",
+            (None, convoy_core::schema::Stage::Documents) => "documents",
+            (None, convoy_core::schema::Stage::Relational) => "relational",
+        };
+        let reads = if table.reads_columns {
+            "columns"
+        } else {
+            "data"
+        };
+        let step = table.graduation_step.as_deref().unwrap_or("");
+        writeln!(
+            out,
+            "convoy_table_stage{{table=\"{}\",stage=\"{stage}\",step=\"{step}\",reads=\"{reads}\"}} 1",
+            table.name
+        )
+        .expect("writing to a String");
+        if table.graduation_step.is_some() {
+            graduating.push(table.name.clone());
+        }
+    }
+    if graduating.is_empty() {
+        return out;
+    }
+    out.push_str(
+        "# HELP convoy_graduation_rows_done Rows a graduation has backfilled.
+# TYPE convoy_graduation_rows_done gauge
+",
+    );
+    let mut totals = String::from(
+        "# HELP convoy_graduation_rows_total Rows of the graduating table.
+# TYPE convoy_graduation_rows_total gauge
+",
+    );
+    for name in graduating {
+        if let Ok(status) = engine.graduation_status(&name).await {
+            writeln!(
+                out,
+                "convoy_graduation_rows_done{{table=\"{name}\"}} {}",
+                status.rows_done
+            )
+            .expect("writing to a String");
+            writeln!(
+                totals,
+                "convoy_graduation_rows_total{{table=\"{name}\"}} {}",
+                status.rows_total
+            )
+            .expect("writing to a String");
+        }
+    }
+    out.push_str(&totals);
+    out
 }

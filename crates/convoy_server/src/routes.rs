@@ -73,7 +73,8 @@ pub(crate) async fn handle(state: &State, request: Request<Incoming>) -> Respons
         "/health" => return health(state, request.method()).await,
         "/metrics" => {
             let live_queries = state.live.len();
-            let body = state.metrics.render(&state.runner.engine, &state.runner.stats, &state.live, live_queries);
+            let mut body = state.metrics.render(&state.runner.engine, &state.runner.stats, &state.live, live_queries);
+            body.push_str(&crate::metrics::stages(&state.runner.engine).await);
             let mut response = Response::new(Full::new(Bytes::from(body)));
             response.headers_mut().insert(
                 CONTENT_TYPE,

@@ -97,6 +97,7 @@ impl CallRunner {
                 // stages again and run it once more, so that no call in flight at a switch fails.
                 Err(error) if error.is_storage_changed() && attempt < self.max_attempts => {
                     tracing::info!(%error, path, "a table's storage changed; running the call again");
+                    self.stats.storage_retried();
                     if let Err(refresh) = self.engine.refresh_stages().await {
                         tracing::warn!(error = %refresh, "could not read the tables' stages again");
                     }

@@ -13,6 +13,8 @@ pub struct CallStats {
     conflicts_retried: AtomicU64,
     /// Query runs restarted inside a transaction after a second statement.
     restarts: AtomicU64,
+    /// Runs that met a table moved to another stage (a graduation) and ran again.
+    storage_retried: AtomicU64,
 }
 
 fn kind_index(kind: CallKind) -> usize {
@@ -29,6 +31,14 @@ impl CallStats {
 
     pub fn conflict_retried(&self) {
         self.conflicts_retried.fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub fn storage_retried(&self) {
+        self.storage_retried.fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub fn storage_retries(&self) -> u64 {
+        self.storage_retried.load(Ordering::Relaxed)
     }
 
     pub fn restarted(&self) {
