@@ -2,7 +2,7 @@
 //! the table's plan: the columns of its fields at the relational stage.
 
 use crate::migrate::relational::{check_of, constraint_name, has_index_led_by};
-use crate::plan::columns::value_from_document;
+use crate::plan::columns::{assignments_from_document, value_from_document};
 use crate::reactivity::{Announcement, CHANNEL};
 use crate::schema::{FieldColumn, Table};
 use crate::sql::{quote_ident, quote_literal};
@@ -115,41 +115,19 @@ pub(super) fn constraints(table: &Table) -> Result<Vec<Constraint>> {
 /// One backfill batch: the columns of the next `$2` rows after `$1`, from their `data`.
 pub(super) fn backfill_batch(table: &Table) -> Result<String> {
     let quoted = quote_ident(&table.name)?;
-    let assignments = table
-        .field_columns
-        .iter()
-        .map(|column| {
-            Ok(format!(
-                "{} = {}",
-                quote_ident(&column.column)?,
-                value_from_document(column, "t.data")?
-            ))
-        })
-        .collect::<Result<Vec<_>>>()?;
     Ok(format!(
         "WITH batch AS (SELECT id FROM {quoted} WHERE id > $1 ORDER BY id LIMIT $2) \
          UPDATE {quoted} AS t SET {} FROM batch WHERE t.id = batch.id RETURNING t.id",
-        assignments.join(", ")
+        assignments_from_document(table, "t.data")?.join(", ")
     ))
 }
 
 /// The same for one row, to name the row a failed batch stumbled on.
 pub(super) fn backfill_row(table: &Table) -> Result<String> {
-    let quoted = quote_ident(&table.name)?;
-    let assignments = table
-        .field_columns
-        .iter()
-        .map(|column| {
-            Ok(format!(
-                "{} = {}",
-                quote_ident(&column.column)?,
-                value_from_document(column, "t.data")?
-            ))
-        })
-        .collect::<Result<Vec<_>>>()?;
     Ok(format!(
-        "UPDATE {quoted} AS t SET {} WHERE t.id = $1",
-        assignments.join(", ")
+        "UPDATE {} AS t SET {} WHERE t.id = $1",
+        quote_ident(&table.name)?,
+        assignments_from_document(table, "t.data")?.join(", ")
     ))
 }
 

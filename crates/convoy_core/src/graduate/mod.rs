@@ -222,14 +222,7 @@ impl Engine {
         }
         let target = self.resumed_target(name).await?;
         locks::run_in_transaction(self.database(), &ddl::complete(&target)?).await?;
-        self.database()
-            .schema_connection()
-            .await?
-            .batch_execute(&format!(
-                "DROP FUNCTION IF EXISTS {}()",
-                ddl::sync_function(&target)?
-            ))
-            .await?;
+        self.drop_sync_function(&target).await?;
         status(self.database(), name).await
     }
 
@@ -248,15 +241,24 @@ impl Engine {
             Err(_) => self.graduation_target(name)?,
         };
         locks::run_in_transaction(self.database(), &ddl::abort(&target)?).await?;
+        self.drop_sync_function(&target).await?;
+        status(self.database(), name).await
+    }
+}
+
+impl Engine {
+    /// The trigger's function, once the trigger is gone (its own statement: dropping it inside
+    /// the short transaction would only lengthen it).
+    async fn drop_sync_function(&self, target: &Table) -> Result<()> {
         self.database()
             .schema_connection()
             .await?
             .batch_execute(&format!(
                 "DROP FUNCTION IF EXISTS {}()",
-                ddl::sync_function(&target)?
+                ddl::sync_function(target)?
             ))
             .await?;
-        status(self.database(), name).await
+        Ok(())
     }
 }
 

@@ -76,6 +76,22 @@ pub(crate) fn value_from_document(column: &FieldColumn, document: &str) -> Resul
     })
 }
 
+/// `"column" = value` for every field column of `table`, each value taken from `document`: the
+/// assignments of an `UPDATE` that writes a document into its columns.
+pub(crate) fn assignments_from_document(table: &Table, document: &str) -> Result<Vec<String>> {
+    table
+        .field_columns
+        .iter()
+        .map(|column| {
+            Ok(format!(
+                "{} = {}",
+                quote_ident(&column.column)?,
+                value_from_document(column, document)?
+            ))
+        })
+        .collect()
+}
+
 /// A typed column compared with a JSON value, with JSONB's answer for every row.
 pub(super) fn compare(
     expr: &str,

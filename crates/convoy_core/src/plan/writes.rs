@@ -1,7 +1,7 @@
 //! The statements that write a managed table's rows: the document whole into `data`, or, in a
 //! relational table, each field into its column.
 
-use super::columns::value_from_document;
+use super::columns::{assignments_from_document, value_from_document};
 use super::storage::{managed_table, Layout};
 use crate::error::Result;
 use crate::schema::{Schema, Table};
@@ -65,17 +65,7 @@ pub fn plan_replace(schema: &Schema, table: &str) -> Result<String> {
     let table = managed_table(schema, table)?;
     let quoted = quote_ident(&table.name)?;
     let update = if Layout::for_writes(table) == Layout::Relational {
-        let assignments = table
-            .field_columns
-            .iter()
-            .map(|column| {
-                Ok(format!(
-                    "{} = {}",
-                    quote_ident(&column.column)?,
-                    value_from_document(column, "$2::jsonb")?
-                ))
-            })
-            .collect::<Result<Vec<_>>>()?;
+        let assignments = assignments_from_document(table, "$2::jsonb")?;
         let mut set = assignments.join(", ");
         if !set.is_empty() {
             set.push_str(", ");
