@@ -254,24 +254,40 @@ describe('what the production server checks before it serves', { timeout: 300_00
     assert.equal(built.code, 0, built.output);
   });
 
-  test('CONVOY_CHANGE_TRIGGER=1 without the trigger refuses, naming migrate; after migrate installs it, it serves', async () => {
+  test('without the change triggers it refuses, naming migrate; migrate installs them once; CONVOY_CHANGE_TRIGGER=0 turns them off', async () => {
     const database = await newDatabase();
     const env = { DATABASE_URL: database.url };
-    const migrated = await convoy(['migrate'], app, { ...process.env, ...env });
+    const migrated = await convoy(['migrate'], app, { ...process.env, ...env, CONVOY_CHANGE_TRIGGER: '0' });
     assert.equal(migrated.code, 0, migrated.output);
+    assert.doesNotMatch(migrated.output, /change triggers/);
 
-    const refused = await runProductionToExit(app, { ...env, CONVOY_CHANGE_TRIGGER: '1' });
+    const refused = await runProductionToExit(app, env);
     assert.notEqual(refused.code, 0);
-    assert.match(refused.output, /the change trigger is not installed on .*notes/);
-    assert.match(refused.output, /CONVOY_CHANGE_TRIGGER=1 npx convoy migrate/);
+    assert.match(refused.output, /the change triggers .* are missing or out of date on .*notes/);
+    assert.match(refused.output, /Run `npx convoy migrate` first/);
+    const off = await startProduction(app, { ...env, CONVOY_CHANGE_TRIGGER: '0' });
+    try {
+      assert.equal((await call(off.url, 'query', 'notes:list')).status, 200);
+    } finally {
+      await off.running.stop('SIGTERM');
+    }
 
-    const withTrigger = await convoy(['migrate'], app, { ...process.env, ...env, CONVOY_CHANGE_TRIGGER: '1' });
+    const dryRun = await convoy(['migrate', '--dry-run'], app, { ...process.env, ...env });
+    assert.match(dryRun.output, /would install the change triggers on .*notes/);
+    const withTrigger = await convoy(['migrate'], app, { ...process.env, ...env });
     assert.equal(withTrigger.code, 0, withTrigger.output);
-    // migrate prints what the core ran, the trigger function's body included.
-    assert.match(withTrigger.output, /CREATE OR REPLACE FUNCTION convoy\.notify_change\(\)[\s\S]*pg_notify/);
-    assert.match(withTrigger.output, /CREATE OR REPLACE TRIGGER convoy_notify_change .* ON "notes"/);
+    // migrate prints what the core ran, each function's body included.
+    assert.match(withTrigger.output, /CREATE OR REPLACE FUNCTION convoy\."notify_notes"\(\)[\s\S]*pg_notify/);
+    assert.match(
+      withTrigger.output,
+      /CREATE OR REPLACE TRIGGER convoy_notify_insert AFTER INSERT ON "notes" REFERENCING NEW TABLE/,
+    );
+    // Once there and current, a migrate has nothing to do.
+    const again = await convoy(['migrate'], app, { ...process.env, ...env });
+    assert.match(again.output, /nothing to do/);
+    assert.doesNotMatch(again.output, /change triggers/);
 
-    const { running, url } = await startProduction(app, { ...env, CONVOY_CHANGE_TRIGGER: '1' });
+    const { running, url } = await startProduction(app, env);
     try {
       assert.equal((await call(url, 'query', 'notes:list')).status, 200);
     } finally {

@@ -57,20 +57,27 @@ export async function loadForMigrate(
   );
 }
 
+/** The tables whose change triggers are missing or out of date. */
+async function untriggered(engine: Awaited<ReturnType<typeof connectEngine>>, app: LoadedApp): Promise<string[]> {
+  await setAppSchema(engine, app);
+  return engine.tablesWithoutChangeTrigger();
+}
+
 /** A statement as psql takes it: ending with one `;`. */
 const printStatement = (statement: string) =>
   console.log(statement.trimEnd().endsWith(';') ? statement : `${statement};`);
 
 /**
  * The same schema sync as `convoy dev`, for production, and the one step that changes the
- * schema: says what it will do, does it, and prints each statement it ran. With
- * `CONVOY_CHANGE_TRIGGER=1` it also installs the change trigger (docs/postgres.md).
+ * schema: says what it will do, does it, and prints each statement it ran. It also installs the
+ * change triggers where they are missing or out of date, unless `CONVOY_CHANGE_TRIGGER=0`
+ * (docs/postgres.md § Writes you make yourself).
  */
 export async function migrate(options: { dir?: string; dryRun?: boolean }): Promise<void> {
   const appDir = resolveAppDir(options.dir);
   const databaseUrl = process.env.DATABASE_URL;
   if (!databaseUrl) fail('DATABASE_URL is not set; migrate syncs the schema of the database it names.');
-  const changeTrigger = process.env.CONVOY_CHANGE_TRIGGER === '1';
+  const changeTrigger = process.env.CONVOY_CHANGE_TRIGGER !== '0';
   try {
     const { app, from } = await loadForMigrate(appDir);
     info(`the schema of ${from}, the database ${databaseOf(databaseUrl)}`);
@@ -89,9 +96,9 @@ export async function migrate(options: { dir?: string; dryRun?: boolean }): Prom
         }
         for (const note of plan.notes) info(pc.yellow(note));
         if (changeTrigger) {
-          info(
-            `CONVOY_CHANGE_TRIGGER=1: would install the change trigger on ${triggerTables.join(', ') || 'no table'}`,
-          );
+          // Only a database whose tables exist can say whether their triggers do.
+          const missing = changes.length === 0 ? await untriggered(engine, app) : triggerTables;
+          if (missing.length > 0) info(`would install the change triggers on ${missing.join(', ')}`);
         }
         info('dry run: nothing was changed');
         return;
@@ -109,10 +116,11 @@ export async function migrate(options: { dir?: string; dryRun?: boolean }): Prom
         for (const note of report.notes) info(pc.yellow(note));
         ran += report.statements.length;
       }
-      if (changeTrigger) {
-        if (changes.length === 0) await setAppSchema(engine, app);
+      if (changeTrigger && (await untriggered(engine, app)).length > 0) {
         const statements = await engine.installChangeTrigger();
-        info('CONVOY_CHANGE_TRIGGER=1: installed the change trigger (writes made outside Convoy reach live queries):');
+        info(
+          'installed the change triggers (writes made outside Convoy reach live queries; CONVOY_CHANGE_TRIGGER=0 turns them off):',
+        );
         for (const statement of statements) printStatement(statement);
         ran += statements.length;
       }

@@ -47,7 +47,8 @@ export async function runProduction(options: { entry: string }): Promise<void> {
       ...limitsFromEnv(),
       load: 'bundle',
       syncSchema: false,
-      changeTrigger: process.env.CONVOY_CHANGE_TRIGGER === '1',
+      // On unless turned off: writes made outside Convoy reach live queries (docs/postgres.md).
+      changeTrigger: process.env.CONVOY_CHANGE_TRIGGER !== '0',
     });
     console.log(`convoy: serving ${server.app.functions.size} functions on port ${server.port}`);
     const stop = async () => {

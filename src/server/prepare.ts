@@ -68,14 +68,15 @@ export async function prepareSchema(
   return report;
 }
 
-/** The production server never installs the change trigger (migrate does), so it checks that it is there. */
+/** The production server never installs the change triggers (migrate does), so it checks that they are there, and current. */
 export async function requireChangeTrigger(engine: Engine): Promise<void> {
   const missing = await engine.tablesWithoutChangeTrigger();
   if (missing.length > 0) {
     throw new ConvoyError(
       'INVALID_ARGS',
-      `CONVOY_CHANGE_TRIGGER=1, but the change trigger is not installed on ${missing.join(', ')}. ` +
-        'Run `CONVOY_CHANGE_TRIGGER=1 npx convoy migrate` first: the production server never changes the schema.',
+      `the change triggers (which tell live queries of writes made outside Convoy) are missing or out of date on ${missing.join(', ')}. ` +
+        'Run `npx convoy migrate` first: it installs them, and the production server never changes the schema. ' +
+        '(CONVOY_CHANGE_TRIGGER=0 turns them off, for migrate and for the server.)',
     );
   }
 }

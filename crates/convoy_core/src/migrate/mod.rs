@@ -4,6 +4,7 @@
 
 use serde::Serialize;
 
+pub mod change_trigger;
 mod introspect;
 pub(crate) mod relational;
 
@@ -42,83 +43,60 @@ CREATE TABLE IF NOT EXISTS convoy.indexes (
   PRIMARY KEY (table_name, index_name)
 );";
 
-/// Reports writes made outside Convoy (psql, a migration, another service) to the live queries
-/// of every process, table-wide: a statement-level trigger on each managed table announces its
-/// table on the `convoy_changes` channel. Convoy's own transactions set `convoy.writer`, so the
-/// trigger stays quiet for them (their writes travel, more precisely, by themselves).
-const CHANGE_TRIGGER_FUNCTION: &str = "
-CREATE SCHEMA IF NOT EXISTS convoy;
-CREATE OR REPLACE FUNCTION convoy.notify_change() RETURNS trigger LANGUAGE plpgsql AS $$
-BEGIN
-  IF current_setting('convoy.writer', true) IS DISTINCT FROM 'convoy' THEN
-    PERFORM pg_notify('convoy_changes', json_build_object(
-      'origin', 'postgres', 'everything', false,
-      'writes', json_build_array(json_build_object('table', TG_TABLE_NAME)))::text);
-  END IF;
-  RETURN NULL;
-END
-$$;";
-
 /// Bookkeeping from before tables had stages: every table then held documents.
 const BOOKKEEPING_STAGE: &str =
     "ALTER TABLE convoy.tables ADD COLUMN IF NOT EXISTS stage text NOT NULL DEFAULT 'documents'";
 
-/// The trigger's name on each table.
-const CHANGE_TRIGGER: &str = "convoy_notify_change";
-
-/// Installs (or refreshes) the trigger of [`CHANGE_TRIGGER_FUNCTION`] on every managed table, in
-/// one transaction; returns the statements it ran, for `convoy migrate` to print.
+/// Installs (or refreshes) the change triggers (`change_trigger`) on every managed table, in one
+/// transaction; returns the statements it ran, for `convoy migrate` to print.
 pub async fn install_change_trigger(database: &Database, schema: &Schema) -> Result<Vec<String>> {
     let client = database.schema_connection().await?;
-    let mut statements = vec![CHANGE_TRIGGER_FUNCTION
-        .trim()
-        .trim_end_matches(';')
-        .to_owned()];
+    let mut statements = vec!["CREATE SCHEMA IF NOT EXISTS convoy".to_owned()];
     for table in schema.managed_tables() {
-        statements.push(format!(
-            "CREATE OR REPLACE TRIGGER {CHANGE_TRIGGER} \
-             AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON {} \
-             FOR EACH STATEMENT EXECUTE FUNCTION convoy.notify_change()",
-            quote_ident(&table.name)?
-        ));
+        statements.push(change_trigger::function(table)?);
+        statements.extend(change_trigger::triggers(table)?);
     }
+    // The table-wide function of before, once no trigger uses it.
+    statements.push("DROP FUNCTION IF EXISTS convoy.notify_change()".to_owned());
     client
         .batch_execute(&format!("BEGIN;\n{};\nCOMMIT", statements.join(";\n")))
         .await?;
     Ok(statements)
 }
 
-/// The managed tables that lack the change trigger (all of them when its function is missing):
-/// what the production server checks before it relies on the trigger, since it never installs it.
+/// The managed tables whose change triggers are missing, or run a function of another schema
+/// (an index added since they were installed would go untold): what the production server
+/// checks before it relies on them, since it never installs them itself.
 pub async fn tables_without_change_trigger(
     database: &Database,
     schema: &Schema,
 ) -> Result<Vec<String>> {
     let client = database.connection().await?;
-    let names: Vec<&str> = schema
-        .managed_tables()
-        .map(|table| table.name.as_str())
-        .collect();
-    let with_trigger: Vec<String> = client
-        .query(
-            "SELECT c.relname::text FROM pg_trigger t
-             JOIN pg_class c ON c.oid = t.tgrelid
-             JOIN pg_proc p ON p.oid = t.tgfoid
-             JOIN pg_namespace n ON n.oid = p.pronamespace
-             WHERE t.tgname = $1 AND c.relname = ANY($2) AND n.nspname = 'convoy'
-               AND p.proname = 'notify_change'
-               AND c.relnamespace = to_regnamespace(current_schema())",
-            &[&CHANGE_TRIGGER, &names],
-        )
-        .await?
-        .iter()
-        .map(|row| row.get(0))
-        .collect();
-    Ok(names
-        .into_iter()
-        .filter(|name| !with_trigger.iter().any(|found| found == name))
-        .map(str::to_owned)
-        .collect())
+    let mut missing = Vec::new();
+    for table in schema.managed_tables() {
+        let expected = change_trigger::function(table)?;
+        let body = expected.split("$$").nth(1).unwrap_or_default().to_owned();
+        let installed: i64 = client
+            .query_one(
+                "SELECT count(*) FROM pg_trigger t
+                 JOIN pg_proc p ON p.oid = t.tgfoid
+                 JOIN pg_namespace n ON n.oid = p.pronamespace
+                 WHERE t.tgrelid = to_regclass($1) AND t.tgname = ANY($2)
+                   AND n.nspname = 'convoy' AND p.proname = $3 AND p.prosrc = $4",
+                &[
+                    &quote_ident(&table.name)?,
+                    &change_trigger::TRIGGERS.to_vec(),
+                    &format!("notify_{}", table.name),
+                    &body,
+                ],
+            )
+            .await?
+            .get(0);
+        if installed < i64::try_from(change_trigger::TRIGGERS.len()).unwrap_or(i64::MAX) {
+            missing.push(table.name.clone());
+        }
+    }
+    Ok(missing)
 }
 
 pub async fn sync_schema(
