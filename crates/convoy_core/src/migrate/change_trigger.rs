@@ -66,8 +66,10 @@ fn indexed_fields(table: &Table, row: &str) -> Result<String> {
         .map(|field| quote_literal(field))
         .collect::<Result<Vec<_>>>()?
         .join(", ");
+    // A trigger must never fail its writer: `data` that is no object (psql can write one) has no
+    // fields to tell.
     let from_data = format!(
-        "(SELECT coalesce(jsonb_object_agg(key, value), '{{}}'::jsonb) FROM jsonb_each({row}->'data') WHERE key = ANY (ARRAY[{names}]))"
+        "(SELECT coalesce(jsonb_object_agg(key, value), '{{}}'::jsonb) FROM jsonb_each(CASE WHEN jsonb_typeof({row}->'data') = 'object' THEN {row}->'data' ELSE '{{}}'::jsonb END) WHERE key = ANY (ARRAY[{names}]))"
     );
     let mut pairs = Vec::new();
     let mut missing = Vec::new();
