@@ -188,6 +188,11 @@ describe('constraints answer with their codes, and nothing is written', () => {
     assert.equal(refused.status, 400, JSON.stringify(refused.body));
     assert.equal(refused.body.error.code, 'INVALID_ARGS');
     assert.match(refused.body.error.message, /projects_user_id_fkey/);
+    assert.deepEqual(refused.body.error.data, {
+      constraint: 'projects_user_id_fkey',
+      table: 'projects',
+      column: 'user_id',
+    });
     assert.equal(await count('projects'), before);
 
     const owner = await ok('mutation', 'createUser', { name: 'Cy', email: 'cy@example.com' });
@@ -315,6 +320,94 @@ describe('the schema changes', () => {
       ).length,
       1,
     );
+  });
+
+  test('a schema that loosens loosens the table: a widened enum, a field made optional, a field removed; a changed type is reported', async () => {
+    const schemaFile = path.join(appDir, 'convoy', 'schema.ts');
+    const original = await readFile(schemaFile, 'utf8');
+    const changed = original
+      .replace(
+        "status: z.enum(['draft', 'active', 'archived']),",
+        "status: z.enum(['draft', 'active', 'archived', 'paused']),",
+      )
+      .replace('    title: z.string(),\n', '    title: z.string().optional(),\n')
+      .replace('    done: z.boolean(),\n', '')
+      .replace('body: z.string(),', 'body: z.number(),');
+    assert.notEqual(changed, original);
+    await writeFile(schemaFile, changed);
+    const functionsFile = path.join(appDir, 'convoy', 'functions', 'app.ts');
+    const functions = await readFile(functionsFile, 'utf8');
+    await writeFile(
+      functionsFile,
+      functions
+        .replace(
+          "status: z.enum(['draft', 'active', 'archived']).optional() }",
+          "status: z.enum(['draft', 'active', 'archived', 'paused']).optional() }",
+        )
+        .replace(
+          "ctx.db.insert('tasks', { projectId: projectId as never, title, done: false, estimate: estimate ?? null }),",
+          "ctx.db.insert('tasks', { projectId: projectId as never, ...(title ? { title } : {}), estimate: estimate ?? null } as never),",
+        ),
+    );
+    try {
+      await server.reload();
+      const notes = server.lastSync.notes.join('\n');
+      assert.match(notes, /projects\.status: its allowed values changed/);
+      assert.match(notes, /tasks\.done is no field of the schema any more/);
+      assert.match(notes, /comments\.body is now double precision in the schema, but its column body is text/);
+      const owner = await ok('mutation', 'createUser', { name: 'Jo', email: 'jo@example.com' });
+      const project = await ok('mutation', 'createProject', {
+        userId: owner,
+        name: 'Paused',
+        status: 'paused' as never,
+      });
+      await ok('mutation', 'addTask', { projectId: project, title: '' });
+      const [task] = await ok('query', 'tasksOf', { projectId: project });
+      assert.equal('title' in task, false);
+      const mismatch = await call('mutation', 'addComment', {
+        noteId: await ok('mutation', 'addNote', { text: 'n' }),
+        body: 1 as never,
+      });
+      assert.equal(mismatch.status, 400, JSON.stringify(mismatch.body));
+      assert.equal(mismatch.body.error.code, 'INVALID_ARGS');
+      // Running it again changes nothing.
+      const again = await convoy(['migrate', '--dry-run'], appDir, { ...process.env, DATABASE_URL: database.url });
+      assert.match(again.output, /nothing to do/, again.output);
+    } finally {
+      await writeFile(schemaFile, original);
+      await writeFile(functionsFile, functions);
+      await server.reload();
+    }
+  });
+
+  test('raw SQL that reaches for data or a field name on a relational table says which column to use', async () => {
+    const schemaFile = path.join(appDir, 'convoy', 'functions', 'raw.ts');
+    await writeFile(
+      schemaFile,
+      "import { sql } from '@avvos/convoy';\nimport { query } from '../_generated/server';\n" +
+        "export const byData = query({ handler: async (ctx) => ctx.db.raw(sql`SELECT 1 FROM projects WHERE data->>'status' = 'active'`) });\n" +
+        'export const byField = query({ handler: async (ctx) => ctx.db.raw(sql`SELECT 1 FROM projects WHERE userId IS NULL`) });\n',
+    );
+    try {
+      await server.reload();
+      const byData = await fetch(`${server.url}/api/query`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ path: 'raw:byData', args: {} }),
+      }).then((response) => response.json() as Promise<any>);
+      assert.equal(byData.error.code, 'INVALID_ARGS');
+      assert.match(byData.error.message, /relational: each field is a column of its own/);
+      const byField = await fetch(`${server.url}/api/query`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ path: 'raw:byField', args: {} }),
+      }).then((response) => response.json() as Promise<any>);
+      assert.equal(byField.error.code, 'INVALID_ARGS');
+      assert.match(byField.error.message, /userId of the relational table projects is the column user_id/);
+    } finally {
+      await rm(schemaFile);
+      await server.reload();
+    }
   });
 
   test('a document table declared .relational() is reported, and served as documents', async () => {

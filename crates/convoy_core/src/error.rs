@@ -258,6 +258,7 @@ impl From<tokio_postgres::Error> for ConvoyError {
             || *code == SqlState::INVALID_DATETIME_FORMAT
             || *code == SqlState::DATETIME_FIELD_OVERFLOW
             || *code == SqlState::STRING_DATA_RIGHT_TRUNCATION
+            || *code == SqlState::DATATYPE_MISMATCH
         {
             // Postgres JSONB refuses NUL (\u0000) in strings; the app can do nothing but not send it.
             return Self::InvalidArgs(format!(
@@ -291,19 +292,33 @@ fn constraint_violation(db_error: &tokio_postgres::error::DbError) -> Option<Con
     let detail = db_error
         .detail()
         .map_or_else(String::new, |detail| format!(" ({detail})"));
+    // The column a constraint is about: Postgres names it for NOT NULL, and in the detail of a
+    // foreign key ("Key (team_id)=(…) is not present…").
+    let column = db_error.column().map(str::to_owned).or_else(|| {
+        let detail = db_error.detail()?;
+        let start = detail.find("Key (")? + 5;
+        let end = start + detail[start..].find(")=")?;
+        Some(detail[start..end].to_owned())
+    });
     let conflict = |message: String| ConvoyError::App {
         code: ErrorCode::Conflict.to_string(),
         message,
         data: Some(json!({ "constraint": constraint, "table": table })),
     };
+    // A write's own value broke it: INVALID_ARGS, with what the client needs to show it by.
+    let invalid = |message: String| ConvoyError::App {
+        code: ErrorCode::InvalidArgs.to_string(),
+        message,
+        data: Some(json!({ "constraint": constraint, "table": table, "column": column })),
+    };
     if *code == SqlState::NOT_NULL_VIOLATION {
         let column = db_error.column().unwrap_or("");
-        return Some(ConvoyError::InvalidArgs(format!(
+        return Some(invalid(format!(
             "{table}.{column} cannot be empty: the database requires a value (NOT NULL){detail}"
         )));
     }
     if *code == SqlState::CHECK_VIOLATION {
-        return Some(ConvoyError::InvalidArgs(format!(
+        return Some(invalid(format!(
             "the write breaks the check {constraint} on {table}: {}{detail}",
             db_error.message()
         )));
@@ -319,7 +334,7 @@ fn constraint_violation(db_error: &tokio_postgres::error::DbError) -> Option<Con
                 "other rows still refer to this one ({constraint} on {table}){detail}"
             ))
         } else {
-            ConvoyError::InvalidArgs(format!(
+            invalid(format!(
                 "the write refers to a row that does not exist ({constraint} on {table}){detail}"
             ))
         });

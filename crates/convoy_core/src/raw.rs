@@ -258,6 +258,12 @@ pub fn explain_failure(error: tokio_postgres::Error, schema: &Schema) -> ConvoyE
                     table.name
                 ));
             }
+            if let Some(hint) = relational_hint(column, schema) {
+                return ConvoyError::InvalidArgs(format!(
+                    "raw SQL: {}. {hint}",
+                    db_error.message()
+                ));
+            }
             // The app's own SQL names a column that is not there: its mistake, not a stage change.
             return ConvoyError::Internal(format!("database error: {}", db_error.message()));
         }
@@ -268,6 +274,35 @@ pub fn explain_failure(error: tokio_postgres::Error, schema: &Schema) -> ConvoyE
         return ConvoyError::InvalidArgs(format!("raw SQL: {error}: {}", source_of(&error)));
     }
     ConvoyError::from(error)
+}
+
+/// What to write instead, when raw SQL names a relational table's field by its name (unquoted, so
+/// Postgres folded it to lower case) or reaches for `data`, which relational tables do not have.
+fn relational_hint(column: &str, schema: &Schema) -> Option<String> {
+    let relational: Vec<&crate::schema::Table> = schema
+        .managed_tables()
+        .filter(|table| table.stage == crate::schema::Stage::Relational)
+        .collect();
+    if column == "data" && !relational.is_empty() {
+        let names: Vec<&str> = relational.iter().map(|table| table.name.as_str()).collect();
+        return Some(format!(
+            "{} {} relational: each field is a column of its own (status, user_id), not in data",
+            names.join(", "),
+            if names.len() == 1 { "is" } else { "are" }
+        ));
+    }
+    relational.iter().find_map(|table| {
+        table
+            .field_columns
+            .iter()
+            .find(|field| field.field.to_lowercase() == column && field.column != column)
+            .map(|field| {
+                format!(
+                    "{} of the relational table {} is the column {}",
+                    field.field, table.name, field.column
+                )
+            })
+    })
 }
 
 #[cfg(test)]

@@ -1,7 +1,7 @@
 //! The statements of each step of a graduation (GRADUATION.md § Running it online), built from
 //! the table's plan: the columns of its fields at the relational stage.
 
-use crate::migrate::relational::{check_of, constraint_name, has_index_led_by};
+use crate::migrate::relational::{check_comments, check_of, constraint_name, has_index_led_by};
 use crate::plan::columns::{assignments_from_document, value_from_document};
 use crate::reactivity::{Announcement, CHANNEL};
 use crate::schema::{FieldColumn, Table};
@@ -75,6 +75,8 @@ pub(super) fn expand(table: &Table) -> Result<Vec<String>> {
             constraint.definition
         ));
     }
+    // Noted as `.relational()` notes its CHECKs, so that later schema changes replace them.
+    statements.extend(check_comments(table)?);
     Ok(statements)
 }
 

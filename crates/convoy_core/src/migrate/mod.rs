@@ -5,6 +5,7 @@
 use serde::Serialize;
 
 pub mod change_trigger;
+mod evolve;
 mod introspect;
 pub(crate) mod relational;
 
@@ -295,6 +296,7 @@ async fn plan_table(
         )),
         Stage::Relational if columns.is_empty() => {
             plan.push(relational::create_table(table)?);
+            plan.extend(relational::check_comments(table)?);
             notes.extend(relational::naming_notes(table));
             foreign_keys.extend(relational::foreign_keys(table, context.managed)?);
         }
@@ -321,6 +323,7 @@ async fn plan_table(
                 context.managed,
                 notes,
             )?);
+            plan.extend(evolve::changes(client, table, notes).await?);
         }
     }
     if recorded_stage.is_none() {

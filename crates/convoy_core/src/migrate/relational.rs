@@ -47,6 +47,31 @@ pub(super) fn create_table(table: &Table) -> Result<String> {
     ))
 }
 
+/// What Convoy notes on each CHECK it makes: the condition it stands for, so that a later sync
+/// can tell whether the schema still asks for it (Postgres rewrites a CHECK's text as it stores
+/// it). `COMMENT ON CONSTRAINT` for each of `table`'s CHECKs.
+pub(crate) fn check_comments(table: &Table) -> Result<Vec<String>> {
+    let mut statements = Vec::new();
+    for column in &table.field_columns {
+        if let Some(check) = check_of(column)? {
+            statements.push(check_comment(table, column, &check)?);
+        }
+    }
+    Ok(statements)
+}
+
+pub(crate) fn check_comment(table: &Table, column: &FieldColumn, check: &str) -> Result<String> {
+    Ok(format!(
+        "COMMENT ON CONSTRAINT {} ON {} IS {}",
+        quote_ident(&constraint_name(&table.name, &column.column, "check"))?,
+        quote_ident(&table.name)?,
+        quote_literal(&format!("{CHECK_COMMENT}{check}"))?
+    ))
+}
+
+/// How Convoy's notes on its CHECKs begin.
+pub(crate) const CHECK_COMMENT: &str = "convoy: ";
+
 /// The foreign keys of a new table's refs, and the index each one needs: Postgres indexes the
 /// referenced key, not the referring column, and a delete of a parent must find its children
 /// without a scan. Refs to tables Convoy does not manage stay unchecked.
@@ -140,6 +165,7 @@ pub(super) fn add_columns(
             statements.push(format!(
                 "SET lock_timeout = '2s'; ALTER TABLE {quoted} ADD CONSTRAINT {constraint} CHECK ({check}) NOT VALID; RESET lock_timeout"
             ));
+            statements.push(check_comment(table, column, &check)?);
             statements.push(format!(
                 "ALTER TABLE {quoted} VALIDATE CONSTRAINT {constraint}"
             ));
