@@ -1,13 +1,15 @@
 /**
  * A fresh `convoy_bench` database holding the PRODUCT.md example's data at scale: 5,000 users with
- * 20 projects each. The tables and the index are exactly what Convoy's schema sync creates, so the
+ * 20 projects each (or as many users as `users` says: bench/graduate.mjs seeds 50,000, 1M projects). The tables and the index are exactly what Convoy's schema sync creates, so the
  * Convoy server starts on them as on its own (SPEC.md §3). The rows are the same on every run and
  * in either storage: documents, or relational tables (bench/relational.mjs).
  *
  *   node bench/seed.mjs                 # seeds on BENCH_POSTGRES_URL (default: the local Postgres)
  *   node bench/seed.mjs --relational    # convoy_bench_relational, every table relational
+ *   node bench/seed.mjs --users 50000   # 50,000 users × 20: 1,000,000 projects
  */
 import { pathToFileURL } from 'node:url';
+import { parseArgs } from 'node:util';
 import pg from 'pg';
 
 export const USERS = 5_000;
@@ -93,7 +95,12 @@ const INSERTS = {
  * `documents` creates the tables as Convoy's schema sync would, by hand; `relational` has
  * `convoy migrate` create bench/app's tables with every table `.relational()`, then fills them.
  */
-export async function seed({ database = 'convoy_bench', storage = 'documents' } = {}) {
+export async function seed({
+  database = 'convoy_bench',
+  storage = 'documents',
+  users = USERS,
+  projectsPerUser = PROJECTS_PER_USER,
+} = {}) {
   const url = databaseUrl(database);
   await withClient(postgresUrl, async (admin) => {
     await admin.query(`DROP DATABASE IF EXISTS "${database}" WITH (FORCE)`);
@@ -114,9 +121,9 @@ export async function seed({ database = 'convoy_bench', storage = 'documents' } 
       await db.query(managedTable('projects'));
     }
     for (const statement of DETERMINISTIC) await db.query(statement);
-    const [users, projects] = INSERTS[storage];
-    await db.query(users, [USERS]);
-    await db.query(projects, [USERS, PROJECTS_PER_USER]);
+    const [insertUsers, insertProjects] = INSERTS[storage];
+    await db.query(insertUsers, [users]);
+    await db.query(insertProjects, [users, projectsPerUser]);
     if (storage === 'documents') {
       // Built after the rows are in: faster than keeping it up to date row by row.
       await db.query(
@@ -156,10 +163,15 @@ async function withClient(url, use) {
 }
 
 if (import.meta.url === pathToFileURL(process.argv[1]).href) {
+  const { values } = parseArgs({
+    options: { relational: { type: 'boolean', default: false }, users: { type: 'string', default: String(USERS) } },
+  });
+  const users = Number(values.users);
+  if (!Number.isInteger(users) || users < 1) throw new Error('--users takes a whole number of users');
   const started = performance.now();
-  const url = await (process.argv.includes('--relational')
-    ? seed({ database: 'convoy_bench_relational', storage: 'relational' })
-    : seed());
+  const url = await (values.relational
+    ? seed({ database: 'convoy_bench_relational', storage: 'relational', users })
+    : seed({ users }));
   const seconds = ((performance.now() - started) / 1000).toFixed(1);
-  console.log(`seeded ${USERS} users and ${USERS * PROJECTS_PER_USER} projects into ${url} in ${seconds} s`);
+  console.log(`seeded ${users} users and ${users * PROJECTS_PER_USER} projects into ${url} in ${seconds} s`);
 }

@@ -11,5 +11,6 @@ export const api = {
   projects: {
     createProject: { path: 'projects:createProject', kind: 'mutation' } as FunctionReferenceFor<typeof module1.createProject>,
     listProjects: { path: 'projects:listProjects', kind: 'query' } as FunctionReferenceFor<typeof module1.listProjects>,
+    touchProject: { path: 'projects:touchProject', kind: 'mutation' } as FunctionReferenceFor<typeof module1.touchProject>,
   },
 };

@@ -1,6 +1,7 @@
-// The same functions as examples/app (PRODUCT.md), for the benchmark.
+// The same functions as examples/app (PRODUCT.md), for the benchmark, plus a read-modify-write of
+// a project (bench/graduate.mjs).
 
-import { defineRef } from '@avvos/convoy';
+import { ConvoyError, defineRef } from '@avvos/convoy';
 import { z } from 'zod';
 import { mutation, query } from '../_generated/server';
 
@@ -24,5 +25,15 @@ export const listProjects = query({
       .withIndex('by_userId', (q) => q.eq('userId', input.userId))
       .order('desc', 'createdAt')
       .collect();
+  },
+});
+
+/** A read-modify-write: read the project, then patch its name with one `+` more. */
+export const touchProject = mutation({
+  input: { id: defineRef('projects') },
+  handler: async (ctx, { id }) => {
+    const project = await ctx.db.get('projects', id);
+    if (project === null) throw new ConvoyError('NOT_FOUND', `no project ${id}`);
+    await ctx.db.patch(project._id, { name: `${project.name}+` });
   },
 });
