@@ -179,7 +179,8 @@ async function change(
   // A new graduation starts only on documents that all fit; a resumed one was checked already.
   const report = before.stage === 'documents' ? await conformance(engine, tableName, table, schema, log) : undefined;
   const steps = graduation.plan(engine, tableName);
-  if (options.dryRun || report?.conforms) {
+  // A run writes its plan once, beside the report it started from; a dry run always writes one.
+  if (options.dryRun || (report?.conforms && !(await graduation.hasPlan(appDir, tableName)))) {
     const dir = await graduation.writePlan(appDir, tableName, steps, report);
     log(`the plan: ${path.relative(appDir, dir)}/ (up.sql, down.sql, plan.json${report ? ', report.txt' : ''})`);
   }
@@ -194,6 +195,13 @@ async function change(
   }
   if (report && !report.conforms) return 1;
   log(before.stage === 'graduating' ? `resuming the graduation of ${tableName}` : `graduating ${tableName}`);
+  if (table.storage !== 'relational') {
+    log(
+      pc.yellow(
+        `${tableName} is not declared .relational() in the schema: once it is complete, declare it so (defineTable({...}).relational())`,
+      ),
+    );
+  }
   const stop = () => {
     log(`stopped; every batch done so far is kept: run \`npx convoy graduate ${tableName}\` again to go on`);
     process.exit(130);

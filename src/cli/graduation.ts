@@ -4,7 +4,7 @@
  * and `--abort`. The work itself is the core's (crates/convoy_core/src/graduate/); this side
  * writes the plan files for review and shows where the run is.
  */
-import { mkdir, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { ConformanceReport } from '../graduation/conformance.js';
 import { formatReport } from '../graduation/report.js';
@@ -109,6 +109,12 @@ export async function writePlan(
   await writeFile(path.join(dir, 'plan.json'), `${JSON.stringify({ table, ...steps }, null, 2)}\n`);
   if (report) await writeFile(path.join(dir, 'report.txt'), `${formatReport(report).join('\n')}\n`);
   return dir;
+}
+
+/** Whether a plan of `table` was written before (`convoy/graduations/<stamp>_<table>/`). */
+export async function hasPlan(appDir: string, table: string): Promise<boolean> {
+  const names = await readdir(path.join(appDir, 'convoy', 'graduations')).catch(() => [] as string[]);
+  return names.some((name) => name.endsWith(`_${table}`));
 }
 
 export function describe(current: GraduationStatus): string[] {

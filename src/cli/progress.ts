@@ -32,9 +32,11 @@ export function progress(
   what: string,
   stream: NodeJS.WriteStream = process.stderr,
   verb: Verb = CHECKING,
+  /** Done before the bar started (a resumed run): shown, but not counted in the rate. */
+  already = 0,
 ): Progress {
   const started = performance.now();
-  const rate = (done: number) => done / Math.max((performance.now() - started) / 1000, 1e-3);
+  const rate = (done: number) => (done - already) / Math.max((performance.now() - started) / 1000, 1e-3);
   if (stream.isTTY) {
     const bar = new cliProgress.SingleBar(
       {
@@ -47,7 +49,7 @@ export function progress(
       },
       cliProgress.Presets.shades_classic,
     );
-    bar.start(total, 0, { rate: '0' });
+    bar.start(total, Math.min(already, total), { rate: '0' });
     return {
       update: (done) => bar.update(Math.min(done, total), { rate: count(rate(done)) }),
       stop: () => bar.stop(),
