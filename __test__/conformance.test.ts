@@ -72,7 +72,8 @@ const cleanup: Array<() => Promise<unknown>> = [];
 before(async () => {
   database = await createDatabase();
   app = await copyApp(source);
-  env = { ...process.env, DATABASE_URL: database.url };
+  // Plain text, as a pipe gets it, whatever CI=true tells picocolors.
+  env = { ...process.env, DATABASE_URL: database.url, NO_COLOR: '1' };
   const migrated = await convoy(['migrate'], app, env);
   assert.equal(migrated.code, 0, migrated.output);
   await database.query(SEED);
@@ -293,7 +294,7 @@ describe('convoy dev, when the schema tightens', { timeout: 120_000 }, () => {
     const port = await freePort();
     const dev: Running = start('node', [cliPath, 'dev', '--port', String(port)], {
       cwd: devApp,
-      env: { ...process.env, DATABASE_URL: devDatabase.url },
+      env: { ...process.env, DATABASE_URL: devDatabase.url, NO_COLOR: '1' },
     });
     cleanup.push(() => dev.stop());
     await waitForHealth(`http://127.0.0.1:${port}`, dev);

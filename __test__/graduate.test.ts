@@ -65,7 +65,7 @@ before(async () => {
   database = await createDatabase();
   fresh = await createDatabase();
   appDir = await copyApp(fixture);
-  env = { ...process.env, DATABASE_URL: database.url };
+  env = { ...process.env, DATABASE_URL: database.url, NO_COLOR: '1' };
   for (const command of [['build'], ['migrate']]) {
     const { code, output } = await convoy(command, appDir, env);
     assert.equal(code, 0, output);
