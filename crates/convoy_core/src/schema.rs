@@ -49,6 +49,19 @@ pub struct Table {
     /// An unmanaged table's primary key columns, read from the database.
     #[serde(skip)]
     pub primary_key: Vec<String>,
+    /// The statements that write this table, planned once: every write of a table is the same
+    /// statement (a relational table's names dozens of columns).
+    #[serde(skip)]
+    pub planned_writes: PlannedWrites,
+}
+
+/// A table's write statements, each with the stage it was planned for: a copy of the table at
+/// another stage (a graduation's target) plans its own.
+#[derive(Debug, Clone, Default)]
+pub struct PlannedWrites {
+    pub insert: std::sync::OnceLock<(Stage, String)>,
+    pub insert_rows: std::sync::OnceLock<(Stage, String)>,
+    pub replace: std::sync::OnceLock<(Stage, String)>,
 }
 
 /// Where a managed table keeps its fields.
@@ -365,6 +378,7 @@ mod tests {
             graduation_step: None,
             columns: Vec::new(),
             primary_key: Vec::new(),
+            planned_writes: PlannedWrites::default(),
         };
         let projects = table("projects", Stage::Documents);
         let index = Index {

@@ -3,8 +3,10 @@
 
 use super::columns::{assignments_from_document, value_from_document};
 use super::storage::{managed_table, Layout};
+use std::sync::OnceLock;
+
 use crate::error::Result;
-use crate::schema::{Schema, Table};
+use crate::schema::{Schema, Stage, Table};
 use crate::sql::quote_ident;
 
 /// A relational table's field columns, and their values taken from the JSONB `document`.
@@ -20,8 +22,28 @@ fn field_columns(table: &Table, document: &str) -> Result<(String, String)> {
     Ok((names, values))
 }
 
+/// The statement in `cell` when it was planned for `stage`, else planned now (and kept).
+fn planned(
+    cell: &OnceLock<(Stage, String)>,
+    stage: Stage,
+    plan: impl FnOnce() -> Result<String>,
+) -> Result<String> {
+    if let Some((planned_for, sql)) = cell.get() {
+        if *planned_for == stage {
+            return Ok(sql.clone());
+        }
+    }
+    let sql = plan()?;
+    let _ = cell.set((stage, sql.clone()));
+    Ok(sql)
+}
+
 pub fn plan_insert(schema: &Schema, table: &str) -> Result<String> {
     let table = managed_table(schema, table)?;
+    planned(&table.planned_writes.insert, table.stage, || insert(table))
+}
+
+fn insert(table: &Table) -> Result<String> {
     let quoted = quote_ident(&table.name)?;
     if Layout::for_writes(table) == Layout::Relational {
         let (names, values) = field_columns(table, "incoming.document")?;
@@ -40,6 +62,12 @@ pub fn plan_insert(schema: &Schema, table: &str) -> Result<String> {
 /// of one length (group commit, see `group_commit`).
 pub fn plan_insert_rows(schema: &Schema, table: &str) -> Result<String> {
     let table = managed_table(schema, table)?;
+    planned(&table.planned_writes.insert_rows, table.stage, || {
+        insert_rows(table)
+    })
+}
+
+fn insert_rows(table: &Table) -> Result<String> {
     let quoted = quote_ident(&table.name)?;
     let unnest = "FROM unnest($1::uuid[], $2::jsonb[], $3::timestamptz[]) AS incoming (id, document, created_at)";
     if Layout::for_writes(table) == Layout::Relational {
@@ -63,6 +91,12 @@ pub fn plan_insert_rows(schema: &Schema, table: &str) -> Result<String> {
 /// exists before it queues the write, so this is a safety net, not a path.)
 pub fn plan_replace(schema: &Schema, table: &str) -> Result<String> {
     let table = managed_table(schema, table)?;
+    planned(&table.planned_writes.replace, table.stage, || {
+        replace(table)
+    })
+}
+
+fn replace(table: &Table) -> Result<String> {
     let quoted = quote_ident(&table.name)?;
     let update = if Layout::for_writes(table) == Layout::Relational {
         let assignments = assignments_from_document(table, "$2::jsonb")?;
