@@ -12,6 +12,7 @@ import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { type ConvoyServer, startConvoy } from '../src/server/runtime.js';
+import { projectId, seedSql } from './fixtures/graduation-app/seed.mjs';
 import { createDatabase, type TestDatabase } from './helpers/postgres.js';
 import { freePort, type Running, start, waitForHealth } from './helpers/process.js';
 import { cliPath, convoy, copyApp } from './helpers/production.js';
@@ -20,39 +21,10 @@ const source = path.join(path.dirname(fileURLToPath(import.meta.url)), 'fixtures
 
 const DOCUMENTS = 100_000;
 const PER_KIND = DOCUMENTS / 1000;
-const userId = (n: string) => `'00000000-0000-7000-8000-' || lpad(${n}, 12, '0')`;
-const projectId = (g: number) => `10000000-0000-7000-8000-${String(g).padStart(12, '0')}`;
 const NOT_AN_OBJECT = '20000000-0000-7000-8000-000000000001';
 
-/**
- * Row g of 1..100,000 breaks the rule of its `g % 1000` (1 to 15), so each kind has 100 rows, and
- * a row of kind 14 breaks two rules at once; every other row fits.
- */
-const SEED = `
-INSERT INTO users (id, data)
-  SELECT (${userId('n::text')})::uuid, jsonb_build_object('name', 'user ' || n) FROM generate_series(1, 100) n;
-INSERT INTO projects (id, data)
-  SELECT ('10000000-0000-7000-8000-' || lpad(g::text, 12, '0'))::uuid, CASE g % 1000
-    WHEN 1 THEN doc - 'name'
-    WHEN 2 THEN doc || '{"name": null}'
-    WHEN 3 THEN doc || '{"name": ""}'
-    WHEN 4 THEN doc || '{"status": "deleted"}'
-    WHEN 5 THEN doc || '{"status": 5}'
-    WHEN 6 THEN doc || '{"count": 1.5}'
-    WHEN 7 THEN doc || '{"userId": "nope"}'
-    WHEN 8 THEN doc || '{"userId": "00000000-0000-7000-8000-999999999999"}'
-    WHEN 9 THEN doc || '{"email": "not-an-email"}'
-    WHEN 10 THEN doc || '{"legacy": true}'
-    WHEN 11 THEN jsonb_set(doc, '{settings,theme}', '"blue"')
-    WHEN 12 THEN doc #- '{settings,notifications}'
-    WHEN 13 THEN doc || '{"score": "12.5"}'
-    WHEN 14 THEN (doc - 'name') || '{"status": "deleted"}'
-    WHEN 15 THEN doc || '{"settings": "dark"}'
-    ELSE doc END
-  FROM generate_series(1, ${DOCUMENTS}) g,
-  LATERAL (SELECT jsonb_build_object('name', 'project ' || g, 'email', 'p' || g || '@example.com',
-    'userId', ${userId('(g % 100 + 1)::text')}, 'status', 'active', 'count', g, 'score', g / 7.0,
-    'settings', '{"theme": "dark", "notifications": true}'::jsonb) AS doc) d;
+/** 100,000 projects, 100 of each kind of failure (the fixture's seed.mjs), and two rows more. */
+const SEED = `${seedSql({ documents: DOCUMENTS, users: 100 })}
 INSERT INTO projects (id, data) VALUES ('${NOT_AN_OBJECT}', '[1, 2]');
 INSERT INTO tasks (id, data) VALUES (gen_random_uuid(), '{"projectId": "${projectId(500)}", "title": "t"}');
 `;

@@ -13,6 +13,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import pg from 'pg';
+import { seedSql } from '../__test__/fixtures/graduation-app/seed.mjs';
 import { postgresUrl } from './seed.mjs';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
@@ -31,34 +32,6 @@ mkdirSync(path.join(app, 'node_modules', '@avvos'), { recursive: true });
 symlinkSync(root, path.join(app, 'node_modules', '@avvos', 'convoy'), 'dir');
 symlinkSync(path.join(root, 'node_modules', 'zod'), path.join(app, 'node_modules', 'zod'), 'dir');
 
-const user = (n) => `'00000000-0000-7000-8000-' || lpad(${n}, 12, '0')`;
-const seedSql = (documents) => `
-INSERT INTO users (id, data)
-  SELECT (${user('n::text')})::uuid, jsonb_build_object('name', 'user ' || n) FROM generate_series(1, 1000) n;
-INSERT INTO projects (id, data)
-  SELECT ('10000000-0000-7000-8000-' || lpad(g::text, 12, '0'))::uuid, CASE g % 1000
-    WHEN 1 THEN doc - 'name'
-    WHEN 2 THEN doc || '{"name": null}'
-    WHEN 3 THEN doc || '{"name": ""}'
-    WHEN 4 THEN doc || '{"status": "deleted"}'
-    WHEN 5 THEN doc || '{"status": 5}'
-    WHEN 6 THEN doc || '{"count": 1.5}'
-    WHEN 7 THEN doc || '{"userId": "nope"}'
-    WHEN 8 THEN doc || '{"userId": "00000000-0000-7000-8000-999999999999"}'
-    WHEN 9 THEN doc || '{"email": "not-an-email"}'
-    WHEN 10 THEN doc || '{"legacy": true}'
-    WHEN 11 THEN jsonb_set(doc, '{settings,theme}', '"blue"')
-    WHEN 12 THEN doc #- '{settings,notifications}'
-    WHEN 13 THEN doc || '{"score": "12.5"}'
-    WHEN 14 THEN (doc - 'name') || '{"status": "deleted"}'
-    WHEN 15 THEN doc || '{"settings": "dark"}'
-    ELSE doc END
-  FROM generate_series(1, ${documents}) g,
-  LATERAL (SELECT jsonb_build_object('name', 'project ' || g, 'email', 'p' || g || '@example.com',
-    'userId', ${user('(g % 1000 + 1)::text')}, 'status', 'active', 'count', g, 'score', g / 7.0,
-    'settings', '{"theme": "dark", "notifications": true}'::jsonb) AS doc) d;
-`;
-
 const admin = new pg.Client({ connectionString: postgresUrl });
 await admin.connect();
 const results = {};
@@ -73,7 +46,7 @@ for (const documents of sizes) {
   const db = new pg.Client({ connectionString: url.toString() });
   await db.connect();
   const seeded = performance.now();
-  await db.query(seedSql(documents));
+  await db.query(seedSql({ documents, users: 1000 }));
   // No autovacuum in the middle of a measurement (bench/seed.mjs does the same).
   await db.query('VACUUM (FREEZE, ANALYZE) projects');
   await db.query('VACUUM (FREEZE, ANALYZE) users');
