@@ -115,11 +115,7 @@ fn check_changes(
                 quote_ident(&name)?
             )));
             statements.push(check_comment(table, field, check)?);
-            statements.push(format!(
-                "DO $$ BEGIN ALTER TABLE {quoted} VALIDATE CONSTRAINT {}; \
-                 EXCEPTION WHEN check_violation THEN RAISE NOTICE 'rows break the narrowed check'; END $$",
-                quote_ident(&name)?
-            ));
+            statements.push(validate_if_rows_fit(&quoted, &name)?);
             notes.push(format!(
                 "{}.{}: its allowed values changed, so its CHECK {name} was replaced; rows already there that break a narrowed one are kept, and new writes are checked",
                 table.name, field.field
@@ -137,15 +133,21 @@ fn check_changes(
                 quote_ident(&name)?
             )));
             statements.push(check_comment(table, field, check)?);
-            statements.push(format!(
-                "DO $$ BEGIN ALTER TABLE {quoted} VALIDATE CONSTRAINT {}; \
-                 EXCEPTION WHEN check_violation THEN RAISE NOTICE 'rows break the new check'; END $$",
-                quote_ident(&name)?
-            ));
+            statements.push(validate_if_rows_fit(&quoted, &name)?);
         }
         _ => {}
     }
     Ok(statements)
+}
+
+/// Validates a CHECK added `NOT VALID`; when rows already there break it (a narrowed enum), it
+/// stays not valid — new writes are checked, the old rows kept — instead of failing the sync.
+fn validate_if_rows_fit(quoted_table: &str, name: &str) -> Result<String> {
+    Ok(format!(
+        "DO $$ BEGIN ALTER TABLE {quoted_table} VALIDATE CONSTRAINT {}; \
+         EXCEPTION WHEN check_violation THEN RAISE NOTICE 'rows break the check; it stays NOT VALID'; END $$",
+        quote_ident(name)?
+    ))
 }
 
 fn lock(statement: String) -> String {
