@@ -70,7 +70,7 @@ export class TableDefinition<
       if (!IDENTIFIER.test(column)) {
         throw new ConvoyError(
           'INVALID_ARGS',
-          `relational(): column "${column}" for field "${field}" must be letters, digits and "_", starting with a letter`,
+          `relational(): column "${column}" for field "${field}" must be 1 to 63 letters, digits and "_" (Postgres cuts names at 63), starting with a letter`,
         );
       }
     }
@@ -89,7 +89,7 @@ export class TableDefinition<
     if (!IDENTIFIER.test(name)) {
       throw new ConvoyError(
         'INVALID_ARGS',
-        `Index name "${name}" must be letters, digits and "_", starting with a letter`,
+        `Index name "${name}" must be 1 to 63 letters, digits and "_" (Postgres cuts names at 63), starting with a letter`,
       );
     }
     if (this.indexes.some((index) => index.name === name)) {
@@ -155,7 +155,7 @@ export function defineSchema<const Tables extends TablesMap>(tables: Tables): Sc
     if (!IDENTIFIER.test(name)) {
       throw new ConvoyError(
         'INVALID_ARGS',
-        `Table name "${name}" must be letters, digits and "_", starting with a letter`,
+        `Table name "${name}" must be 1 to 63 letters, digits and "_" (Postgres cuts names at 63), starting with a letter`,
       );
     }
   }
