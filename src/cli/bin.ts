@@ -48,9 +48,24 @@ cli
 
 cli.help();
 cli.version(version);
-cli.parse(process.argv, { run: false });
-if (!cli.matchedCommand) {
-  cli.outputHelp();
-  process.exit(cli.args.length > 0 ? 1 : 0);
+try {
+  cli.parse(process.argv, { run: false });
+  // cac has printed the help or the version already: once is enough.
+  if (cli.options.help || cli.options.version) process.exit(0);
+  if (!cli.matchedCommand) {
+    if (cli.args.length > 0) {
+      console.error(`convoy: unknown command ${cli.args[0]} (see convoy --help)`);
+      process.exit(1);
+    }
+    cli.outputHelp();
+    process.exit(0);
+  }
+  await cli.runMatchedCommand();
+} catch (error) {
+  // A missing argument or an unknown option: cac's message, not its stack.
+  if ((error as Error)?.name === 'CACError') {
+    console.error(`convoy: ${(error as Error).message} (see convoy --help)`);
+    process.exit(1);
+  }
+  throw error;
 }
-await cli.runMatchedCommand();
