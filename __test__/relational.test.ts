@@ -24,14 +24,15 @@ let server: ConvoyServer;
 let appDir: string;
 let client: ConvoyClient;
 
-async function call(kind: 'query' | 'mutation', name: string, args: unknown = {}) {
+async function callPath(kind: 'query' | 'mutation', path: string, args: unknown = {}) {
   const response = await fetch(`${server.url}/api/${kind}`, {
     method: 'POST',
     headers: { 'content-type': 'application/json' },
-    body: JSON.stringify({ path: `app:${name}`, args }),
+    body: JSON.stringify({ path, args }),
   });
   return { status: response.status, body: (await response.json()) as any };
 }
+const call = (kind: 'query' | 'mutation', name: string, args: unknown = {}) => callPath(kind, `app:${name}`, args);
 const ok = (kind: 'query' | 'mutation', name: string, args: unknown = {}) =>
   callOk(server.url, kind, `app:${name}`, args);
 const count = async (table: string) => (await database.query(`SELECT count(*)::int AS n FROM ${table}`))[0].n as number;
@@ -390,18 +391,10 @@ describe('the schema changes', () => {
     );
     try {
       await server.reload();
-      const byData = await fetch(`${server.url}/api/query`, {
-        method: 'POST',
-        headers: { 'content-type': 'application/json' },
-        body: JSON.stringify({ path: 'raw:byData', args: {} }),
-      }).then((response) => response.json() as Promise<any>);
+      const byData = (await callPath('query', 'raw:byData')).body;
       assert.equal(byData.error.code, 'INVALID_ARGS');
       assert.match(byData.error.message, /relational: each field is a column of its own/);
-      const byField = await fetch(`${server.url}/api/query`, {
-        method: 'POST',
-        headers: { 'content-type': 'application/json' },
-        body: JSON.stringify({ path: 'raw:byField', args: {} }),
-      }).then((response) => response.json() as Promise<any>);
+      const byField = (await callPath('query', 'raw:byField')).body;
       assert.equal(byField.error.code, 'INVALID_ARGS');
       assert.match(byField.error.message, /userId of the relational table projects is the column user_id/);
     } finally {

@@ -49,19 +49,23 @@ pub struct Table {
     /// An unmanaged table's primary key columns, read from the database.
     #[serde(skip)]
     pub primary_key: Vec<String>,
-    /// The statements that write this table, planned once: every write of a table is the same
-    /// statement (a relational table's names dozens of columns).
+    /// The statements that read and write this table, planned once: every write of a table is
+    /// the same statement, and every read selects the same columns (a relational table's name
+    /// dozens of them).
     #[serde(skip)]
-    pub planned_writes: PlannedWrites,
+    pub planned: PlannedStatements,
 }
 
-/// A table's write statements, each with the stage it was planned for: a copy of the table at
+/// A table's planned statements, each with the stage it was planned for: a copy of the table at
 /// another stage (a graduation's target) plans its own.
 #[derive(Debug, Clone, Default)]
-pub struct PlannedWrites {
+pub struct PlannedStatements {
     pub insert: std::sync::OnceLock<(Stage, String)>,
     pub insert_rows: std::sync::OnceLock<(Stage, String)>,
     pub replace: std::sync::OnceLock<(Stage, String)>,
+    /// What a read selects of each row, `id, data, created_at`: for a relational table, the
+    /// document built from its columns.
+    pub document_columns: std::sync::OnceLock<(Stage, String)>,
 }
 
 /// Where a managed table keeps its fields.
@@ -378,7 +382,7 @@ mod tests {
             graduation_step: None,
             columns: Vec::new(),
             primary_key: Vec::new(),
-            planned_writes: PlannedWrites::default(),
+            planned: PlannedStatements::default(),
         };
         let projects = table("projects", Stage::Documents);
         let index = Index {

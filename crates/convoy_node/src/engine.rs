@@ -86,29 +86,25 @@ impl Engine {
                 "graduation options: {error}"
             )))
         })?;
-        let status = self.core.graduate(&table, &options).await.map_err(to_js)?;
-        Ok(serde_json::to_string(&status).expect("a status serializes"))
+        status_json(self.core.graduate(&table, &options).await)
     }
 
     /// Where the graduation of `table` is, as JSON.
     #[napi]
     pub async fn graduation_status(&self, table: String) -> Result<String> {
-        let status = self.core.graduation_status(&table).await.map_err(to_js)?;
-        Ok(serde_json::to_string(&status).expect("a status serializes"))
+        status_json(self.core.graduation_status(&table).await)
     }
 
     /// `convoy graduate --complete`: the columns become the truth.
     #[napi]
     pub async fn complete_graduation(&self, table: String) -> Result<String> {
-        let status = self.core.complete_graduation(&table).await.map_err(to_js)?;
-        Ok(serde_json::to_string(&status).expect("a status serializes"))
+        status_json(self.core.complete_graduation(&table).await)
     }
 
     /// `convoy graduate --abort`: the table as it was before.
     #[napi]
     pub async fn abort_graduation(&self, table: String) -> Result<String> {
-        let status = self.core.abort_graduation(&table).await.map_err(to_js)?;
-        Ok(serde_json::to_string(&status).expect("a status serializes"))
+        status_json(self.core.abort_graduation(&table).await)
     }
 
     /// Read-only SQL of Convoy's own tools (the conformance report, the dashboard), outside any
@@ -356,4 +352,11 @@ fn located_json(table: &str, document: &str) -> String {
         "{{\"table\":{},\"document\":{document}}}",
         serde_json::Value::from(table)
     )
+}
+
+/// A graduation's status as JSON, or its failure as the error JavaScript sees.
+fn status_json(
+    status: convoy_core::Result<convoy_core::graduate::GraduationStatus>,
+) -> Result<String> {
+    Ok(serde_json::to_string(&status.map_err(to_js)?).expect("a status serializes"))
 }

@@ -1,10 +1,14 @@
 //! A planned statement: SQL text, its bind parameters, and what its rows hold.
 
+use std::sync::OnceLock;
 use std::time::SystemTime;
 
 use serde_json::Value;
 use tokio_postgres::types::ToSql;
 use uuid::Uuid;
+
+use crate::error::Result;
+use crate::schema::Stage;
 
 /// A bind parameter of a planned statement.
 #[derive(Debug)]
@@ -61,3 +65,19 @@ impl Statement {
 }
 
 pub const DOCUMENT_COLUMNS: &str = "id, data, created_at";
+
+/// The statement in `cell` when it was planned for `stage`, else planned now (and kept).
+pub(crate) fn planned(
+    cell: &OnceLock<(Stage, String)>,
+    stage: Stage,
+    plan: impl FnOnce() -> Result<String>,
+) -> Result<String> {
+    if let Some((planned_for, sql)) = cell.get() {
+        if *planned_for == stage {
+            return Ok(sql.clone());
+        }
+    }
+    let sql = plan()?;
+    let _ = cell.set((stage, sql.clone()));
+    Ok(sql)
+}

@@ -55,9 +55,17 @@ impl Layout {
     /// table is relational.
     pub(super) fn document_columns(self, table: &Table) -> Result<String> {
         Ok(match self {
-            Self::Relational => {
-                format!("id, {} AS data, created_at", columns::document_expr(table)?)
-            }
+            // Planned once per table: every read of it selects the same.
+            Self::Relational => super::statement::planned(
+                &table.planned.document_columns,
+                Stage::Relational,
+                || {
+                    Ok(format!(
+                        "id, {} AS data, created_at",
+                        columns::document_expr(table)?
+                    ))
+                },
+            )?,
             Self::Documents | Self::Columns => DOCUMENT_COLUMNS.to_owned(),
         })
     }

@@ -2,11 +2,10 @@
 //! relational table, each field into its column.
 
 use super::columns::{assignments_from_document, value_from_document};
+use super::statement::planned;
 use super::storage::{managed_table, Layout};
-use std::sync::OnceLock;
-
 use crate::error::Result;
-use crate::schema::{Schema, Stage, Table};
+use crate::schema::{Schema, Table};
 use crate::sql::quote_ident;
 
 /// A relational table's field columns, and their values taken from the JSONB `document`.
@@ -22,25 +21,9 @@ fn field_columns(table: &Table, document: &str) -> Result<(String, String)> {
     Ok((names, values))
 }
 
-/// The statement in `cell` when it was planned for `stage`, else planned now (and kept).
-fn planned(
-    cell: &OnceLock<(Stage, String)>,
-    stage: Stage,
-    plan: impl FnOnce() -> Result<String>,
-) -> Result<String> {
-    if let Some((planned_for, sql)) = cell.get() {
-        if *planned_for == stage {
-            return Ok(sql.clone());
-        }
-    }
-    let sql = plan()?;
-    let _ = cell.set((stage, sql.clone()));
-    Ok(sql)
-}
-
 pub fn plan_insert(schema: &Schema, table: &str) -> Result<String> {
     let table = managed_table(schema, table)?;
-    planned(&table.planned_writes.insert, table.stage, || insert(table))
+    planned(&table.planned.insert, table.stage, || insert(table))
 }
 
 fn insert(table: &Table) -> Result<String> {
@@ -62,7 +45,7 @@ fn insert(table: &Table) -> Result<String> {
 /// of one length (group commit, see `group_commit`).
 pub fn plan_insert_rows(schema: &Schema, table: &str) -> Result<String> {
     let table = managed_table(schema, table)?;
-    planned(&table.planned_writes.insert_rows, table.stage, || {
+    planned(&table.planned.insert_rows, table.stage, || {
         insert_rows(table)
     })
 }
@@ -91,9 +74,7 @@ fn insert_rows(table: &Table) -> Result<String> {
 /// exists before it queues the write, so this is a safety net, not a path.)
 pub fn plan_replace(schema: &Schema, table: &str) -> Result<String> {
     let table = managed_table(schema, table)?;
-    planned(&table.planned_writes.replace, table.stage, || {
-        replace(table)
-    })
+    planned(&table.planned.replace, table.stage, || replace(table))
 }
 
 fn replace(table: &Table) -> Result<String> {
