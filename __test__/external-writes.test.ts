@@ -162,6 +162,29 @@ describe('writes from outside Convoy wake only the live queries they change', { 
     await database.query(`DELETE FROM projects WHERE jsonb_typeof(data) <> 'object'`);
   });
 
+  test('a writer with rights on its own table only is told, and the queue is left empty', async () => {
+    // The triggers' function runs as its owner: an outside service's role needs nothing of Convoy's.
+    const role = `convoy_outside_${Math.random().toString(36).slice(2, 10)}`;
+    await database.query(`CREATE ROLE ${role} LOGIN`);
+    const writer = new URL(database.url);
+    writer.username = role;
+    const client = new pg.Client({ connectionString: writer.toString() });
+    try {
+      await database.query(`GRANT INSERT, SELECT ON projects TO ${role}`);
+      const watcher = watch(servers[1] as ConvoyServer, alice);
+      await watcher.until(() => true, "alice's first answer");
+      await client.connect();
+      await client.query(insertProject(alice, 'by a stranger role'));
+      await watcher.until((projects) => projects.some((p) => p.name === 'by a stranger role'), 'the insert');
+      await Promise.all(servers.map(settled));
+      assert.deepEqual(await database.query('SELECT * FROM convoy.changes'), [], 'every queued row taken');
+    } finally {
+      await client.end().catch(() => {});
+      await database.query(`DROP OWNED BY ${role}`);
+      await database.query(`DROP ROLE ${role}`);
+    }
+  });
+
   test('a statement of 100,000 rows is told as its table: every live query runs once, and the writer is not held up', async () => {
     await database.query(
       relational

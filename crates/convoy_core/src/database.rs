@@ -142,6 +142,12 @@ impl Database {
         }
     }
 
+    /// A connection of its own, outside the pools, on the direct URL: for a loop that keeps one
+    /// for as long as it runs.
+    pub async fn own_connection(&self) -> Result<tokio_postgres::Client> {
+        self.direct.connect().await
+    }
+
     /// A connection of its own (outside the pool, on the direct URL) that `LISTEN`s on
     /// `channel`; its notifications arrive on the receiver, which ends when the connection does.
     pub async fn listen(

@@ -68,6 +68,8 @@ pub struct ServerHandle {
     follower: JoinHandle<()>,
     /// Follows the other processes' commits (LISTEN/NOTIFY).
     neighbours: JoinHandle<()>,
+    /// Takes writes made outside Convoy from the change triggers' queue.
+    external_writes: JoinHandle<()>,
 }
 
 impl ServerHandle {
@@ -78,6 +80,8 @@ impl ServerHandle {
         let _ = self.accept_loop.await;
         self.follower.abort();
         self.neighbours.abort();
+        // Stopped mid-poll, its transaction rolls back: the rows stay for another process.
+        self.external_writes.abort();
     }
 }
 
@@ -88,6 +92,7 @@ pub async fn start(
     options: ServerOptions,
 ) -> Result<ServerHandle> {
     let neighbours = tokio::spawn(engine.clone().follow_other_processes());
+    let external_writes = tokio::spawn(engine.clone().follow_external_writes());
     let listener = TcpListener::bind((options.host.as_str(), options.port))
         .await
         .map_err(|error| {
@@ -133,6 +138,7 @@ pub async fn start(
         accept_loop,
         follower,
         neighbours,
+        external_writes,
     })
 }
 

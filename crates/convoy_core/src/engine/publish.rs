@@ -60,4 +60,16 @@ impl Engine {
             .follow(&self.database, &self.log, || self.schema(), stages_changed)
             .await;
     }
+
+    /// Tells this process's live queries and the other processes what was written outside
+    /// Convoy, for as long as it runs (see [`crate::reactivity::external_writes`]).
+    pub async fn follow_external_writes(self: Arc<Self>) {
+        crate::reactivity::external_writes::follow(
+            &self.database,
+            &self.log,
+            &self.neighbours,
+            || self.schema(),
+        )
+        .await;
+    }
 }

@@ -1,30 +1,43 @@
 //! Writes made outside Convoy (psql, a migration, another service) reported to the live queries
-//! of every process, as precisely as Convoy's own: for each row a statement wrote, its table, id
-//! and the old and new values of the table's indexed fields — the write set a Convoy mutation
-//! publishes (DESIGN.md § Reactivity 2), so that a write to user A's rows wakes none of user B's
-//! live queries.
+//! of every process, as precisely as Convoy's own: for each row a statement wrote, its table and
+//! its row before and after — from which Convoy takes the id and the indexed fields, the write set
+//! a Convoy mutation publishes (DESIGN.md § Reactivity 2) — so that a write to user A's rows wakes
+//! none of user B's live queries.
 //!
-//! Triggers with transition tables, one per kind of statement, collect the rows after each
-//! statement and `NOTIFY` them: no replication slot, so it works on every host. A statement of
-//! many rows (a migration updating a million) is told as "this table changed" instead, after
-//! reading at most [`ROWS_PER_NOTICE`] of its rows, so it never stalls its writer or floods the
-//! channel. Convoy's own transactions set `convoy.writer`, and the triggers stay quiet for them
-//! (their writes travel by themselves): Convoy's writes never pay for this.
+//! Triggers with transition tables, one per kind of statement, put the rows of each statement in
+//! [`QUEUE`], an unlogged table that Convoy's processes drain
+//! (`reactivity::external_writes`): no replication slot, so it works on every host. A trigger
+//! that sent `NOTIFY` instead cost its writer more than half its inserts, because every notifying
+//! commit takes one lock for the whole cluster; a row of an unlogged table costs a few percent
+//! (docs/benchmarks.md § Writes from outside Convoy). A statement of many rows (a migration
+//! updating a million) is told as "this table changed" instead, after copying at most
+//! [`ROWS_PER_STATEMENT`] + 1 of its rows, so it never stalls its writer. Convoy's own
+//! transactions set `convoy.writer`, and the triggers stay quiet for them (their writes travel by
+//! themselves): Convoy's writes never pay for this.
 //!
-//! The function reads each row as JSON (`to_jsonb`), and finds the fields in `data` or in the
-//! columns, whichever the row has: so it goes on working unchanged while a graduation moves the
-//! table from one to the other.
+//! The function copies each row whole as JSON (`to_jsonb`), whatever its columns: so it goes on
+//! working unchanged while a graduation moves the table from `data` to columns, and the writer
+//! pays for no more than the copy.
 
 use crate::error::Result;
-use crate::reactivity::CHANNEL;
-use crate::schema::{ColumnKind, Table};
-use crate::sql::{quote_ident, quote_literal};
+use crate::schema::Table;
+use crate::sql::quote_ident;
 
 /// The rows of one statement told one by one; more are told as the table.
-pub const ROWS_PER_NOTICE: usize = 50;
+pub const ROWS_PER_STATEMENT: usize = 50;
 
-/// Postgres refuses notification payloads of 8000 bytes or more.
-const PAYLOAD_LIMIT: usize = 7900;
+/// Where the triggers put what they saw: a table name, and the row before and after as JSON
+/// (both NULL: anything in the table may have changed).
+pub const QUEUE: &str = "convoy.changes";
+
+/// The queue, created once. Unlogged: a crash empties it, and every process runs its live
+/// queries again when its connections come back anyway. Vacuumed as soon as a thousand rows are
+/// dead, since every poll scans it.
+pub const CREATE_QUEUE: &str = "CREATE UNLOGGED TABLE IF NOT EXISTS convoy.changes (
+  table_name text NOT NULL,
+  old_row jsonb,
+  new_row jsonb
+) WITH (autovacuum_vacuum_threshold = 1000, autovacuum_vacuum_scale_factor = 0)";
 
 /// The triggers' names on each table: one per statement kind (a trigger with transition tables
 /// takes one event), and TRUNCATE, which has no rows to tell.
@@ -46,113 +59,45 @@ pub fn function_name(table: &Table) -> Result<String> {
     ))
 }
 
-/// The indexed fields of a row as a JSONB object, from the row's JSON `r`: out of `data` for a
-/// document table, out of the columns once it is relational. A missing field is left out, as a
-/// Convoy write set leaves it out.
-fn indexed_fields(table: &Table, row: &str) -> Result<String> {
-    let mut fields: Vec<&str> = Vec::new();
-    for index in &table.indexes {
-        for field in &index.fields {
-            if !fields.contains(&field.as_str()) {
-                fields.push(field);
-            }
-        }
-    }
-    if fields.is_empty() {
-        return Ok("'{}'::jsonb".to_owned());
-    }
-    let names = fields
-        .iter()
-        .map(|field| quote_literal(field))
-        .collect::<Result<Vec<_>>>()?
-        .join(", ");
-    // A trigger must never fail its writer: `data` that is no object (psql can write one) has no
-    // fields to tell.
-    let from_data = format!(
-        "(SELECT coalesce(jsonb_object_agg(key, value), '{{}}'::jsonb) FROM jsonb_each(CASE WHEN jsonb_typeof({row}->'data') = 'object' THEN {row}->'data' ELSE '{{}}'::jsonb END) WHERE key = ANY (ARRAY[{names}]))"
-    );
-    let mut pairs = Vec::new();
-    let mut missing = Vec::new();
-    for field in &fields {
-        let Some(column) = table.field_column(field) else {
-            continue;
-        };
-        let key = quote_literal(field)?;
-        let value = format!("{row}->{}", quote_literal(&column.column)?);
-        pairs.push(format!("{key}, {value}"));
-        // A typed column's NULL is `null` for a required nullable field, else a missing field;
-        // as JSON a row shows both as `null`.
-        let nullable_value = column.kind != ColumnKind::Jsonb && column.null_is_json_null();
-        if !nullable_value {
-            missing.push(format!("CASE WHEN {value} = 'null'::jsonb THEN {key} END"));
-        }
-    }
-    let from_columns = if pairs.is_empty() {
-        "'{}'::jsonb".to_owned()
-    } else if missing.is_empty() {
-        format!("jsonb_build_object({})", pairs.join(", "))
-    } else {
-        format!(
-            "(jsonb_build_object({}) - array_remove(ARRAY[{}]::text[], NULL))",
-            pairs.join(", "),
-            missing.join(", ")
-        )
-    };
-    Ok(format!(
-        "CASE WHEN {row} ? 'data' THEN {from_data} ELSE {from_columns} END"
-    ))
-}
-
-/// The function the triggers of `table` run.
+/// The function the triggers of `table` run. It runs as its owner (the role that ran
+/// `convoy migrate`), so a writer needs no rights on the queue, and with a fixed `search_path`,
+/// so a writer's own cannot put other functions in its place.
 pub fn function(table: &Table) -> Result<String> {
     let name = function_name(table)?;
-    let new_fields = indexed_fields(table, "n")?;
-    let old_fields = indexed_fields(table, "o")?;
-    let channel = quote_literal(CHANNEL)?;
-    let limit = ROWS_PER_NOTICE + 1;
-    let most = ROWS_PER_NOTICE;
+    let most = ROWS_PER_STATEMENT;
+    let limit = most + 1;
     Ok(format!(
-        "CREATE OR REPLACE FUNCTION {name}() RETURNS trigger LANGUAGE plpgsql AS $$
+        "CREATE OR REPLACE FUNCTION {name}() RETURNS trigger LANGUAGE plpgsql
+SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
-  writes jsonb;
   told bigint := 0;
-  rows_written bigint := 0;
-  payload text;
+  written bigint := 0;
 BEGIN
-  IF current_setting('convoy.writer', true) IS NOT DISTINCT FROM 'convoy' THEN
-    RETURN NULL;
-  END IF;
   IF TG_OP = 'INSERT' THEN
-    SELECT count(*), jsonb_agg(jsonb_build_object('table', TG_TABLE_NAME, 'id', n->>'id', 'old', NULL, 'new', {new_fields}))
-      INTO told, writes FROM (SELECT to_jsonb(t) AS n FROM new_rows t LIMIT {limit}) AS s;
-    rows_written := told;
+    INSERT INTO convoy.changes (table_name, new_row)
+      SELECT TG_TABLE_NAME, to_jsonb(t) FROM new_rows t LIMIT {limit};
+    GET DIAGNOSTICS told = ROW_COUNT;
+    written := told;
   ELSIF TG_OP = 'UPDATE' THEN
-    SELECT count(*) INTO rows_written FROM (SELECT 1 FROM new_rows LIMIT {limit}) AS s;
-    SELECT count(*), jsonb_agg(jsonb_build_object('table', TG_TABLE_NAME, 'id', n->>'id', 'old', {old_fields}, 'new', {new_fields}))
-      INTO told, writes
-      FROM (SELECT to_jsonb(b) AS o, to_jsonb(a) AS n FROM new_rows a JOIN old_rows b ON a.id = b.id LIMIT {limit}) AS s;
-  ELSIF TG_OP = 'DELETE' THEN
-    SELECT count(*), jsonb_agg(jsonb_build_object('table', TG_TABLE_NAME, 'id', o->>'id', 'old', {old_fields}, 'new', NULL))
-      INTO told, writes FROM (SELECT to_jsonb(t) AS o FROM old_rows t LIMIT {limit}) AS s;
-    rows_written := told;
-  END IF;
-  IF TG_OP <> 'TRUNCATE' AND rows_written = 0 THEN
-    RETURN NULL;
-  END IF;
-  -- Told row by row, unless there are too many rows, an id changed, or it would not fit.
-  IF TG_OP = 'TRUNCATE' OR told > {most} OR told < rows_written OR writes IS NULL THEN
-    writes := NULL;
-  ELSE
-    payload := jsonb_build_object('origin', 'postgres', 'everything', false, 'writes', writes)::text;
-    IF length(payload) > {PAYLOAD_LIMIT} THEN
-      writes := NULL;
+    SELECT count(*) INTO written FROM (SELECT 1 FROM new_rows LIMIT {limit}) AS s;
+    IF written <= {most} THEN
+      INSERT INTO convoy.changes (table_name, old_row, new_row)
+        SELECT TG_TABLE_NAME, to_jsonb(b), to_jsonb(a) FROM new_rows a JOIN old_rows b ON a.id = b.id;
+      GET DIAGNOSTICS told = ROW_COUNT;
     END IF;
+  ELSIF TG_OP = 'DELETE' THEN
+    INSERT INTO convoy.changes (table_name, old_row)
+      SELECT TG_TABLE_NAME, to_jsonb(t) FROM old_rows t LIMIT {limit};
+    GET DIAGNOSTICS told = ROW_COUNT;
+    written := told;
+  ELSE
+    written := 1;
   END IF;
-  IF writes IS NULL THEN
-    payload := jsonb_build_object('origin', 'postgres', 'everything', false,
-      'writes', jsonb_build_array(jsonb_build_object('table', TG_TABLE_NAME)))::text;
+  -- The table as a whole when there are too many rows, an update changed an id (its rows no
+  -- longer pair up), or the statement was a TRUNCATE.
+  IF told > {most} OR told < written THEN
+    INSERT INTO convoy.changes (table_name) VALUES (TG_TABLE_NAME);
   END IF;
-  PERFORM pg_notify({channel}, payload);
   RETURN NULL;
 END
 $$"

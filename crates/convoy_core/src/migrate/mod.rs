@@ -52,7 +52,10 @@ const BOOKKEEPING_STAGE: &str =
 /// transaction; returns the statements it ran, for `convoy migrate` to print.
 pub async fn install_change_trigger(database: &Database, schema: &Schema) -> Result<Vec<String>> {
     let client = database.schema_connection().await?;
-    let mut statements = vec!["CREATE SCHEMA IF NOT EXISTS convoy".to_owned()];
+    let mut statements = vec![
+        "CREATE SCHEMA IF NOT EXISTS convoy".to_owned(),
+        change_trigger::CREATE_QUEUE.to_owned(),
+    ];
     for table in schema.managed_tables() {
         statements.push(change_trigger::function(table)?);
         statements.extend(change_trigger::triggers(table)?);
@@ -65,14 +68,27 @@ pub async fn install_change_trigger(database: &Database, schema: &Schema) -> Res
     Ok(statements)
 }
 
-/// The managed tables whose change triggers are missing, or run a function of another schema
-/// (an index added since they were installed would go untold): what the production server
+/// The managed tables whose change triggers are missing or run another function than this
+/// version's (or all of them, when the queue they fill is missing): what the production server
 /// checks before it relies on them, since it never installs them itself.
 pub async fn tables_without_change_trigger(
     database: &Database,
     schema: &Schema,
 ) -> Result<Vec<String>> {
     let client = database.connection().await?;
+    let queue_exists: bool = client
+        .query_one(
+            "SELECT to_regclass($1) IS NOT NULL",
+            &[&change_trigger::QUEUE],
+        )
+        .await?
+        .get(0);
+    if !queue_exists {
+        return Ok(schema
+            .managed_tables()
+            .map(|table| table.name.clone())
+            .collect());
+    }
     let mut missing = Vec::new();
     for table in schema.managed_tables() {
         let expected = change_trigger::function(table)?;

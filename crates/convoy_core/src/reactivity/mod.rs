@@ -11,6 +11,7 @@
 
 mod announcement;
 mod commit_log;
+pub mod external_writes;
 pub mod live;
 mod neighbours;
 mod read_set;
