@@ -43,13 +43,16 @@ impl Neighbours {
         }
     }
 
-    /// The payload announcing `commit` to the other processes, or `None` while nobody needs
-    /// this one's commits: for a commit that must be announced in its own transaction (an
-    /// outside write taken from the queue, see `external_writes`).
-    pub fn announcement(&self, commit: &WriteSet, schema: &Schema) -> Option<String> {
-        self.announcing
-            .load(Ordering::SeqCst)
-            .then(|| Announcement::Commit(commit.clone()).payload(&self.origin, schema))
+    /// Whether other processes need this one's commits (see [`Neighbours::follow`]).
+    pub fn announcing(&self) -> bool {
+        self.announcing.load(Ordering::SeqCst)
+    }
+
+    /// The payload announcing `commit` to the other processes: for a commit that must be
+    /// announced in its own transaction (an outside write taken from the queue, see
+    /// `external_writes`).
+    pub fn announcement(&self, commit: &WriteSet, schema: &Schema) -> String {
+        Announcement::Commit(commit.clone()).payload(&self.origin, schema)
     }
 
     /// Announces this process's commits to the other processes on the database and appends

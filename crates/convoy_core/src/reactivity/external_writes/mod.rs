@@ -28,16 +28,14 @@ use crate::schema::Schema;
 use take::Taker;
 use upkeep::Upkeep;
 
-/// How often the queue is looked at: the most an outside write waits before it is seen. An
-/// empty poll costs Postgres and Convoy some 20 µs each, so 200 a second are about 1 % of a core;
+/// How often the queue is looked at: the most an outside write waits before it is seen. A poll
+/// of an empty queue costs Postgres and Convoy some 20 µs each, so 200 a second are about 1 % of a core;
 /// `CONVOY_CHANGE_POLL_MS` sets another interval (docs/postgres.md).
 const POLL_INTERVAL: Duration = Duration::from_millis(5);
 
 /// How often the queue is looked for while it does not exist (no `convoy migrate` yet, or the
 /// triggers turned off).
 const ABSENT_INTERVAL: Duration = Duration::from_secs(2);
-
-const ANYTHING_QUEUED: &str = "SELECT EXISTS (SELECT 1 FROM convoy.changes)";
 
 fn poll_interval() -> Duration {
     std::env::var("CONVOY_CHANGE_POLL_MS")
@@ -75,8 +73,8 @@ async fn poll(
     neighbours: &Neighbours,
     schema: &impl Fn() -> Arc<Schema>,
 ) -> crate::ConvoyError {
-    let (anything_queued, mut taker) = loop {
-        match tokio::try_join!(client.prepare(ANYTHING_QUEUED), Taker::prepare(client)) {
+    let mut taker = loop {
+        match Taker::prepare(client).await {
             Ok(prepared) => break prepared,
             Err(error) if error.code() == Some(&SqlState::UNDEFINED_TABLE) => {
                 tokio::time::sleep(ABSENT_INTERVAL).await;
@@ -89,21 +87,16 @@ async fn poll(
     interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         interval.tick().await;
-        let queued = match client.query_one(&anything_queued, &[]).await {
-            Ok(row) => row.get::<_, bool>(0),
-            Err(error) => return error.into(),
-        };
-        if queued {
-            match taker.take(client, neighbours, &schema()).await {
-                Ok((taken, commit)) => {
-                    upkeep.taken(taken);
-                    if !commit.is_empty() {
-                        log.append(Arc::new(commit));
-                    }
+        let taken = match taker.take(client, neighbours, &schema()).await {
+            Ok((taken, commit)) => {
+                if !commit.is_empty() {
+                    log.append(Arc::new(commit));
                 }
-                Err(error) => return error,
+                taken
             }
-        }
-        upkeep.after_poll(client, queued).await;
+            Err(error) => return error,
+        };
+        upkeep.taken(taken);
+        upkeep.after_poll(client, taken > 0).await;
     }
 }

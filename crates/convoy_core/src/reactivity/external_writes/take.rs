@@ -15,9 +15,10 @@ use crate::sql::quote_ident;
 /// The most rows one poll takes: a writer faster than that is caught up with over several polls.
 const ROWS_PER_POLL: i64 = 1000;
 
-/// Rows another process is taking are skipped, not waited for.
+/// Rows another process is deleting at the same moment are waited for, then skipped: locking
+/// them first (`FOR UPDATE SKIP LOCKED`) would write each row twice.
 const TAKE_QUEUED: &str = "DELETE FROM convoy.changes WHERE ctid = ANY (ARRAY(
-  SELECT ctid FROM convoy.changes LIMIT $1 FOR UPDATE SKIP LOCKED))
+  SELECT ctid FROM convoy.changes LIMIT $1))
 RETURNING table_name, operation, id, old_row";
 
 const ANNOUNCE: &str = "SELECT pg_notify($1, $2)";
@@ -42,43 +43,41 @@ impl Taker {
         })
     }
 
-    /// Takes what is queued; returns how many rows it took, and what they wrote. Each pair of
-    /// statements travels pipelined.
+    /// Takes what is queued; returns how many rows it took, and what they wrote. While other
+    /// processes listen, in a transaction that announces the writes to them, each pair of
+    /// statements pipelined; else in one statement, as a poll of an empty queue is.
     pub async fn take(
         &mut self,
         client: &Client,
         neighbours: &Neighbours,
         schema: &Schema,
     ) -> Result<(u64, WriteSet)> {
+        if !neighbours.announcing() {
+            let rows = client.query(&self.take_queued, &[&ROWS_PER_POLL]).await?;
+            let queued = queued_rows(&rows);
+            let current = self.current_rows(client, schema, &queued).await?;
+            return Ok((queued.len() as u64, write_set(schema, &queued, &current)));
+        }
         let (began, rows) = tokio::join!(
             client.batch_execute("BEGIN"),
             client.query(&self.take_queued, &[&ROWS_PER_POLL])
         );
         began?;
-        let queued: Vec<Queued> = rows?
-            .iter()
-            .map(|row| Queued {
-                table: row.get("table_name"),
-                operation: row.get("operation"),
-                id: row.get("id"),
-                old_row: row.get("old_row"),
-            })
-            .collect();
+        let queued = queued_rows(&rows?);
+        if queued.is_empty() {
+            client.batch_execute("COMMIT").await?;
+            return Ok((0, WriteSet::default()));
+        }
         let current = self.current_rows(client, schema, &queued).await?;
         let commit = write_set(schema, &queued, &current);
-        match neighbours.announcement(&commit, schema) {
-            Some(payload) => {
-                let parameters: [&(dyn tokio_postgres::types::ToSql + Sync); 2] =
-                    [&CHANNEL, &payload];
-                let (notified, committed) = tokio::join!(
-                    client.execute(&self.announce, &parameters),
-                    client.batch_execute("COMMIT")
-                );
-                notified?;
-                committed?;
-            }
-            None => client.batch_execute("COMMIT").await?,
-        }
+        let payload = neighbours.announcement(&commit, schema);
+        let parameters: [&(dyn tokio_postgres::types::ToSql + Sync); 2] = [&CHANNEL, &payload];
+        let (notified, committed) = tokio::join!(
+            client.execute(&self.announce, &parameters),
+            client.batch_execute("COMMIT")
+        );
+        notified?;
+        committed?;
         Ok((queued.len() as u64, commit))
     }
 
@@ -115,4 +114,15 @@ impl Taker {
         }
         Ok(current)
     }
+}
+
+fn queued_rows(rows: &[tokio_postgres::Row]) -> Vec<Queued> {
+    rows.iter()
+        .map(|row| Queued {
+            table: row.get("table_name"),
+            operation: row.get("operation"),
+            id: row.get("id"),
+            old_row: row.get("old_row"),
+        })
+        .collect()
 }
