@@ -1,6 +1,8 @@
 //! The connection pools: deadpool over tokio-postgres, every statement prepared once per
 //! connection (`prepare_cached`), every connection made through [`Endpoint`] (TLS, errors).
 
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 
 use deadpool_postgres::{
@@ -50,6 +52,8 @@ pub struct Database {
     serving: Endpoint,
     /// The endpoint of the LISTEN connection and the schema pool.
     direct: Endpoint,
+    /// The `statement_timeout` of the query and mutation pools' connections, in ms (0: none).
+    statement_timeout_ms: Arc<AtomicU64>,
 }
 
 /// What a mutation's connection is set up with. Sent as statements after connecting rather
@@ -99,15 +103,36 @@ impl Database {
         };
         let direct = direct.unwrap_or_else(|| main.clone());
         let size = options.pool_size.max(1);
+        let statement_timeout_ms = Arc::new(AtomicU64::new(0));
         let database = Self {
-            pool: build_pool(&serving, size, None)?,
-            writers: build_pool(&serving, size, Some(WRITER_SETUP))?,
+            pool: build_pool(
+                &serving,
+                size,
+                Some(Setup::serving(&statement_timeout_ms, "")),
+            )?,
+            writers: build_pool(
+                &serving,
+                size,
+                Some(Setup::serving(&statement_timeout_ms, WRITER_SETUP)),
+            )?,
             schema: build_pool(&direct, 2, None)?,
             serving,
             direct,
+            statement_timeout_ms,
         };
         database.ping().await?;
         Ok(database)
+    }
+
+    /// Bounds every statement of the query and mutation pools by `timeout` (the server's call
+    /// timeout), from their next connection on: connections made before are closed.
+    pub fn limit_statements(&self, timeout: Duration) {
+        let millis = u64::try_from(timeout.as_millis())
+            .unwrap_or(u64::MAX)
+            .max(1);
+        self.statement_timeout_ms.store(millis, Ordering::SeqCst);
+        self.pool.retain(|_, _| false);
+        self.writers.retain(|_, _| false);
     }
 
     pub async fn connection(&self) -> Result<Object> {
@@ -140,6 +165,13 @@ impl Database {
             waiting: readers.waiting + writers.waiting,
             max_size: readers.max_size + writers.max_size,
         }
+    }
+
+    /// Asks Postgres to stop the statement running on the connection of `token` (one of the
+    /// query or mutation pools').
+    pub async fn cancel(&self, token: &tokio_postgres::CancelToken) -> Result<()> {
+        token.cancel_query(self.serving.tls.clone()).await?;
+        Ok(())
     }
 
     /// A connection of its own, outside the pools, on the direct URL: for a loop that keeps one
@@ -211,8 +243,34 @@ async fn checkout(pool: &Pool, endpoint: &Endpoint) -> Result<Object> {
     }
 }
 
+/// What a serving connection is set up with: the statement timeout (see
+/// [`Database::limit_statements`]) and no JIT — a statement of a wide filter spent minutes
+/// compiling, where neither a cancel nor a timeout is looked at — before `extra`.
+#[derive(Clone)]
+struct Setup {
+    statement_timeout_ms: Arc<AtomicU64>,
+    extra: &'static str,
+}
+
+impl Setup {
+    fn serving(statement_timeout_ms: &Arc<AtomicU64>, extra: &'static str) -> Self {
+        Self {
+            statement_timeout_ms: statement_timeout_ms.clone(),
+            extra,
+        }
+    }
+
+    fn sql(&self) -> String {
+        let millis = self.statement_timeout_ms.load(Ordering::SeqCst);
+        format!(
+            "SET jit = off; SET statement_timeout = {millis}; {}",
+            self.extra
+        )
+    }
+}
+
 /// A pool on `endpoint`; `setup` runs on each new connection before its first use.
-fn build_pool(endpoint: &Endpoint, size: usize, setup: Option<&'static str>) -> Result<Pool> {
+fn build_pool(endpoint: &Endpoint, size: usize, setup: Option<Setup>) -> Result<Pool> {
     let manager = Manager::from_config(
         endpoint.config.clone(),
         endpoint.tls.clone(),
@@ -228,12 +286,8 @@ fn build_pool(endpoint: &Endpoint, size: usize, setup: Option<&'static str>) -> 
         .recycle_timeout(Some(Duration::from_secs(5)));
     if let Some(setup) = setup {
         builder = builder.post_create(deadpool_postgres::Hook::async_fn(move |client, _| {
-            Box::pin(async move {
-                client
-                    .batch_execute(setup)
-                    .await
-                    .map_err(HookError::Backend)
-            })
+            let sql = setup.sql();
+            Box::pin(async move { client.batch_execute(&sql).await.map_err(HookError::Backend) })
         }));
     }
     builder

@@ -266,6 +266,12 @@ impl From<tokio_postgres::Error> for ConvoyError {
                 db_error.message()
             ));
         }
+        if *code == SqlState::QUERY_CANCELED {
+            return Self::Internal(format!(
+                "the statement was stopped: it ran past its function's timeout ({})",
+                db_error.message()
+            ));
+        }
         if code.code().starts_with("08")
             || code.code().starts_with("57P")
             || *code == SqlState::TOO_MANY_CONNECTIONS

@@ -232,7 +232,7 @@ async fn numbers_order_as_numbers() {
 async fn a_failed_mutation_writes_nothing() {
     let db = TestDatabase::new().await;
     let engine = db.engine(product_schema()).await;
-    let (call, _answer) = engine.begin_call(CallKind::Mutation, true);
+    let (call, _answer) = engine.begin_call(CallKind::Mutation, true, None);
     engine
         .insert(call.id, "projects", r#"{"userId":"u","createdAt":1}"#)
         .await
@@ -252,7 +252,7 @@ async fn a_failed_mutation_writes_nothing() {
 async fn nul_in_a_document_is_invalid_args_and_the_call_cannot_commit() {
     let db = TestDatabase::new().await;
     let engine = db.engine(product_schema()).await;
-    let (call, _answer) = engine.begin_call(CallKind::Mutation, true);
+    let (call, _answer) = engine.begin_call(CallKind::Mutation, true, None);
     let error = engine
         .insert(
             call.id,

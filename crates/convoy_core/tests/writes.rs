@@ -20,7 +20,7 @@ async fn count(db: &TestDatabase, table: &str) -> i64 {
 async fn a_mutation_reads_its_own_queued_writes() {
     let db = TestDatabase::new().await;
     let engine = db.engine(product_schema()).await;
-    let (call, _answer) = engine.begin_call(CallKind::Mutation, true);
+    let (call, _answer) = engine.begin_call(CallKind::Mutation, true, None);
     let id = engine
         .insert(call.id, "users", r#"{"name":"Ada"}"#)
         .await
@@ -105,7 +105,7 @@ async fn with_short_names() -> (TestDatabase, std::sync::Arc<convoy_core::Engine
 #[tokio::test]
 async fn a_write_postgres_refuses_at_commit_commits_nothing() {
     let (db, engine) = with_short_names().await;
-    let (call, _answer) = engine.begin_call(CallKind::Mutation, true);
+    let (call, _answer) = engine.begin_call(CallKind::Mutation, true, None);
     engine
         .queue_insert(call.id, "users", r#"{"name":"Ada"}"#)
         .unwrap();
@@ -133,7 +133,7 @@ async fn a_write_postgres_refuses_at_commit_commits_nothing() {
 async fn raw_sql_makes_a_mutation_forget_what_it_has_seen() {
     let db = TestDatabase::new().await;
     let engine = db.engine(product_schema()).await;
-    let (call, _answer) = engine.begin_call(CallKind::Mutation, true);
+    let (call, _answer) = engine.begin_call(CallKind::Mutation, true, None);
     let id = engine
         .queue_insert(call.id, "users", r#"{"name":"Ada"}"#)
         .unwrap();
@@ -165,7 +165,7 @@ async fn a_document_of_another_table_is_not_found() {
     })
     .await
     .unwrap();
-    let (call, _answer) = engine.begin_call(CallKind::Mutation, true);
+    let (call, _answer) = engine.begin_call(CallKind::Mutation, true, None);
     let replaced = engine.replace(call.id, "projects", &id, "{}").await;
     assert_eq!(replaced.unwrap_err().code(), "NOT_FOUND");
     // Seen in its own table, it is still not in the other one.
@@ -184,7 +184,7 @@ async fn a_mutation_that_inserts_one_document_sends_the_insert_alone_and_clean()
     let insert_one = |name: &'static str| {
         let engine = engine.clone();
         async move {
-            let (call, _answer) = engine.begin_call(CallKind::Mutation, true);
+            let (call, _answer) = engine.begin_call(CallKind::Mutation, true, None);
             engine
                 .queue_insert(call.id, "users", &format!(r#"{{"name":"{name}"}}"#))
                 .unwrap();
@@ -247,7 +247,7 @@ async fn lone_inserts_at_the_same_moment_commit_together_and_each_gets_its_own_a
     let answers = futures_util::future::join_all(names.iter().map(|name| {
         let engine = engine.clone();
         async move {
-            let (call, _answer) = engine.begin_call(CallKind::Mutation, true);
+            let (call, _answer) = engine.begin_call(CallKind::Mutation, true, None);
             let id = engine
                 .queue_insert(call.id, "users", &format!(r#"{{"name":"{name}"}}"#))
                 .unwrap();

@@ -91,6 +91,8 @@ pub async fn start(
     functions: Arc<FunctionTable>,
     options: ServerOptions,
 ) -> Result<ServerHandle> {
+    // No statement outlives the call it serves, even when Convoy cannot send its cancel.
+    engine.database().limit_statements(options.call_timeout);
     let neighbours = tokio::spawn(engine.clone().follow_other_processes());
     let external_writes = tokio::spawn(engine.clone().follow_external_writes());
     let listener = TcpListener::bind((options.host.as_str(), options.port))

@@ -68,13 +68,18 @@ impl CallRunner {
             .map_err(|_| ConvoyError::Unavailable("the server is shutting down".into()))?;
         let mut attempt = 1;
         loop {
-            let transactional = function.needs_transaction();
+            // A query whose own timeout is longer than the server's runs in a transaction, which
+            // sets its `statement_timeout`; alone, its statement would have the connection's.
+            let transactional = function.needs_transaction()
+                || (kind == CallKind::Query
+                    && function.timeout.is_some_and(|own| own > self.timeout));
             let attempt_result = self
                 .attempt(
                     Attempt {
                         kind,
                         transactional,
                         timeout: function.timeout.unwrap_or(self.timeout),
+                        own_timeout: function.timeout,
                         path,
                         args_json,
                         headers_json,
@@ -118,6 +123,7 @@ impl CallRunner {
             kind,
             transactional,
             timeout,
+            own_timeout,
             path,
             args_json,
             headers_json,
@@ -126,7 +132,7 @@ impl CallRunner {
         if !path.starts_with('#') {
             self.stats.execution(kind);
         }
-        let (call, answer) = self.engine.begin_call(kind, transactional);
+        let (call, answer) = self.engine.begin_call(kind, transactional, own_timeout);
         let mut guard = CallGuard {
             engine: self.engine.clone(),
             call: Some(call.clone()),
@@ -143,10 +149,14 @@ impl CallRunner {
             Ok(Err(_)) => Err(ConvoyError::Internal(format!(
                 "{path} ended without an answer"
             ))),
-            Err(_) => Err(ConvoyError::Internal(format!(
-                "{path} did not finish within {} ms (its timeout) and was abandoned",
-                timeout.as_millis()
-            ))),
+            Err(_) => {
+                // Its statement stops in Postgres now, and its connection is not reused.
+                self.engine.abandon(&call).await;
+                Err(ConvoyError::Internal(format!(
+                    "{path} did not finish within {} ms (its timeout) and was abandoned",
+                    timeout.as_millis()
+                )))
+            }
         };
         let call = guard
             .call
@@ -194,12 +204,15 @@ struct Attempt<'a> {
     kind: CallKind,
     transactional: bool,
     timeout: Duration,
+    /// The function's own timeout, if it has one.
+    own_timeout: Option<Duration>,
     path: &'a str,
     args_json: &'a str,
     headers_json: &'a str,
 }
 
-/// Rolls the call back if the request is dropped before it ends (the client went away).
+/// Stops the call's statement and rolls it back if the request is dropped before it ends (the
+/// client went away).
 struct CallGuard {
     engine: Arc<Engine>,
     call: Option<Arc<Call>>,
@@ -210,6 +223,7 @@ impl Drop for CallGuard {
         if let Some(call) = self.call.take() {
             let engine = self.engine.clone();
             tokio::spawn(async move {
+                engine.abandon(&call).await;
                 let _ = engine.finish_call(&call, false).await;
             });
         }

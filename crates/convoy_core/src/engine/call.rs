@@ -60,6 +60,10 @@ pub struct Call {
     pub(super) writes: Mutex<Writes>,
     /// What the call has read, for the subscriptions that run it (see `reactivity`).
     pub(super) reads: Mutex<ReadSet>,
+    /// How to stop the call's statement in Postgres (see `abandon`).
+    pub(super) cancel: tokio::sync::Mutex<super::abandon::CancelSlot>,
+    /// The function's own timeout, when it has one: its transaction's `statement_timeout`.
+    pub(super) statement_timeout: Option<std::time::Duration>,
 }
 
 impl Call {
@@ -69,6 +73,20 @@ impl Call {
 
     pub(super) fn read(&self, record: impl FnOnce(&mut ReadSet)) {
         record(&mut self.reads.lock().expect("reads lock poisoned"));
+    }
+
+    /// The statement that begins the call's transaction: its isolation, and the function's own
+    /// timeout when it has one (the connection's `statement_timeout` is the server's).
+    pub(super) fn begin_sql(&self) -> std::borrow::Cow<'static, str> {
+        match self.statement_timeout {
+            None => self.kind.begin_sql().into(),
+            Some(timeout) => format!(
+                "{}; SET LOCAL statement_timeout = {}",
+                self.kind.begin_sql(),
+                timeout.as_millis().max(1)
+            )
+            .into(),
+        }
     }
 
     /// Everything the call has read so far.
@@ -84,6 +102,7 @@ impl Engine {
         &self,
         kind: CallKind,
         transactional: bool,
+        statement_timeout: Option<std::time::Duration>,
     ) -> (Arc<Call>, oneshot::Receiver<Outcome>) {
         let (sender, receiver) = oneshot::channel();
         let mut calls = self.calls.lock().expect("calls lock poisoned");
@@ -103,6 +122,8 @@ impl Engine {
             committed: Mutex::new(None),
             writes: Mutex::new(Writes::default()),
             reads: Mutex::new(ReadSet::default()),
+            cancel: tokio::sync::Mutex::default(),
+            statement_timeout,
         });
         calls.insert(id, call.clone());
         (call, receiver)

@@ -7,6 +7,7 @@
 //! costs no extra round trip. Writes cost none either: they wait in the call and travel pipelined
 //! with its next statement or with `COMMIT` (see [`Writes`]).
 
+mod abandon;
 mod call;
 mod publish;
 mod raw_sql;

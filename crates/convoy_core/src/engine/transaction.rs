@@ -100,29 +100,37 @@ impl Engine {
             return Ok(Finished::Done);
         }
         if transaction.connection.is_none() && !pending.is_empty() {
-            transaction.connection = Some(self.connection_for(call.kind).await?);
+            let connection = self.connection_for(call.kind).await?;
+            self.holds(call, &connection).await;
+            transaction.connection = Some(connection);
         }
         let Some(connection) = transaction.connection.take() else {
             return failure.map_or(Ok(Finished::Done), Err);
         };
         if !transaction.began && pending.is_empty() {
+            self.release(call, connection).await;
             return Ok(Finished::Done);
         }
-        let begin = (!transaction.began).then(|| call.kind.begin_sql());
+        if self.abandoned(call).await {
+            // Given up on (see `abandon`): closing the connection rolls the transaction back.
+            self.release(call, connection).await;
+            return failure.map_or(Ok(Finished::Done), Err);
+        }
+        let begin_sql = call.begin_sql();
+        let begin = (!transaction.began).then_some(begin_sql.as_ref());
         let end = if commit { "COMMIT" } else { "ROLLBACK" };
         let (sent, ended) =
             pipelined(&connection, begin, &pending, connection.batch_execute(end)).await;
         // A failed write aborted the transaction, and COMMIT then rolled it back.
         let Some(ended) = ended else {
             // Nothing was sent, not even COMMIT: the transaction is still open.
-            drop(Object::take(connection));
+            self.close(call, connection).await;
             return sent.map(|()| Finished::Done);
         };
-        if let Err(error) = &ended {
-            if error.as_db_error().is_none() {
-                // No answer to COMMIT: the connection's state is unknown, never reuse it.
-                drop(Object::take(connection));
-            }
+        match &ended {
+            // No answer to COMMIT: the connection's state is unknown, never reuse it.
+            Err(error) if error.as_db_error().is_none() => self.close(call, connection).await,
+            _ => self.release(call, connection).await,
         }
         sent?;
         ended?;
@@ -145,6 +153,7 @@ impl Engine {
     ) -> Result<Vec<tokio_postgres::Row>> {
         let call = self.call(call_id)?;
         let params = statement.param_refs();
+        check_parameters(params.len())?;
         if !call.single_statement {
             return self
                 .run_with(&call, &statement.sql, &params, ConvoyError::from)
@@ -163,6 +172,7 @@ impl Engine {
             connection.query(&prepared, &params).await
         }
         .await;
+        self.release(&call, connection).await;
         result.map_err(|error| transaction.fail(error.into()))
     }
 
@@ -176,8 +186,10 @@ impl Engine {
         params: &[&(dyn tokio_postgres::types::ToSql + Sync)],
         describe: impl FnOnce(tokio_postgres::Error) -> ConvoyError,
     ) -> Result<Vec<tokio_postgres::Row>> {
+        check_parameters(params.len())?;
         let mut transaction = self.open(call).await?;
-        let begin = (!transaction.began).then(|| call.kind.begin_sql());
+        let begin_sql = call.begin_sql();
+        let begin = (!transaction.began).then_some(begin_sql.as_ref());
         transaction.began = true;
         let pending = std::mem::take(&mut call.writes().pending);
         let connection = transaction.connection.as_ref().expect("open() connects");
@@ -214,8 +226,24 @@ impl Engine {
             return Err(failure.clone());
         }
         if transaction.connection.is_none() {
-            transaction.connection = Some(self.connection_for(call.kind).await?);
+            let connection = self.connection_for(call.kind).await?;
+            self.holds(call, &connection).await;
+            transaction.connection = Some(connection);
         }
         Ok(transaction)
     }
+}
+
+/// Postgres's wire protocol counts a statement's parameters in 16 bits.
+pub const MAX_PARAMETERS: usize = 65_535;
+
+/// Refuses a statement of more parameters than Postgres takes, as the caller's mistake: sent, it
+/// failed as if the database had gone away.
+fn check_parameters(count: usize) -> Result<()> {
+    if count > MAX_PARAMETERS {
+        return Err(ConvoyError::InvalidArgs(format!(
+            "the statement has {count} parameters; Postgres takes at most {MAX_PARAMETERS}"
+        )));
+    }
+    Ok(())
 }

@@ -115,7 +115,7 @@ where
     F: FnOnce(u32) -> Fut,
     Fut: std::future::Future<Output = convoy_core::Result<T>>,
 {
-    let (call, _answer) = engine.begin_call(kind, true);
+    let (call, _answer) = engine.begin_call(kind, true, None);
     let result = work(call.id).await;
     engine.finish_call(&call, result.is_ok()).await?;
     result
