@@ -136,6 +136,10 @@ export interface ServerOptions {
   maxStreams?: number
   /** A sync stream that holds no subscription for this long is closed. */
   streamIdleTimeoutMs?: number
+  /** Open connections; past it a connection is served `/health` only. */
+  maxConnections?: number
+  /** Open connections from one client address, likewise. */
+  maxConnectionsPerAddress?: number
   /** Internal errors reach the client in full (development). */
   dev?: boolean
 }

@@ -50,6 +50,13 @@ export interface ConvoyOptions {
   maxStreams?: number;
   /** A sync stream that holds no subscription for this long is closed. Default 60 000. */
   streamIdleTimeoutMs?: number;
+  /**
+   * Open HTTP connections; past it a new connection is answered only on `/health` (others get
+   * `UNAVAILABLE`). Default 4 096.
+   */
+  maxConnections?: number;
+  /** Open HTTP connections from one client address, likewise. Default 256. */
+  maxConnectionsPerAddress?: number;
   /** Called with a line for the terminal (schema changes, internal errors). Default: console.error. */
   log?: (line: string) => void;
 }
@@ -57,13 +64,19 @@ export interface ConvoyOptions {
 /** The limits of `ConvoyOptions` that environment variables may set (docs/security.md). */
 export type Limits = Pick<
   ConvoyOptions,
-  'allowedOrigins' | 'maxBodyBytes' | 'functionTimeoutMs' | 'maxStreams' | 'streamIdleTimeoutMs'
+  | 'allowedOrigins'
+  | 'maxBodyBytes'
+  | 'functionTimeoutMs'
+  | 'maxStreams'
+  | 'streamIdleTimeoutMs'
+  | 'maxConnections'
+  | 'maxConnectionsPerAddress'
 >;
 
 /**
  * The limits set in the environment: `CONVOY_ALLOWED_ORIGINS` (comma-separated),
  * `CONVOY_MAX_BODY_BYTES`, `CONVOY_FUNCTION_TIMEOUT_MS`, `CONVOY_MAX_STREAMS`,
- * `CONVOY_STREAM_IDLE_TIMEOUT_MS`.
+ * `CONVOY_STREAM_IDLE_TIMEOUT_MS`, `CONVOY_MAX_CONNECTIONS`, `CONVOY_MAX_CONNECTIONS_PER_ADDRESS`.
  */
 export function limitsFromEnv(env: NodeJS.ProcessEnv = process.env): Limits {
   const limits: Limits = {
@@ -77,6 +90,8 @@ export function limitsFromEnv(env: NodeJS.ProcessEnv = process.env): Limits {
     functionTimeoutMs: 'CONVOY_FUNCTION_TIMEOUT_MS',
     maxStreams: 'CONVOY_MAX_STREAMS',
     streamIdleTimeoutMs: 'CONVOY_STREAM_IDLE_TIMEOUT_MS',
+    maxConnections: 'CONVOY_MAX_CONNECTIONS',
+    maxConnectionsPerAddress: 'CONVOY_MAX_CONNECTIONS_PER_ADDRESS',
   } as const;
   for (const [option, name] of Object.entries(numbers) as Array<[keyof typeof numbers, string]>) {
     const text = env[name];
@@ -112,6 +127,8 @@ export function serverOptionsOf(options: ConvoyOptions): ServerOptions {
     callTimeoutMs: positive('functionTimeoutMs', options.functionTimeoutMs),
     maxStreams: positive('maxStreams', options.maxStreams),
     streamIdleTimeoutMs: positive('streamIdleTimeoutMs', options.streamIdleTimeoutMs),
+    maxConnections: positive('maxConnections', options.maxConnections),
+    maxConnectionsPerAddress: positive('maxConnectionsPerAddress', options.maxConnectionsPerAddress),
   };
   return {
     port: options.port ?? 3737,

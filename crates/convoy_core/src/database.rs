@@ -262,10 +262,16 @@ impl Setup {
 
     fn sql(&self) -> String {
         let millis = self.statement_timeout_ms.load(Ordering::SeqCst);
-        format!(
-            "SET jit = off; SET statement_timeout = {millis}; {}",
-            self.extra
-        )
+        // A shorter timeout of the URL's own (`options=-c statement_timeout=…`) stays.
+        let timeout = if millis == 0 {
+            String::new()
+        } else {
+            format!(
+                "SELECT set_config('statement_timeout', '{millis}', false) FROM pg_settings \
+                 WHERE name = 'statement_timeout' AND (setting::bigint = 0 OR setting::bigint > {millis}); "
+            )
+        };
+        format!("SET jit = off; {timeout}{}", self.extra)
     }
 }
 

@@ -22,6 +22,10 @@ pub struct ServerOptions {
     pub max_streams: Option<u32>,
     /// A sync stream that holds no subscription for this long is closed.
     pub stream_idle_timeout_ms: Option<u32>,
+    /// Open connections; past it a connection is served `/health` only.
+    pub max_connections: Option<u32>,
+    /// Open connections from one client address, likewise.
+    pub max_connections_per_address: Option<u32>,
     /// Internal errors reach the client in full (development).
     pub dev: Option<bool>,
 }
@@ -55,6 +59,14 @@ impl TryFrom<ServerOptions> for convoy_server::ServerOptions {
                 .stream_idle_timeout_ms
                 .map_or(defaults.stream_idle_timeout, |ms| {
                     Duration::from_millis(u64::from(ms))
+                }),
+            max_connections: options
+                .max_connections
+                .map_or(defaults.max_connections, |connections| connections as usize),
+            max_connections_per_address: options
+                .max_connections_per_address
+                .map_or(defaults.max_connections_per_address, |connections| {
+                    connections as usize
                 }),
             dev: options.dev.unwrap_or(defaults.dev),
             ..defaults

@@ -1,6 +1,8 @@
 //! Request bodies: content type, size and nesting limits, and the headers handed to
 //! `createContext`.
 
+use std::time::{Duration, Instant};
+
 use bytes::{Bytes, BytesMut};
 use convoy_core::{ConvoyError, Result};
 use http_body_util::{BodyExt, Full};
@@ -77,6 +79,21 @@ pub(crate) fn check_nesting(body: &[u8]) -> Result<()> {
     Ok(())
 }
 
+/// How long a request body may take before it has to keep up [`MIN_BODY_RATE`].
+pub const BODY_GRACE: Duration = Duration::from_secs(10);
+
+/// The slowest a request body may arrive, in bytes per second, after [`BODY_GRACE`]: a 1 MiB
+/// body has 74 s. A client that trickles one (slowloris) is cut off.
+pub const MIN_BODY_RATE: usize = 16 * 1024;
+
+fn too_slow() -> ConvoyError {
+    ConvoyError::InvalidArgs(format!(
+        "the request body arrived too slowly (a body has {} s, then must keep up {} KiB/s)",
+        BODY_GRACE.as_secs(),
+        MIN_BODY_RATE / 1024
+    ))
+}
+
 /// Reads a request body of at most `limit` bytes. A larger one is still read to its end and
 /// dropped, up to a bound, so that the client (which is busy uploading) receives the 413 instead
 /// of a connection reset; past the bound the connection is cut.
@@ -98,7 +115,19 @@ pub(crate) async fn read_body(request: Request<Incoming>, limit: usize) -> Resul
     let mut body = request.into_body();
     let mut buffer = BytesMut::new();
     let mut received = 0usize;
-    while let Some(frame) = body.frame().await {
+    let started = Instant::now();
+    loop {
+        // The body must keep coming: a grace, then at least MIN_BODY_RATE on average.
+        let allowed = BODY_GRACE + Duration::from_secs_f64(received as f64 / MIN_BODY_RATE as f64);
+        let Some(left) = allowed.checked_sub(started.elapsed()) else {
+            return Err(too_slow());
+        };
+        let Ok(frame) = tokio::time::timeout(left, body.frame()).await else {
+            return Err(too_slow());
+        };
+        let Some(frame) = frame else {
+            break;
+        };
         let frame = frame.map_err(|error| {
             ConvoyError::InvalidArgs(format!("the request body could not be read: {error}"))
         })?;

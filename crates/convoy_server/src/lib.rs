@@ -4,6 +4,7 @@
 //! server reaches them through the core's call runner and its `Dispatcher`.
 
 mod body;
+mod connections;
 mod cors;
 mod metrics;
 mod respond;

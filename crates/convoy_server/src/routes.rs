@@ -301,6 +301,22 @@ pub(crate) async fn call(
         .await
 }
 
+/// A connection admitted over a cap (see `connections`): `/health` is answered, anything else is
+/// `503 UNAVAILABLE`, and the connection closes after.
+pub(crate) async fn health_only(state: &Arc<State>, request: Request<Incoming>) -> Response<Body> {
+    let mut response = if request.uri().path() == "/health" {
+        health(state, request.method()).await
+    } else {
+        error_response(&ConvoyError::Unavailable(
+            "the server has too many open connections (its cap, or this address's); try again shortly".into(),
+        ))
+    };
+    response
+        .headers_mut()
+        .insert(hyper::header::CONNECTION, HeaderValue::from_static("close"));
+    response.map(BodyExt::boxed_unsync)
+}
+
 pub(crate) async fn health(state: &State, method: &Method) -> Response<Full<Bytes>> {
     if method != Method::GET && method != Method::HEAD {
         return error_response(&ConvoyError::InvalidArgs("/health takes GET".into()));

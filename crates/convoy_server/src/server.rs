@@ -9,14 +9,15 @@ use std::time::Duration;
 use convoy_core::{ConvoyError, Engine, Result};
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
-use hyper_util::rt::TokioIo;
+use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::net::TcpListener;
 use tokio::sync::{watch, Semaphore};
 use tokio::task::{JoinHandle, JoinSet};
 
+use crate::connections::{Admission, Gate};
 use crate::cors::AllowedOrigins;
 use crate::metrics::Metrics;
-use crate::routes::route;
+use crate::routes::{health_only, route};
 use crate::state::State;
 use convoy_core::calls::FunctionTable;
 use convoy_core::calls::{CallRunner, CallStats, Dispatcher};
@@ -39,6 +40,10 @@ pub struct ServerOptions {
     pub max_streams: usize,
     /// A stream that holds no subscription for this long is closed.
     pub stream_idle_timeout: Duration,
+    /// Open connections, and open connections from one client address; past either, a
+    /// connection is served `/health` only (see `connections`).
+    pub max_connections: usize,
+    pub max_connections_per_address: usize,
     /// Development: internal errors reach the client in full. In production the client gets a
     /// request id and the detail goes only to the server log.
     pub dev: bool,
@@ -56,6 +61,8 @@ impl Default for ServerOptions {
             allowed_origins: AllowedOrigins::default(),
             max_streams: 10_000,
             stream_idle_timeout: Duration::from_mins(1),
+            max_connections: 4096,
+            max_connections_per_address: 256,
             dev: false,
         }
     }
@@ -128,6 +135,7 @@ pub async fn start(
         cors: options.allowed_origins,
         max_streams: options.max_streams,
         stream_idle_timeout: options.stream_idle_timeout,
+        gate: Gate::new(options.max_connections, options.max_connections_per_address),
         dev: options.dev,
     });
     let follower = tokio::spawn(live.follow_commits());
@@ -144,6 +152,11 @@ pub async fn start(
     })
 }
 
+/// How long a client may take to send a request's headers, counted from the connection's start
+/// or the end of its previous response: a slower one (slowloris) or an idle keep-alive
+/// connection is closed.
+pub const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
+
 /// How long `stop` waits for requests in flight to finish before it gives up on them.
 pub(crate) const DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -156,9 +169,9 @@ pub(crate) async fn accept(
     loop {
         // Forget connections that have closed, so the set holds only live ones.
         while connections.try_join_next().is_some() {}
-        let stream = tokio::select! {
+        let (stream, peer) = tokio::select! {
             accepted = listener.accept() => match accepted {
-                Ok((stream, _)) => stream,
+                Ok(accepted) => accepted,
                 Err(error) => {
                     // Out of file descriptors and the like: wait a moment rather than spin.
                     tracing::warn!(%error, "accept failed");
@@ -168,16 +181,33 @@ pub(crate) async fn accept(
             },
             _ = stopping.changed() => break,
         };
+        let (admission, ticket) = state.gate.admit(peer.ip());
+        if admission == Admission::Refuse {
+            // Over the cap and its reserve: not even read.
+            drop(stream);
+            continue;
+        }
         let _ = stream.set_nodelay(true);
         let state = state.clone();
         let mut stopping = stopping.clone();
         connections.spawn(async move {
+            let _ticket = ticket;
             let service = service_fn(move |request| {
                 let state = state.clone();
-                async move { Ok::<_, Infallible>(route(&state, request).await) }
+                async move {
+                    Ok::<_, Infallible>(if admission == Admission::HealthOnly {
+                        health_only(&state, request).await
+                    } else {
+                        route(&state, request).await
+                    })
+                }
             });
+            // The header timeout runs from the connection's start and from each response's end:
+            // it closes slow senders and idle keep-alive connections alike.
             let connection = http1::Builder::new()
-                .keep_alive(true)
+                .keep_alive(admission == Admission::Serve)
+                .timer(TokioTimer::new())
+                .header_read_timeout(HEADER_READ_TIMEOUT)
                 .serve_connection(TokioIo::new(stream), service);
             tokio::pin!(connection);
             tokio::select! {

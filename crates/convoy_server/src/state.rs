@@ -20,6 +20,8 @@ pub(crate) struct State {
     pub cors: AllowedOrigins,
     pub max_streams: usize,
     pub stream_idle_timeout: Duration,
+    /// Open connections, counted against their caps.
+    pub gate: std::sync::Arc<crate::connections::Gate>,
     pub dev: bool,
 }
 
