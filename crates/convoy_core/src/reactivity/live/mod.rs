@@ -58,10 +58,15 @@ pub struct LiveQueries {
     progress: Notify,
     /// New results sent, for `/metrics`.
     updates: AtomicU64,
+    /// Live queries due to run again after a pause (see `rerun`), and where the follower takes
+    /// them from.
+    retries: tokio::sync::mpsc::UnboundedSender<Arc<LiveQuery>>,
+    due: Mutex<Option<tokio::sync::mpsc::UnboundedReceiver<Arc<LiveQuery>>>>,
 }
 
 impl LiveQueries {
     pub fn new(runner: Arc<CallRunner>, functions: Arc<FunctionTable>, dev: bool) -> Self {
+        let (retries, due) = tokio::sync::mpsc::unbounded_channel();
         Self {
             runner,
             functions,
@@ -73,6 +78,8 @@ impl LiveQueries {
             processed: AtomicU64::new(0),
             progress: Notify::new(),
             updates: AtomicU64::new(0),
+            retries,
+            due: Mutex::new(Some(due)),
         }
     }
 

@@ -41,6 +41,8 @@ pub(super) struct LiveState {
     pub(super) running: bool,
     /// A commit touched it while it ran: run again.
     pub(super) dirty: bool,
+    /// Runs in a row that failed because the database was unavailable (see `rerun`).
+    pub(super) unavailable_runs: u32,
 }
 
 impl LiveQuery {

@@ -4,6 +4,7 @@
 use std::collections::HashSet;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
+use std::time::Duration;
 
 use super::query::{LiveQuery, QueryKey};
 use super::LiveQueries;
@@ -18,7 +19,20 @@ impl LiveQueries {
         let log = self.runner.engine.log();
         let mut watch = log.watch();
         let mut position = log.position();
-        while watch.changed().await.is_ok() {
+        let mut due = self
+            .due
+            .lock()
+            .expect("due lock poisoned")
+            .take()
+            .expect("one follower");
+        loop {
+            tokio::select! {
+                changed = watch.changed() => if changed.is_err() { return },
+                Some(query) = due.recv() => {
+                    self.retry(query);
+                    continue;
+                }
+            }
             let newest = log.position();
             let commits = log.since(position);
             position = newest;
@@ -55,6 +69,18 @@ impl LiveQueries {
         }
     }
 
+    /// Runs `query` again, its pause over, unless a commit ran it meanwhile (and it then
+    /// succeeded) or nobody holds it.
+    fn retry(self: &Arc<Self>, query: Arc<LiveQuery>) {
+        let mut live = query.state.lock().expect("live query poisoned");
+        if live.running || live.holders.is_empty() || live.unavailable_runs == 0 {
+            return;
+        }
+        live.running = true;
+        drop(live);
+        tokio::spawn(self.clone().run(query));
+    }
+
     /// Runs a live query until a run's result is known to be current, sending each new result.
     pub(super) async fn run(self: Arc<Self>, query: Arc<LiveQuery>) {
         let engine = &self.runner.engine;
@@ -62,7 +88,7 @@ impl LiveQueries {
             query.state.lock().expect("live query poisoned").dirty = false;
             let position = engine.log().position();
             let QueryKey { path, args, .. } = &query.key;
-            let (result, mut reads) = match self.functions.get(path) {
+            let (result, reads) = match self.functions.get(path) {
                 Some(function) if function.kind == CallKind::Query => {
                     let headers_json = query.headers_json();
                     self.runner
@@ -82,13 +108,15 @@ impl LiveQueries {
                     ReadSet::default(),
                 ),
             };
+            // A failed run keeps what it read before it failed: it runs again when that changes,
+            // as a run that succeeded would. Failing on its arguments, it read nothing and never
+            // runs again by itself; it once read everything, and a thousand such subscriptions
+            // re-ran on every unrelated commit. Failing because the database was away, it also
+            // runs again after a pause that doubles with each such failure.
+            let unavailable = matches!(result, Err(ConvoyError::Unavailable(_)));
             let body: Arc<str> = match result {
                 Ok(value) => format!("\"value\":{value}").into(),
-                Err(error) => {
-                    // A failed run (the database away, a bug since fixed) tries again on any commit.
-                    reads = ReadSet::everything();
-                    format!("\"error\":{}", error.public(self.dev).to_json()).into()
-                }
+                Err(error) => format!("\"error\":{}", error.public(self.dev).to_json()).into(),
             };
             // Checked and registered under the registry's lock: a commit logged after the check
             // is matched against these reads when the follower gets to it.
@@ -119,12 +147,31 @@ impl LiveQueries {
                     }
                 }
             }
+            live.unavailable_runs = if unavailable {
+                live.unavailable_runs.saturating_add(1)
+            } else {
+                0
+            };
             if !(stale || live.dirty) {
                 live.running = false;
+                let retry = (unavailable && !stale).then(|| retry_pause(live.unavailable_runs));
                 drop(live);
+                if let Some(pause) = retry {
+                    let (retries, query) = (self.retries.clone(), query.clone());
+                    tokio::spawn(async move {
+                        tokio::time::sleep(pause).await;
+                        let _ = retries.send(query);
+                    });
+                }
                 self.progress.notify_waiters();
                 return;
             }
         }
     }
+}
+
+/// The pause before a live query that failed `runs` times in a row for want of the database
+/// runs again: 1 s, doubling, at most 30 s.
+fn retry_pause(runs: u32) -> Duration {
+    Duration::from_secs(1 << runs.saturating_sub(1).min(5)).min(Duration::from_secs(30))
 }

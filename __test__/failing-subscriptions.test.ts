@@ -1,0 +1,78 @@
+/**
+ * Issue 15, finding 3: a subscription whose run fails costs nothing on unrelated commits. It
+ * keeps what its run read before failing — nothing, when its arguments were refused — instead of
+ * reading "everything", which made a thousand of them re-run on every insert anywhere.
+ */
+import assert from 'node:assert/strict';
+import path from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import { fileURLToPath } from 'node:url';
+import { ConvoyClient } from '../src/client/index.js';
+import { type ConvoyServer, startConvoy } from '../src/server/runtime.js';
+import { createExistingTables } from './helpers/fixture.js';
+import { createDatabase, type TestDatabase } from './helpers/postgres.js';
+
+const appDir = path.join(path.dirname(fileURLToPath(import.meta.url)), 'fixtures', 'behaviour-app');
+
+let database: TestDatabase;
+let server: ConvoyServer;
+const clients: ConvoyClient[] = [];
+
+async function queryRuns(): Promise<number> {
+  const text = await (await fetch(`${server.url}/metrics`)).text();
+  const line = text.split('\n').find((row) => row.startsWith('convoy_function_executions_total{kind="query"} '));
+  assert.ok(line, 'query executions in /metrics');
+  return Number(line.split(' ')[1]);
+}
+
+async function mutate(name: string, args: object) {
+  const response = await fetch(`${server.url}/api/mutation`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ path: name, args }),
+  });
+  assert.equal(response.status, 200, await response.text());
+}
+
+describe('finding 3: failing subscriptions cost nothing on unrelated commits', { timeout: 60_000 }, () => {
+  before(async () => {
+    database = await createDatabase();
+    await createExistingTables(database);
+    server = await startConvoy({ appDir, databaseUrl: database.url, port: 0, log: () => {} });
+  });
+
+  after(async () => {
+    for (const client of clients) client.close();
+    await server?.stop();
+    await database?.drop();
+  });
+
+  test('1,000 subscriptions with invalid arguments run once each, and never again on an insert', async () => {
+    let errors = 0;
+    for (let stream = 0; stream < 2; stream++) {
+      const client = new ConvoyClient(server.url);
+      clients.push(client);
+      for (let i = 0; i < 500; i++) {
+        client.subscribe(
+          { path: 'limits:wait' } as never,
+          { ms: `not a number ${stream}-${i}` } as never,
+          () => assert.fail('an invalid subscription had a value'),
+          (error) => {
+            assert.equal(error.code, 'INVALID_ARGS');
+            errors++;
+          },
+        );
+      }
+    }
+    const deadline = Date.now() + 20_000;
+    while (errors < 1_000) {
+      assert.ok(Date.now() < deadline, `only ${errors} of 1000 subscriptions answered`);
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+    const before = await queryRuns();
+    for (let i = 0; i < 20; i++) await mutate('notes:add', { text: `unrelated ${i}` });
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    assert.equal((await queryRuns()) - before, 0, 'query runs caused by 20 unrelated inserts');
+    assert.equal(errors, 1_000, 'no failing subscription was sent anything again');
+  });
+});
