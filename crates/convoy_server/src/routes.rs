@@ -19,6 +19,7 @@ use crate::respond::{error_response, json_response, log_request};
 use crate::sse::{credentials_of, Body};
 use crate::state::State;
 use convoy_core::calls::{CONNECT, IDENTIFY};
+use convoy_core::reactivity::Session;
 
 pub(crate) async fn route(state: &Arc<State>, request: Request<Incoming>) -> Response<Body> {
     let origin = request.headers().get(ORIGIN).cloned();
@@ -111,6 +112,19 @@ pub(crate) async fn handle(state: &State, request: Request<Incoming>) -> Respons
         .map(str::to_owned);
     let started = Instant::now();
     let mut path = None;
+    // Naming another identity's session (to wait on its stream, or learn how far it has read) is
+    // refused before the mutation runs.
+    let owned = match session.as_deref().map(|id| state.live.session(id)) {
+        Some(Some(named)) => owns_session(state, &named, &request).await,
+        _ => Ok(()),
+    };
+    if let Err(error) = owned {
+        let error = state.public_error(error);
+        log_request(kind.as_str(), None, started, Some(&error));
+        let response = error_response(&error);
+        state.metrics.answered(kind, response.status().as_u16());
+        return response;
+    }
     let response = match call(state, kind, request, &mut path).await {
         Ok(value) => {
             let settled = match &session {
@@ -135,6 +149,35 @@ pub(crate) async fn handle(state: &State, request: Request<Incoming>) -> Respons
     };
     state.metrics.answered(kind, response.status().as_u16());
     response
+}
+
+/// Refuses a caller who is not the one the session was opened for: with `createContext`, whose
+/// answer for this request's headers must be the one it gave when the stream opened, whatever
+/// headers the app identifies callers by; without it (one identity for everyone), the request's
+/// `Authorization` and `Cookie` must be the stream's.
+pub(crate) async fn owns_session(
+    state: &State,
+    session: &Session,
+    request: &Request<Incoming>,
+) -> Result<()> {
+    let same = match state.functions.connect() {
+        Some(connect) => {
+            let headers_json = headers_json(request);
+            state
+                .runner
+                .run(&connect, IDENTIFY, "{}", &headers_json)
+                .await?
+                == session.identity()
+        }
+        None => credentials_of(request.headers()) == session.credentials(),
+    };
+    if same {
+        Ok(())
+    } else {
+        Err(ConvoyError::Forbidden(
+            "this sync session belongs to another identity: only the caller that opened its stream may change it or name it".into(),
+        ))
+    }
 }
 
 /// The header naming the caller's sync session on a mutation (read-your-writes).
@@ -218,11 +261,7 @@ pub(crate) async fn sync_change(
                 "there is no sync session {session:?}; open one with GET /api/sync"
             ))
         })?;
-        if credentials_of(request.headers()) != session.credentials() {
-            return Err(ConvoyError::Forbidden(
-                "this session belongs to another identity (Authorization and Cookie must match the stream's)".into(),
-            ));
-        }
+        owns_session(state, &session, &request).await?;
         if let Err(response) = json_content_type(&request) {
             return Ok(Some(*response));
         }

@@ -56,6 +56,11 @@ impl Session {
         &self.credentials
     }
 
+    /// What `createContext` returned when the stream opened: whose session this is.
+    pub fn identity(&self) -> &str {
+        &self.identity
+    }
+
     pub(super) fn push(&self, subscription: &str, body: Arc<str>) {
         let mut outbox = self.outbox.lock().expect("outbox poisoned");
         if outbox
