@@ -10,7 +10,7 @@ import type { LoadedApp } from './app.js';
 import { parsedArgs, refsIn } from './args.js';
 import { errorPayload } from './failures.js';
 import { contextFor, identify, isIdentifyCall } from './identity.js';
-import type { Engine, FunctionCall } from './native.js';
+import { type Engine, type FunctionCall, ReservedCall } from './native.js';
 
 export interface DispatchOptions {
   engine: Engine;
@@ -32,6 +32,7 @@ function resultJson(result: unknown): string {
 
 async function run(engine: Engine, app: LoadedApp, call: FunctionCall, afterCommit: Array<() => unknown>) {
   if (isIdentifyCall(call)) return identify(engine, app, call);
+  if (call.path === ReservedCall.health) return 'true';
   const fn = app.functions.get(call.path);
   if (!fn) throw new ConvoyError('NOT_FOUND', `there is no function named ${JSON.stringify(call.path)}`);
   const args = parsedArgs(fn, call.path, call.argsJson);

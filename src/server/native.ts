@@ -18,14 +18,17 @@ export type Engine = Native.Engine;
 
 /**
  * The names of the calls the core dispatches that are not the app's functions (the core's side:
- * `CONNECT` and `IDENTIFY` beside its function table). No function can have them (wire names are
- * `file:export`), and no request can reach them. For both, JS runs the app's `createContext` alone.
+ * `CONNECT`, `IDENTIFY` and `HEALTH` beside its function table). No function can have them (wire
+ * names are `file:export`), and no request can reach them. For the first two, JS runs the app's
+ * `createContext` alone.
  */
 export const ReservedCall = {
   /** Authenticates a sync stream as it opens. */
   connect: '#connect',
   /** Learns who asks for a query request, which a live query's current result may answer. */
   identify: '#identify',
+  /** `/health`'s question whether the event loop answers at all; answered at once. */
+  health: '#health',
 } as const;
 
 /**

@@ -8,7 +8,7 @@ use bytes::Bytes;
 use convoy_core::{CallKind, ConvoyError, Result};
 use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
-use hyper::header::{HeaderValue, ALLOW, CACHE_CONTROL, CONTENT_TYPE, HOST, ORIGIN};
+use hyper::header::{HeaderValue, ALLOW, CACHE_CONTROL, CONTENT_TYPE, ORIGIN};
 use hyper::{Method, Request, Response, StatusCode};
 use serde::Deserialize;
 use serde_json::value::RawValue;
@@ -18,7 +18,7 @@ use crate::cors::AllowedOrigins;
 use crate::respond::{error_response, json_response, log_request};
 use crate::sse::{credentials_of, Body};
 use crate::state::State;
-use convoy_core::calls::{CONNECT, IDENTIFY};
+use convoy_core::calls::{FunctionInfo, CONNECT, HEALTH, IDENTIFY};
 use convoy_core::reactivity::Session;
 
 pub(crate) async fn route(state: &Arc<State>, request: Request<Incoming>) -> Response<Body> {
@@ -27,7 +27,7 @@ pub(crate) async fn route(state: &Arc<State>, request: Request<Incoming>) -> Res
     if let Some(origin) = &origin {
         // A browser request from a page of another origin that is not allowed is refused whole,
         // not only hidden from the page: a cross-site form post must never run a mutation.
-        if allowed.is_none() && !is_same_origin(origin, request.headers().get(HOST)) {
+        if allowed.is_none() && !is_own_origin(state, origin) {
             let mut response = error_response(&ConvoyError::Forbidden(format!(
                 "the origin {} may not call this server; allow it with allowedOrigins (CONVOY_ALLOWED_ORIGINS)",
                 String::from_utf8_lossy(origin.as_bytes())
@@ -57,14 +57,15 @@ pub(crate) async fn route(state: &Arc<State>, request: Request<Incoming>) -> Res
     response
 }
 
-/// Whether `Origin` names this very server (the `Host` the browser sent the request to).
-pub(crate) fn is_same_origin(origin: &HeaderValue, host: Option<&HeaderValue>) -> bool {
-    let (Ok(origin), Some(Ok(host))) = (origin.to_str(), host.map(HeaderValue::to_str)) else {
-        return false;
-    };
-    origin
-        .split_once("://")
-        .is_some_and(|(_, authority)| authority.eq_ignore_ascii_case(host))
+/// Whether `origin` is the server's own (the address it listens on), so a page it served may call
+/// it without being listed in `allowedOrigins`.
+fn is_own_origin(state: &State, origin: &HeaderValue) -> bool {
+    origin.to_str().is_ok_and(|origin| {
+        state
+            .own_origins
+            .iter()
+            .any(|own| own.eq_ignore_ascii_case(origin))
+    })
 }
 
 pub(crate) async fn handle(state: &State, request: Request<Incoming>) -> Response<Full<Bytes>> {
@@ -360,8 +361,23 @@ pub(crate) async fn health(state: &State, method: &Method) -> Response<Full<Byte
     if method != Method::GET && method != Method::HEAD {
         return error_response(&ConvoyError::InvalidArgs("/health takes GET".into()));
     }
-    match state.runner.engine.database().ping().await {
-        Ok(()) => json_response(StatusCode::OK, "{\"status\":\"ok\"}".into()),
-        Err(error) => error_response(&error),
+    if let Err(error) = state.runner.engine.database().ping().await {
+        return error_response(&error);
+    }
+    // The database answers; so must JavaScript, where every function runs. A blocked event loop
+    // once left /health at 200 while nothing else was served.
+    let javascript = FunctionInfo::new(CallKind::Query, Some(EVENT_LOOP_LIMIT));
+    match state.runner.run(&javascript, HEALTH, "{}", "{}").await {
+        Ok(_) => json_response(StatusCode::OK, "{\"status\":\"ok\"}".into()),
+        Err(_) => json_response(
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!(
+                "{{\"status\":\"degraded\",\"error\":{{\"code\":\"UNAVAILABLE\",\"message\":\"the JavaScript event loop did not answer within {} ms\"}}}}",
+                EVENT_LOOP_LIMIT.as_millis()
+            ),
+        ),
     }
 }
+
+/// How long `/health` waits for JavaScript to answer before it reports the process degraded.
+pub const EVENT_LOOP_LIMIT: std::time::Duration = std::time::Duration::from_secs(1);

@@ -136,6 +136,7 @@ pub async fn start(
         max_streams: options.max_streams,
         stream_idle_timeout: options.stream_idle_timeout,
         gate: Gate::new(options.max_connections, options.max_connections_per_address),
+        own_origins: own_origins(address),
         dev: options.dev,
     });
     let follower = tokio::spawn(live.follow_commits());
@@ -150,6 +151,23 @@ pub async fn start(
         neighbours,
         external_writes,
     })
+}
+
+/// The origins a page served from the server's own address has: its address as the browser
+/// writes it, and `localhost` for a loopback or unspecified one (`0.0.0.0` is reached as any).
+fn own_origins(address: SocketAddr) -> Vec<String> {
+    let port = address.port();
+    let ip = address.ip();
+    let mut origins = Vec::new();
+    if ip.is_unspecified() || ip.is_loopback() {
+        origins.push(format!("http://localhost:{port}"));
+        origins.push(format!("http://127.0.0.1:{port}"));
+        origins.push(format!("http://[::1]:{port}"));
+    }
+    if !ip.is_unspecified() {
+        origins.push(format!("http://{address}"));
+    }
+    origins
 }
 
 /// How long a client may take to send a request's headers, counted from the connection's start

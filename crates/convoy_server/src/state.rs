@@ -22,6 +22,9 @@ pub(crate) struct State {
     pub stream_idle_timeout: Duration,
     /// Open connections, counted against their caps.
     pub gate: std::sync::Arc<crate::connections::Gate>,
+    /// The origins of the address the server listens on: what "its own origin" means. Never
+    /// taken from a request's `Host`, which the caller writes (DNS rebinding).
+    pub own_origins: Vec<String>,
     pub dev: bool,
 }
 

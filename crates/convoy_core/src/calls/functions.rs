@@ -17,6 +17,9 @@ pub const CONNECT: &str = "#connect";
 /// theirs that a live query holds answers the request without a run).
 pub const IDENTIFY: &str = "#identify";
 
+/// The call `/health` makes to see that JavaScript answers: a blocked event loop serves nothing.
+pub const HEALTH: &str = "#health";
+
 pub struct FunctionInfo {
     pub kind: CallKind,
     /// How long a run may take before its caller gets an error; `None`: the server's default.
