@@ -90,8 +90,28 @@ export class ConvoyClient {
     return headers;
   }
 
+  /**
+   * Runs a call. A mutation carries an idempotency key, the same on each of its attempts: one the
+   * server could not answer (`UNAVAILABLE`, or no answer at all) is sent again, a few times over
+   * some seconds, and applies at most once.
+   */
   private async call(kind: FunctionKind, ref: FunctionReference, args: unknown): Promise<any> {
+    if (kind !== 'mutation') return this.send(kind, ref, args, undefined);
+    const key = idempotencyKey();
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await this.send(kind, ref, args, key);
+      } catch (error) {
+        const retryable = error instanceof ConvoyError && error.code === 'UNAVAILABLE';
+        if (!retryable || attempt >= MUTATION_ATTEMPTS) throw error;
+        await new Promise((resolve) => setTimeout(resolve, 100 * 2 ** (attempt - 1)));
+      }
+    }
+  }
+
+  private async send(kind: FunctionKind, ref: FunctionReference, args: unknown, key: string | undefined) {
     const headers: Record<string, string> = { 'content-type': 'application/json', ...(await this.headers()) };
+    if (key) headers['idempotency-key'] = key;
     // With a stream open, a mutation's answer waits for the stream to carry its effect, and says
     // how far to read: when the promise resolves, every subscription already shows the write.
     const session = kind === 'mutation' ? this.stream.sessionId : null;
@@ -121,4 +141,18 @@ export class ConvoyClient {
     if (session && typeof body.sync === 'number') await this.stream.caughtUp(session, body.sync);
     return body.value;
   }
+}
+
+/** Attempts of one mutation the server could not answer: 0.1 + 0.2 + 0.4 + 0.8 s between them. */
+const MUTATION_ATTEMPTS = 5;
+
+/** A random UUID (v4), also where `crypto.randomUUID` is missing (a page served over plain HTTP). */
+function idempotencyKey(): string {
+  if (typeof globalThis.crypto?.randomUUID === 'function') return globalThis.crypto.randomUUID();
+  const bytes = new Uint8Array(16);
+  globalThis.crypto.getRandomValues(bytes);
+  bytes[6] = ((bytes[6] as number) & 0x0f) | 0x40;
+  bytes[8] = ((bytes[8] as number) & 0x3f) | 0x80;
+  const hex = Array.from(bytes, (byte) => byte.toString(16).padStart(2, '0')).join('');
+  return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20)}`;
 }

@@ -65,7 +65,9 @@ impl AllowedOrigins {
         );
         response_headers.insert(
             ACCESS_CONTROL_ALLOW_HEADERS,
-            HeaderValue::from_static("authorization, content-type, x-convoy-session"),
+            HeaderValue::from_static(
+                "authorization, content-type, x-convoy-session, idempotency-key",
+            ),
         );
         response_headers.insert(ACCESS_CONTROL_MAX_AGE, HeaderValue::from_static("600"));
     }

@@ -109,6 +109,12 @@ impl Metrics {
         );
         counter(
             &mut out,
+            "convoy_mutations_repeated_total",
+            "Mutations answered with the result recorded under their idempotency key, not run again.",
+            calls.repeats_answered(),
+        );
+        counter(
+            &mut out,
             "convoy_live_query_updates_total",
             "New results of live queries sent to their subscribers.",
             live.updates(),

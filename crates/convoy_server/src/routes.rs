@@ -293,6 +293,15 @@ pub(crate) async fn call(
     path: &mut Option<String>,
 ) -> Result<String> {
     let headers_json = headers_json(&request);
+    let key = (kind == CallKind::Mutation)
+        .then(|| request.headers().get(IDEMPOTENCY_KEY))
+        .flatten()
+        .map(|value| {
+            value.to_str().map(str::to_owned).map_err(|_| {
+                ConvoyError::InvalidArgs("an Idempotency-Key must be visible ASCII".into())
+            })
+        })
+        .transpose()?;
     let body = read_body(request, state.max_body_bytes).await?;
     check_nesting(&body)?;
     let request: CallRequest = serde_json::from_slice(&body).map_err(|error| {
@@ -335,11 +344,25 @@ pub(crate) async fn call(
             return Ok(value);
         }
     }
-    state
-        .runner
-        .run(&function, &request.path, args, &headers_json)
-        .await
+    match key {
+        Some(key) => {
+            state
+                .runner
+                .run_keyed(&function, &request.path, args, &headers_json, &key)
+                .await
+        }
+        None => {
+            state
+                .runner
+                .run(&function, &request.path, args, &headers_json)
+                .await
+        }
+    }
 }
+
+/// The header a client names a mutation by, the same on every retry of it, so that it applies
+/// at most once (see `convoy_core::engine::idempotency`).
+pub(crate) const IDEMPOTENCY_KEY: &str = "idempotency-key";
 
 /// A connection admitted over a cap (see `connections`): `/health` is answered, anything else is
 /// `503 UNAVAILABLE`, and the connection closes after.

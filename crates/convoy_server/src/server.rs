@@ -77,6 +77,8 @@ pub struct ServerHandle {
     neighbours: JoinHandle<()>,
     /// Takes writes made outside Convoy from the change triggers' queue.
     external_writes: JoinHandle<()>,
+    /// Deletes idempotency keys past their lifetime.
+    expire_keys: JoinHandle<()>,
 }
 
 impl ServerHandle {
@@ -89,6 +91,7 @@ impl ServerHandle {
         self.neighbours.abort();
         // Stopped mid-poll, its transaction rolls back: the rows stay for another process.
         self.external_writes.abort();
+        self.expire_keys.abort();
     }
 }
 
@@ -102,6 +105,8 @@ pub async fn start(
     engine.database().limit_statements(options.call_timeout);
     let neighbours = tokio::spawn(engine.clone().follow_other_processes());
     let external_writes = tokio::spawn(engine.clone().follow_external_writes());
+    let expiring = engine.clone();
+    let expire_keys = tokio::spawn(async move { expiring.expire_recorded_results().await });
     let listener = TcpListener::bind((options.host.as_str(), options.port))
         .await
         .map_err(|error| {
@@ -150,6 +155,7 @@ pub async fn start(
         follower,
         neighbours,
         external_writes,
+        expire_keys,
     })
 }
 

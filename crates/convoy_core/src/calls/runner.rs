@@ -37,6 +37,35 @@ impl CallRunner {
             .0
     }
 
+    /// Runs the mutation `path` under `key`, its client's idempotency key: a key that committed
+    /// before is answered with its recorded result, without running (see
+    /// `engine::idempotency`).
+    pub async fn run_keyed(
+        &self,
+        function: &FunctionInfo,
+        path: &str,
+        args_json: &str,
+        headers_json: &str,
+        key: &str,
+    ) -> Result<String> {
+        if function.kind == CallKind::Mutation {
+            if let Some(recorded) = self.engine.recorded_result(key).await? {
+                self.stats.repeat_answered();
+                return Ok(recorded);
+            }
+        }
+        let mut reads = ReadSet::default();
+        self.run_reading(
+            function,
+            path,
+            args_json,
+            headers_json,
+            Some(key),
+            &mut reads,
+        )
+        .await
+    }
+
     /// Runs `path` and returns its result and what its last run read.
     pub async fn run_tracked(
         &self,
@@ -47,7 +76,7 @@ impl CallRunner {
     ) -> (Result<String>, ReadSet) {
         let mut reads = ReadSet::default();
         let result = self
-            .run_reading(function, path, args_json, headers_json, &mut reads)
+            .run_reading(function, path, args_json, headers_json, None, &mut reads)
             .await;
         (result, reads)
     }
@@ -58,6 +87,7 @@ impl CallRunner {
         path: &str,
         args_json: &str,
         headers_json: &str,
+        key: Option<&str>,
         reads: &mut ReadSet,
     ) -> Result<String> {
         let kind = function.kind;
@@ -80,6 +110,7 @@ impl CallRunner {
                         transactional,
                         timeout: function.timeout.unwrap_or(self.timeout),
                         own_timeout: function.timeout,
+                        key,
                         path,
                         args_json,
                         headers_json,
@@ -89,6 +120,14 @@ impl CallRunner {
                 .await;
             match attempt_result {
                 Ok(Attempted::Answered(value)) => return Ok(value),
+                Ok(Attempted::AlreadyApplied) => {
+                    // Another request with this key committed while this one ran.
+                    self.stats.repeat_answered();
+                    let key = key.expect("only a keyed mutation finds its key applied");
+                    return self.engine.recorded_result(key).await?.ok_or_else(|| {
+                        ConvoyError::Internal(format!("the answer recorded for key {key:?} is gone"))
+                    });
+                }
                 Ok(Attempted::RunAgainInTransaction) => {
                     self.stats.restarted();
                     function.mark_needs_transaction();
@@ -124,6 +163,7 @@ impl CallRunner {
             transactional,
             timeout,
             own_timeout,
+            key,
             path,
             args_json,
             headers_json,
@@ -133,6 +173,9 @@ impl CallRunner {
             self.stats.execution(kind);
         }
         let (call, answer) = self.engine.begin_call(kind, transactional, own_timeout);
+        if let (CallKind::Mutation, Some(key)) = (kind, key) {
+            self.engine.keyed(&call, key)?;
+        }
         let mut guard = CallGuard {
             engine: self.engine.clone(),
             call: Some(call.clone()),
@@ -165,8 +208,12 @@ impl CallRunner {
         *reads = call.reads();
         match kind {
             CallKind::Mutation => {
+                if let Ok(result) = &outcome {
+                    call.answered(result);
+                }
                 let finished = self.engine.finish_call(&call, outcome.is_ok()).await;
                 match (finished, outcome) {
+                    (Ok(Finished::AlreadyApplied), _) => Ok(Attempted::AlreadyApplied),
                     // A conflict outranks what the handler made of it: the whole call runs again.
                     (Err(conflict), _) if conflict.is_retryable_conflict() => Err(conflict),
                     (Err(error), Ok(_)) => Err(error),
@@ -197,6 +244,8 @@ enum Attempted {
     Answered(String),
     /// The run is void (see [`Finished::RunAgainInTransaction`]).
     RunAgainInTransaction,
+    /// Its idempotency key had committed meanwhile (see [`Finished::AlreadyApplied`]).
+    AlreadyApplied,
 }
 
 /// One run of a function.
@@ -206,6 +255,8 @@ struct Attempt<'a> {
     timeout: Duration,
     /// The function's own timeout, if it has one.
     own_timeout: Option<Duration>,
+    /// A mutation's idempotency key.
+    key: Option<&'a str>,
     path: &'a str,
     args_json: &'a str,
     headers_json: &'a str,

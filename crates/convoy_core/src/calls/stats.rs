@@ -15,6 +15,8 @@ pub struct CallStats {
     restarts: AtomicU64,
     /// Runs that met a table moved to another stage (a graduation) and ran again.
     storage_retried: AtomicU64,
+    /// Mutations answered with the result recorded under their idempotency key, not run.
+    repeats_answered: AtomicU64,
 }
 
 fn kind_index(kind: CallKind) -> usize {
@@ -35,6 +37,14 @@ impl CallStats {
 
     pub fn storage_retried(&self) {
         self.storage_retried.fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub fn repeat_answered(&self) {
+        self.repeats_answered.fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub fn repeats_answered(&self) -> u64 {
+        self.repeats_answered.load(Ordering::Relaxed)
     }
 
     pub fn storage_retries(&self) -> u64 {

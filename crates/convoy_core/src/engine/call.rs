@@ -64,6 +64,9 @@ pub struct Call {
     pub(super) cancel: tokio::sync::Mutex<super::abandon::CancelSlot>,
     /// The function's own timeout, when it has one: its transaction's `statement_timeout`.
     pub(super) statement_timeout: Option<std::time::Duration>,
+    /// A mutation's idempotency key, and its handler's answer, recorded together at commit.
+    pub(super) idempotency_key: std::sync::OnceLock<String>,
+    pub(super) result: std::sync::OnceLock<String>,
 }
 
 impl Call {
@@ -87,6 +90,11 @@ impl Call {
             )
             .into(),
         }
+    }
+
+    /// Notes the handler's answer, to be recorded with the idempotency key at commit.
+    pub fn answered(&self, result: &str) {
+        let _ = self.result.set(result.to_owned());
     }
 
     /// Everything the call has read so far.
@@ -124,6 +132,8 @@ impl Engine {
             reads: Mutex::new(ReadSet::default()),
             cancel: tokio::sync::Mutex::default(),
             statement_timeout,
+            idempotency_key: std::sync::OnceLock::new(),
+            result: std::sync::OnceLock::new(),
         });
         calls.insert(id, call.clone());
         (call, receiver)

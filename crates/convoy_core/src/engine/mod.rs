@@ -9,6 +9,7 @@
 
 mod abandon;
 mod call;
+mod idempotency;
 mod publish;
 mod raw_sql;
 mod reads;
@@ -27,6 +28,9 @@ pub enum Finished {
     /// A query that ran without a transaction issued a second statement (or raw SQL): its run
     /// is void, and it must run again inside one. What its handler answered is not the answer.
     RunAgainInTransaction,
+    /// A mutation under an idempotency key that had committed already: this run rolled back, and
+    /// the recorded answer is the answer.
+    AlreadyApplied,
 }
 
 /// What a statement of a query that must restart into a transaction answers: its handler may

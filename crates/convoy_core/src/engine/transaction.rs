@@ -7,6 +7,7 @@ use deadpool_postgres::Object;
 use futures_util::future::join_all;
 
 use super::call::{Call, CallKind, Change, PendingWrite, Transaction};
+use super::idempotency::{is_repeat, RECORD};
 use super::{must_run_in_transaction, Engine, Finished};
 use crate::error::{ConvoyError, Result};
 use crate::group_commit::LoneInsert;
@@ -21,6 +22,45 @@ pub(super) fn is_one_insert(writes: &[PendingWrite]) -> bool {
             ..
         }]
     )
+}
+
+/// What ending a transaction answered: the writes' first failure, and — unless nothing could be
+/// sent — the idempotency key's row (when there is one) and `COMMIT` or `ROLLBACK`.
+type Ended = (
+    Result<()>,
+    Option<(
+        Option<std::result::Result<u64, tokio_postgres::Error>>,
+        std::result::Result<(), tokio_postgres::Error>,
+    )>,
+);
+
+/// Ends a transaction in one round trip: `BEGIN` if it has not begun, the writes not sent yet,
+/// the idempotency key's row right before `end`, and `end`.
+async fn end_pipelined(
+    connection: &Object,
+    begin: Option<&str>,
+    pending: &[PendingWrite],
+    record: Option<(&str, &str)>,
+    end: &str,
+) -> Result<Ended> {
+    let record_statement = match record {
+        Some(_) => Some(connection.prepare_cached(RECORD).await?),
+        None => None,
+    };
+    let last = async {
+        match (record, &record_statement) {
+            (Some((key, result)), Some(statement)) => {
+                let parameters: [&(dyn tokio_postgres::types::ToSql + Sync); 2] = [&key, &result];
+                let (recorded, ended) = tokio::join!(
+                    connection.execute(statement, &parameters),
+                    connection.batch_execute(end)
+                );
+                (Some(recorded), ended)
+            }
+            _ => (None, connection.batch_execute(end).await),
+        }
+    };
+    Ok(pipelined(connection, begin, pending, last).await)
 }
 
 /// Sends `BEGIN` (when given), then `writes`, then runs `last`, all pipelined: one round trip.
@@ -78,24 +118,14 @@ impl Engine {
         let commit = commit && failure.is_none();
         // The writes not sent yet go with COMMIT; a rollback just forgets them.
         let mut pending = if commit { writes.pending } else { Vec::new() };
-        if transaction.connection.is_none() && is_one_insert(&pending) {
-            // A mutation that only inserts one document: its INSERT alone is a transaction (a
-            // mutation's connection makes it a serializable one), shared with the other such
-            // inserts of the moment. No BEGIN, no COMMIT.
+        // A keyed mutation's answer commits with its writes (see `idempotency`).
+        let record = match (call.idempotency_key.get(), call.result.get()) {
+            (Some(key), Some(result)) if commit => Some((key.as_str(), result.as_str())),
+            _ => None,
+        };
+        if transaction.connection.is_none() && is_one_insert(&pending) && record.is_none() {
             let write = pending.pop().expect("one insert");
-            let Change::Insert { data, created_at } = write.change else {
-                unreachable!("is_one_insert")
-            };
-            let rows_sql = plan_insert_rows(&self.schema(), &write.table)?;
-            let insert = LoneInsert {
-                table: write.table,
-                id: write.id,
-                data,
-                created_at,
-                sql: write.sql,
-                rows_sql,
-            };
-            self.lone_inserts.insert(&self.database, insert).await?;
+            self.insert_alone(write).await?;
             self.committed(&writes.changes, writes.wrote_anything);
             return Ok(Finished::Done);
         }
@@ -119,21 +149,46 @@ impl Engine {
         let begin_sql = call.begin_sql();
         let begin = (!transaction.began).then_some(begin_sql.as_ref());
         let end = if commit { "COMMIT" } else { "ROLLBACK" };
-        let (sent, ended) =
-            pipelined(&connection, begin, &pending, connection.batch_execute(end)).await;
+        let (sent, ended) = match end_pipelined(&connection, begin, &pending, record, end).await {
+            Ok(ended) => ended,
+            Err(error) => {
+                self.close(call, connection).await;
+                return Err(error);
+            }
+        };
         // A failed write aborted the transaction, and COMMIT then rolled it back.
-        let Some(ended) = ended else {
+        let Some((recorded, ended)) = ended else {
             // Nothing was sent, not even COMMIT: the transaction is still open.
             self.close(call, connection).await;
             return sent.map(|()| Finished::Done);
         };
+        let unanswered = |result: Option<&std::result::Result<u64, tokio_postgres::Error>>| matches!(result, Some(Err(error)) if error.as_db_error().is_none());
+        if commit
+            && (unanswered(recorded.as_ref())
+                || matches!(&ended, Err(error) if error.as_db_error().is_none()))
+        {
+            // No answer to COMMIT: the connection's state is unknown, never reuse it, and the
+            // mutation may or may not have committed.
+            self.close(call, connection).await;
+            return self
+                .settle_unanswered(call, &writes.changes, writes.wrote_anything)
+                .await;
+        }
         match &ended {
-            // No answer to COMMIT: the connection's state is unknown, never reuse it.
             Err(error) if error.as_db_error().is_none() => self.close(call, connection).await,
             _ => self.release(call, connection).await,
         }
         sent?;
+        if let Some(Err(error)) = &recorded {
+            // The key's row exists: the mutation committed before, and this run rolled back.
+            if is_repeat(error) {
+                return Ok(Finished::AlreadyApplied);
+            }
+        }
         ended?;
+        if let Some(recorded) = recorded {
+            recorded?;
+        }
         if commit {
             self.committed(&writes.changes, writes.wrote_anything);
         }
@@ -246,4 +301,52 @@ fn check_parameters(count: usize) -> Result<()> {
         )));
     }
     Ok(())
+}
+
+impl Engine {
+    /// A mutation that only inserts one document: its INSERT alone is a transaction (a
+    /// mutation's connection makes it a serializable one), shared with the other such inserts of
+    /// the moment. No BEGIN, no COMMIT.
+    async fn insert_alone(&self, write: PendingWrite) -> Result<()> {
+        let Change::Insert { data, created_at } = write.change else {
+            unreachable!("is_one_insert")
+        };
+        let rows_sql = plan_insert_rows(&self.schema(), &write.table)?;
+        let insert = LoneInsert {
+            table: write.table,
+            id: write.id,
+            data,
+            created_at,
+            sql: write.sql,
+            rows_sql,
+        };
+        self.lone_inserts.insert(&self.database, insert).await
+    }
+
+    /// A mutation whose `COMMIT` went unanswered. With an idempotency key, the key's row says
+    /// whether it committed: the caller gets the real outcome. Either way its writes are told to
+    /// the live queries, which run again and show whatever the database holds: a commit that
+    /// happened is never missed, and one that did not costs a re-run.
+    async fn settle_unanswered(
+        &self,
+        call: &Call,
+        changes: &[super::call::Changed],
+        wrote_anything: bool,
+    ) -> Result<Finished> {
+        self.committed(changes, wrote_anything);
+        let Some(key) = call.idempotency_key.get() else {
+            return Err(ConvoyError::Unavailable(
+                "the database connection broke as the mutation committed: it may or may not have applied (send an Idempotency-Key to have the server settle it)".into(),
+            ));
+        };
+        match self.recorded_result(key).await {
+            Ok(Some(_)) => Ok(Finished::Done),
+            Ok(None) => Err(ConvoyError::Unavailable(
+                "the database connection broke before the mutation committed: it did not apply; safe to retry with the same Idempotency-Key".into(),
+            )),
+            Err(_) => Err(ConvoyError::Unavailable(
+                "the database connection broke as the mutation committed, and whether it applied cannot be read yet; retry with the same Idempotency-Key, which applies it at most once".into(),
+            )),
+        }
+    }
 }

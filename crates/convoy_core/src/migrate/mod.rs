@@ -44,6 +44,13 @@ CREATE TABLE IF NOT EXISTS convoy.indexes (
   PRIMARY KEY (table_name, index_name)
 );";
 
+/// Each keyed mutation's answer, recorded in its own transaction (`engine::idempotency`).
+const MUTATION_RESULTS: &str = "CREATE TABLE IF NOT EXISTS convoy.mutation_results (
+  key text PRIMARY KEY,
+  result jsonb NOT NULL,
+  created_at timestamptz NOT NULL DEFAULT now()
+)";
+
 /// Bookkeeping from before tables had stages: every table then held documents.
 const BOOKKEEPING_STAGE: &str =
     "ALTER TABLE convoy.tables ADD COLUMN IF NOT EXISTS stage text NOT NULL DEFAULT 'documents'";
@@ -155,6 +162,23 @@ async fn sync_locked(
         report.statements.push(BOOKKEEPING_STAGE.to_owned());
         if !dry_run {
             client.batch_execute(BOOKKEEPING_STAGE).await?;
+        }
+    }
+    let has_results: bool = client
+        .query_one(
+            "SELECT to_regclass('convoy.mutation_results') IS NOT NULL",
+            &[],
+        )
+        .await?
+        .get(0);
+    if !has_results {
+        report.statements.push(MUTATION_RESULTS.to_owned());
+        if !dry_run {
+            client
+                .batch_execute(&format!(
+                    "CREATE SCHEMA IF NOT EXISTS convoy; {MUTATION_RESULTS}"
+                ))
+                .await?;
         }
     }
 
