@@ -24,6 +24,9 @@ export class ConvoyClient {
   readonly url: string;
   private readonly options: ConvoyClientOptions;
   private readonly stream: SubscriptionStream;
+  /** When a mutation of this client's was last answered (ms since the epoch), and by which process. */
+  private lastMutationAt = Number.NEGATIVE_INFINITY;
+  private lastMutationProcess = '';
 
   constructor(url: string, options: ConvoyClientOptions = {}) {
     this.url = url.replace(/\/+$/, '');
@@ -112,6 +115,11 @@ export class ConvoyClient {
   private async send(kind: FunctionKind, ref: FunctionReference, args: unknown, key: string | undefined) {
     const headers: Record<string, string> = { 'content-type': 'application/json', ...(await this.headers()) };
     if (key) headers['idempotency-key'] = key;
+    // Soon after a mutation was answered, perhaps by another server process, a query must not be
+    // answered from a live result that process may not have heard of yet.
+    if (kind === 'query' && Date.now() - this.lastMutationAt < FRESH_AFTER_MUTATION_MS) {
+      headers['x-convoy-fresh'] = this.lastMutationProcess;
+    }
     // With a stream open, a mutation's answer waits for the stream to carry its effect, and says
     // how far to read: when the promise resolves, every subscription already shows the write.
     const session = kind === 'mutation' ? this.stream.sessionId : null;
@@ -138,10 +146,20 @@ export class ConvoyClient {
     }
     if (body.error) throw ConvoyError.fromJSON(body.error);
     if (!response.ok) throw new ConvoyError('INTERNAL', `${this.url} answered ${response.status}`);
-    if (session && typeof body.sync === 'number') await this.stream.caughtUp(session, body.sync);
+    if (kind === 'mutation') {
+      this.lastMutationAt = Date.now();
+      // The process that committed it; any other may not have heard of it yet.
+      this.lastMutationProcess = response.headers.get('x-convoy-process') ?? '';
+      if (session && typeof body.sync === 'number') await this.stream.caughtUp(session, body.sync);
+      // Answered by another process than the stream's: ask the stream's to catch up.
+      else if (session) await this.stream.settle(session);
+    }
     return body.value;
   }
 }
+
+/** How long after a mutation's answer the client's queries ask for a fresh run. */
+const FRESH_AFTER_MUTATION_MS = 10_000;
 
 /** Attempts of one mutation the server could not answer: 0.1 + 0.2 + 0.4 + 0.8 s between them. */
 const MUTATION_ATTEMPTS = 5;

@@ -41,6 +41,27 @@ export class SubscriptionStream {
     return this.session.id;
   }
 
+  /**
+   * Read-your-writes for a mutation answered by another server process than the stream's (its
+   * answer carried no position): asks the stream's process to catch up with every commit answered
+   * anywhere before now, and waits until the stream carries it. Gives up quietly (the stream
+   * still catches up by itself, a moment later) when that cannot be asked.
+   */
+  async settle(session: string): Promise<void> {
+    try {
+      const response = await this.transport.fetch(`${this.transport.url}/api/sync/${session}`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', ...this.streamHeaders },
+        body: JSON.stringify({ settle: true }),
+      });
+      if (!response.ok) return;
+      const body = (await response.json()) as { sync?: number };
+      if (typeof body.sync === 'number') await this.caughtUp(session, body.sync);
+    } catch {
+      // The stream is failing too.
+    }
+  }
+
   /** See `StreamSession.caughtUp`: what a mutation's answer waits for. */
   caughtUp(session: string, seq: number): Promise<void> {
     return this.session.caughtUp(session, seq);

@@ -54,6 +54,11 @@ impl AllowedOrigins {
                 ACCESS_CONTROL_ALLOW_CREDENTIALS,
                 HeaderValue::from_static("true"),
             );
+            // A mutation's answer names its process, which the client's next query repeats.
+            response_headers.insert(
+                hyper::header::ACCESS_CONTROL_EXPOSE_HEADERS,
+                HeaderValue::from_static("x-convoy-process"),
+            );
         }
     }
 
@@ -66,7 +71,7 @@ impl AllowedOrigins {
         response_headers.insert(
             ACCESS_CONTROL_ALLOW_HEADERS,
             HeaderValue::from_static(
-                "authorization, content-type, x-convoy-session, idempotency-key",
+                "authorization, content-type, x-convoy-session, x-convoy-fresh, idempotency-key",
             ),
         );
         response_headers.insert(ACCESS_CONTROL_MAX_AGE, HeaderValue::from_static("600"));

@@ -128,6 +128,11 @@ pub(crate) async fn handle(state: &State, request: Request<Incoming>) -> Respons
     }
     let response = match call(state, kind, request, &mut path).await {
         Ok(value) => {
+            if kind == CallKind::Mutation {
+                // Answered only once the other processes can hear of it: a client that reads
+                // from another process next can ask that one to catch up first.
+                state.runner.engine.announced().await;
+            }
             let settled = match &session {
                 Some(session) => {
                     let position = state.runner.engine.log().position();
@@ -140,7 +145,13 @@ pub(crate) async fn handle(state: &State, request: Request<Incoming>) -> Respons
                 None => format!("{{\"value\":{value}}}"),
             };
             log_request(kind.as_str(), path.as_deref(), started, None);
-            json_response(StatusCode::OK, body)
+            let mut response = json_response(StatusCode::OK, body);
+            if kind == CallKind::Mutation {
+                if let Ok(process) = HeaderValue::from_str(state.runner.engine.process_id()) {
+                    response.headers_mut().insert(PROCESS_HEADER, process);
+                }
+            }
+            response
         }
         Err(error) => {
             let error = state.public_error(error);
@@ -264,16 +275,27 @@ pub(crate) async fn sync_change(
         })?;
         owns_session(state, &session, &request).await?;
         if let Err(response) = json_content_type(&request) {
-            return Ok(Some(*response));
+            return Ok(Err(*response));
         }
         let body = read_body(request, state.max_body_bytes).await?;
         check_nesting(&body)?;
-        crate::sse::change(&state.live, &session, &body).map(|()| None)
+        if !crate::sse::change(&state.live, &session, &body)? {
+            return Ok(Ok(None));
+        }
+        // Read-your-writes when a mutation was answered by another process: once this one has
+        // heard of every commit answered before now, and its subscriptions have run on them,
+        // say how far the stream must be read.
+        state.runner.engine.caught_up_with_others().await;
+        let position = state.runner.engine.log().position();
+        Ok(Ok(state.live.settle(session.id(), position).await))
     }
     .await;
     match result {
-        Ok(Some(refused)) => refused,
-        Ok(None) => json_response(StatusCode::OK, "{\"value\":null}".into()),
+        Ok(Err(refused)) => refused,
+        Ok(Ok(None)) => json_response(StatusCode::OK, "{\"value\":null}".into()),
+        Ok(Ok(Some(seq))) => {
+            json_response(StatusCode::OK, format!("{{\"value\":null,\"sync\":{seq}}}"))
+        }
         Err(error) => error_response(&state.public_error(error)),
     }
 }
@@ -293,6 +315,11 @@ pub(crate) async fn call(
     path: &mut Option<String>,
 ) -> Result<String> {
     let headers_json = headers_json(&request);
+    // Fresh unless the mutation was this process's own: its log has that commit already.
+    let fresh = request
+        .headers()
+        .get(FRESH_HEADER)
+        .is_some_and(|process| process.as_bytes() != state.runner.engine.process_id().as_bytes());
     let key = (kind == CallKind::Mutation)
         .then(|| request.headers().get(IDEMPOTENCY_KEY))
         .flatten()
@@ -323,7 +350,9 @@ pub(crate) async fn call(
         )));
     }
     let args = request.args.map_or("{}", RawValue::get);
-    if kind == CallKind::Query && state.live.is_live(&request.path, args) {
+    // A client that has just seen a mutation answered (perhaps by another process) asks for a
+    // run: a live result here may not have heard of that commit yet.
+    if kind == CallKind::Query && !fresh && state.live.is_live(&request.path, args) {
         // Someone subscribes to this very query. If it is the caller (as createContext tells;
         // everyone is, without one) and the result is current, no run is needed.
         let position = state.runner.engine.log().position();
@@ -359,6 +388,14 @@ pub(crate) async fn call(
         }
     }
 }
+
+/// The header of a query sent soon after a mutation was answered, naming the process that
+/// answered it (from [`PROCESS_HEADER`]): another process must not answer it from a live result,
+/// which may not have heard of that commit yet.
+pub(crate) const FRESH_HEADER: &str = "x-convoy-fresh";
+
+/// The header of a mutation's answer that names the process that committed it.
+pub(crate) const PROCESS_HEADER: &str = "x-convoy-process";
 
 /// The header a client names a mutation by, the same on every retry of it, so that it applies
 /// at most once (see `convoy_core::engine::idempotency`).

@@ -131,12 +131,15 @@ impl Drop for SessionGuard {
 }
 
 /// Applies `{"add": [{"id", "path", "args"}], "remove": [id]}` to a session.
-pub fn change(live: &Arc<LiveQueries>, session: &Arc<Session>, body: &[u8]) -> Result<()> {
+/// Applies a session change; returns whether it asks to settle (`"settle": true`: answer once
+/// the stream carries every commit answered anywhere before now).
+pub fn change(live: &Arc<LiveQueries>, session: &Arc<Session>, body: &[u8]) -> Result<bool> {
     let change: Change = serde_json::from_slice(body).map_err(|error| {
         ConvoyError::InvalidArgs(format!(
-            "the body must be {{\"add\": [{{\"id\", \"path\", \"args\"}}], \"remove\": [id]}}: {error}"
+            "the body must be {{\"add\": [{{\"id\", \"path\", \"args\"}}], \"remove\": [id], \"settle\": bool}}: {error}"
         ))
     })?;
+    let settle = change.settle;
     let add = change
         .add
         .into_iter()
@@ -146,7 +149,8 @@ pub fn change(live: &Arc<LiveQueries>, session: &Arc<Session>, body: &[u8]) -> R
             args: add.args.map_or("{}", RawValue::get).to_owned(),
         })
         .collect();
-    live.change(session, add, &change.remove)
+    live.change(session, add, &change.remove)?;
+    Ok(settle)
 }
 
 #[derive(Deserialize)]
@@ -156,6 +160,8 @@ struct Change<'a> {
     add: Vec<Add<'a>>,
     #[serde(default)]
     remove: Vec<String>,
+    #[serde(default)]
+    settle: bool,
 }
 
 #[derive(Deserialize)]

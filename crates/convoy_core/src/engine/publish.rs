@@ -72,4 +72,22 @@ impl Engine {
         )
         .await;
     }
+
+    /// This process's name among the processes on the database: a mutation's answer says it, so
+    /// that a client's next query to another process can ask for a fresh run.
+    pub fn process_id(&self) -> &str {
+        self.neighbours.origin()
+    }
+
+    /// Waits until this process's commits so far are announced to the other processes (see
+    /// [`crate::reactivity::Neighbours::announced`]): a mutation is answered only then.
+    pub async fn announced(&self) {
+        self.neighbours.announced().await;
+    }
+
+    /// Waits until this process has heard of every other process's commit answered before now
+    /// (see [`crate::reactivity::Neighbours::probe`]).
+    pub async fn caught_up_with_others(&self) {
+        self.neighbours.probe(&self.database, &self.schema()).await;
+    }
 }

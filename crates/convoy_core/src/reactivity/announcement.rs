@@ -18,6 +18,9 @@ pub enum Announcement {
     /// "A table moved to another stage": every process reads the stages again (`convoy
     /// graduate` says it, GRADUATION.md § Running it online).
     Stages,
+    /// A process's note to itself: when it hears it back, it has heard everything committed
+    /// before it was sent (notifications arrive in commit order). See `Neighbours::probe`.
+    Probe(u64),
 }
 
 impl Announcement {
@@ -29,6 +32,10 @@ impl Announcement {
             }
             Self::Ready => serde_json::json!({ "origin": origin, "signal": "ready" }).to_string(),
             Self::Stages => serde_json::json!({ "origin": origin, "signal": "stages" }).to_string(),
+            Self::Probe(nonce) => {
+                serde_json::json!({ "origin": origin, "signal": "probe", "nonce": nonce })
+                    .to_string()
+            }
             Self::Commit(commit) => commit.to_payload(origin, schema),
         }
     }
@@ -36,16 +43,19 @@ impl Announcement {
     /// The origin and the announcement, or `None` for a payload that is not one.
     pub fn parse(payload: &str) -> Option<(String, Self)> {
         #[derive(Deserialize)]
-        struct Signal {
+        struct Said {
             origin: String,
             signal: String,
+            #[serde(default)]
+            nonce: u64,
         }
-        if let Ok(signal) = serde_json::from_str::<Signal>(payload) {
+        if let Ok(signal) = serde_json::from_str::<Said>(payload) {
             return match signal.signal.as_str() {
                 "hello" => Some((signal.origin, Self::Hello)),
                 "welcome" => Some((signal.origin, Self::Welcome)),
                 "ready" => Some((signal.origin, Self::Ready)),
                 "stages" => Some((signal.origin, Self::Stages)),
+                "probe" => Some((signal.origin, Self::Probe(signal.nonce))),
                 _ => None,
             };
         }

@@ -1,10 +1,13 @@
 //! The other Convoy processes on the database: this process's commits announced to them, and
 //! theirs appended to this process's log, through `LISTEN`/`NOTIFY` on [`CHANNEL`].
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use tokio::sync::mpsc::UnboundedSender;
+use tokio::sync::{oneshot, watch};
 
 use super::{Announcement, CommitLog, WriteSet, CHANNEL};
 use crate::database::Database;
@@ -14,11 +17,25 @@ use crate::schema::Schema;
 pub struct Neighbours {
     /// Names this process in its notifications, so it can skip its own.
     origin: String,
-    /// Where this process's commits go to be announced, once [`Neighbours::follow`] runs.
-    publisher: Mutex<Option<UnboundedSender<Arc<WriteSet>>>>,
+    /// Where this process's commits go to be announced, numbered, once [`Neighbours::follow`]
+    /// runs.
+    publisher: Mutex<Option<UnboundedSender<Numbered>>>,
     /// Whether another process has said hello: until one does, nobody needs this one's commits.
     announcing: AtomicBool,
+    /// Commits handed to be announced, and the newest of them whose announcement has committed.
+    published: AtomicU64,
+    announced: watch::Sender<u64>,
+    /// Probes sent and not heard back yet (see [`Neighbours::probe`]).
+    probes: Mutex<HashMap<u64, oneshot::Sender<()>>>,
+    next_probe: AtomicU64,
 }
+
+/// A commit to announce, and its number among this process's.
+type Numbered = (u64, Arc<WriteSet>);
+
+/// How long a mutation's answer waits for its announcement, and a probe for its echo, before
+/// going on without (the connection that listens is away: reconnecting re-runs everything).
+const ANNOUNCE_WAIT: Duration = Duration::from_secs(2);
 
 impl Default for Neighbours {
     fn default() -> Self {
@@ -26,6 +43,10 @@ impl Default for Neighbours {
             origin: uuid::Uuid::now_v7().to_string(),
             publisher: Mutex::new(None),
             announcing: AtomicBool::new(false),
+            published: AtomicU64::new(0),
+            announced: watch::channel(0).0,
+            probes: Mutex::new(HashMap::new()),
+            next_probe: AtomicU64::new(1),
         }
     }
 }
@@ -38,9 +59,57 @@ impl Neighbours {
         if self.announcing.load(Ordering::SeqCst) {
             let publisher = self.publisher.lock().expect("publisher lock poisoned");
             if let Some(publisher) = publisher.as_ref() {
-                let _ = publisher.send(commit);
+                let number = self.published.fetch_add(1, Ordering::SeqCst) + 1;
+                let _ = publisher.send((number, commit));
             }
         }
+    }
+
+    /// Waits until every commit published so far has been announced to the other processes, so
+    /// that a caller told "done" can count on any process having heard of it once that process
+    /// has heard its own later probe. Immediate for a process alone on its database.
+    pub async fn announced(&self) {
+        let published = self.published.load(Ordering::SeqCst);
+        let mut announced = self.announced.subscribe();
+        let _ = tokio::time::timeout(ANNOUNCE_WAIT, announced.wait_for(|done| *done >= published))
+            .await;
+    }
+
+    /// Waits until this process has heard every announcement committed before now: it sends a
+    /// note to itself and waits for it to come back. Another process's mutation whose answer
+    /// waited for its announcement ([`Neighbours::announced`]) is then in this process's log.
+    /// Immediate for a process alone on its database.
+    pub async fn probe(&self, database: &Database, schema: &Schema) {
+        if !self.announcing.load(Ordering::SeqCst) {
+            return;
+        }
+        let nonce = self.next_probe.fetch_add(1, Ordering::Relaxed);
+        let (heard, echo) = oneshot::channel();
+        self.probes
+            .lock()
+            .expect("probes lock poisoned")
+            .insert(nonce, heard);
+        let payload = Announcement::Probe(nonce).payload(&self.origin, schema);
+        let sent = async {
+            let client = database.connection().await?;
+            client
+                .execute("SELECT pg_notify($1, $2)", &[&CHANNEL, &payload])
+                .await?;
+            Ok::<_, crate::ConvoyError>(())
+        }
+        .await;
+        if sent.is_ok() {
+            let _ = tokio::time::timeout(ANNOUNCE_WAIT, echo).await;
+        }
+        self.probes
+            .lock()
+            .expect("probes lock poisoned")
+            .remove(&nonce);
+    }
+
+    /// This process's name among the processes on the database.
+    pub fn origin(&self) -> &str {
+        &self.origin
     }
 
     /// Whether other processes need this one's commits (see [`Neighbours::follow`]).
@@ -89,8 +158,10 @@ impl Neighbours {
                     connected_before = true;
                     let mut outgoing = vec![Announcement::Hello];
                     let mut batch: Vec<Arc<WriteSet>> = Vec::new();
+                    let mut newest = 0;
                     loop {
-                        while let Ok(commit) = commits.try_recv() {
+                        while let Ok((number, commit)) = commits.try_recv() {
+                            newest = newest.max(number);
                             batch.push(commit);
                         }
                         if !batch.is_empty() {
@@ -103,6 +174,11 @@ impl Neighbours {
                             tracing::warn!(%error, "could not announce commits to other processes");
                             break;
                         }
+                        self.announced.send_if_modified(|done| {
+                            let moved = newest > *done;
+                            *done = (*done).max(newest);
+                            moved
+                        });
                         tokio::select! {
                             notification = notifications.recv() => match notification {
                                 Some(notification) => {
@@ -120,7 +196,10 @@ impl Neighbours {
                                 None => break,
                             },
                             commit = commits.recv() => match commit {
-                                Some(commit) => batch.push(commit),
+                                Some((number, commit)) => {
+                                    newest = newest.max(number);
+                                    batch.push(commit);
+                                }
                                 None => return,
                             },
                         }
@@ -133,7 +212,10 @@ impl Neighbours {
             }
             tokio::time::sleep(std::time::Duration::from_secs(1)).await;
             // What committed meanwhile, the others learn when they answer the next hello.
-            while commits.try_recv().is_ok() {}
+            while let Ok((number, _)) = commits.try_recv() {
+                self.announced
+                    .send_modify(|done| *done = (*done).max(number));
+            }
         }
     }
 
@@ -155,6 +237,17 @@ impl Neighbours {
     /// Another process's announcement; returns the answer it needs, if any.
     fn heard(&self, payload: &str, log: &CommitLog) -> Option<Announcement> {
         match Announcement::parse(payload) {
+            Some((origin, Announcement::Probe(nonce))) if origin == self.origin => {
+                let heard = self
+                    .probes
+                    .lock()
+                    .expect("probes lock poisoned")
+                    .remove(&nonce);
+                if let Some(heard) = heard {
+                    let _ = heard.send(());
+                }
+                None
+            }
             Some((origin, _)) if origin == self.origin => None,
             Some((_, Announcement::Hello)) => {
                 self.announcing.store(true, Ordering::SeqCst);
@@ -169,7 +262,8 @@ impl Neighbours {
                 log.append(Arc::new(commit));
                 None
             }
-            Some((_, Announcement::Stages)) => None,
+            // Another process's probe is its own business.
+            Some((_, Announcement::Stages | Announcement::Probe(_))) => None,
             // A ready (the newcomer announces from now on, and what it committed before must be
             // assumed), or a payload that is not an announcement: every live query runs again.
             Some((_, Announcement::Ready)) | None => {
