@@ -75,4 +75,23 @@ describe('finding 3: failing subscriptions cost nothing on unrelated commits', {
     assert.equal((await queryRuns()) - before, 0, 'query runs caused by 20 unrelated inserts');
     assert.equal(errors, 1_000, 'no failing subscription was sent anything again');
   });
+
+  test("a stream's subscriptions hold at most 1 MiB of args", async () => {
+    const response = await fetch(`${server.url}/api/sync`, { headers: { accept: 'text/event-stream' } });
+    const reader = response.body!.pipeThrough(new TextDecoderStream()).getReader();
+    let text = '';
+    while (!/"session":"([^"]+)"/.test(text)) text += (await reader.read()).value ?? '';
+    const session = /"session":"([^"]+)"/.exec(text)?.[1] as string;
+    const add = (id: string) =>
+      fetch(`${server.url}/api/sync/${session}`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ add: [{ id, path: 'limits:wait', args: { ms: 1, pad: 'x'.repeat(600_000) } }] }),
+      });
+    assert.equal((await add('first')).status, 200);
+    const second = await add('second');
+    assert.equal(second.status, 400);
+    assert.match(((await second.json()) as any).error.message, /at most 1048576 bytes of args/);
+    await reader.cancel();
+  });
 });

@@ -360,6 +360,12 @@ impl From<deadpool_postgres::PoolError> for ConvoyError {
             | deadpool_postgres::PoolError::PostCreateHook(
                 deadpool_postgres::HookError::Backend(error),
             ) => error.into(),
+            deadpool_postgres::PoolError::Timeout(deadpool_postgres::TimeoutType::Wait) => {
+                Self::Unavailable(
+                    "every database connection stayed busy for 10 s; safe to retry in a moment (a larger poolSize, or shorter function timeouts, make room)"
+                        .into(),
+                )
+            }
             other => Self::Unavailable(format!("no database connection could be had: {other}")),
         }
     }

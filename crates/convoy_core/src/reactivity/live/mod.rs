@@ -31,6 +31,12 @@ const SETTLE_TIMEOUT: Duration = Duration::from_secs(5);
 /// Subscriptions one session may hold.
 pub const MAX_SUBSCRIPTIONS_PER_SESSION: usize = 1000;
 
+/// The args a stream's subscriptions may hold in all: each is kept for as long as it is held.
+pub const MAX_ARGS_BYTES_PER_SESSION: usize = 1024 * 1024;
+
+/// Distinct live queries one process holds at most (subscriptions that share one count once).
+pub const MAX_LIVE_QUERIES: usize = 100_000;
+
 /// One subscription a client asks for.
 pub struct Subscribe {
     /// The client's name for it, unique in its session.
@@ -247,14 +253,31 @@ impl LiveQueries {
         for id in remove {
             self.unsubscribe(session, id);
         }
-        let held = session
-            .subscriptions
-            .lock()
-            .expect("subscriptions poisoned")
-            .len();
+        let (held, held_args) = {
+            let subscriptions = session
+                .subscriptions
+                .lock()
+                .expect("subscriptions poisoned");
+            let args: usize = subscriptions
+                .values()
+                .map(|query| query.key.args.len())
+                .sum();
+            (subscriptions.len(), args)
+        };
         if held + add.len() > MAX_SUBSCRIPTIONS_PER_SESSION {
             return Err(ConvoyError::InvalidArgs(format!(
                 "a stream holds at most {MAX_SUBSCRIPTIONS_PER_SESSION} subscriptions"
+            )));
+        }
+        let adding_args: usize = add.iter().map(|subscription| subscription.args.len()).sum();
+        if held_args + adding_args > MAX_ARGS_BYTES_PER_SESSION {
+            return Err(ConvoyError::InvalidArgs(format!(
+                "a stream's subscriptions hold at most {MAX_ARGS_BYTES_PER_SESSION} bytes of args"
+            )));
+        }
+        if self.len() + add.len() > MAX_LIVE_QUERIES {
+            return Err(ConvoyError::Unavailable(format!(
+                "this server holds {MAX_LIVE_QUERIES} live queries, its limit; try another process or later"
             )));
         }
         for subscription in add {
