@@ -54,10 +54,11 @@ describe('finding 4: a commit whose answer was lost applies once, and the caller
   test('through a proxy that drops the connection right after COMMIT: resolved, applied once, seen live', async () => {
     const client = new ConvoyClient(server.url);
     clients.push(client);
-    let seen: any[] = [];
+    let seen: any[] | undefined;
     client.subscribe({ path: 'notes:list' } as never, {} as never, (value) => {
       seen = value as any[];
     });
+    while (!seen) await new Promise((resolve) => setTimeout(resolve, 10));
     for (let i = 0; i < 5; i++) {
       const text = `lost answer ${i}`;
       proxy.arm();
@@ -65,7 +66,7 @@ describe('finding 4: a commit whose answer was lost applies once, and the caller
       assert.equal(typeof id, 'string', `mutation ${i} resolved with its id`);
       assert.equal(await count(text), 1, `mutation ${i} applied once`);
       const deadline = Date.now() + 5_000;
-      while (!seen.some((note) => note.text === text)) {
+      while (!seen?.some((note) => note.text === text)) {
         assert.ok(Date.now() < deadline, `the subscriber never saw mutation ${i}`);
         await new Promise((resolve) => setTimeout(resolve, 20));
       }

@@ -289,6 +289,10 @@ impl Engine {
     }
 }
 
+/// How often, and how far apart, a mutation whose COMMIT went unanswered looks its key up.
+const UNANSWERED_LOOKUPS: u32 = 5;
+const UNANSWERED_LOOKUP_PAUSE: std::time::Duration = std::time::Duration::from_millis(200);
+
 /// Postgres's wire protocol counts a statement's parameters in 16 bits.
 pub const MAX_PARAMETERS: usize = 65_535;
 
@@ -333,20 +337,30 @@ impl Engine {
         changes: &[super::call::Changed],
         wrote_anything: bool,
     ) -> Result<Finished> {
-        self.committed(changes, wrote_anything);
         let Some(key) = call.idempotency_key.get() else {
+            self.committed(changes, wrote_anything);
             return Err(ConvoyError::Unavailable(
                 "the database connection broke as the mutation committed: it may or may not have applied (send an Idempotency-Key to have the server settle it)".into(),
             ));
         };
-        match self.recorded_result(key).await {
-            Ok(Some(_)) => Ok(Finished::Done),
-            Ok(None) => Err(ConvoyError::Unavailable(
-                "the database connection broke before the mutation committed: it did not apply; safe to retry with the same Idempotency-Key".into(),
-            )),
-            Err(_) => Err(ConvoyError::Unavailable(
-                "the database connection broke as the mutation committed, and whether it applied cannot be read yet; retry with the same Idempotency-Key, which applies it at most once".into(),
-            )),
+        // A COMMIT that reached Postgres may take a moment to land: look a few times.
+        let mut readable = false;
+        for _ in 0..UNANSWERED_LOOKUPS {
+            match self.recorded_result(key).await {
+                Ok(Some(_)) => {
+                    self.committed(changes, wrote_anything);
+                    return Ok(Finished::Done);
+                }
+                Ok(None) => readable = true,
+                Err(_) => {}
+            }
+            tokio::time::sleep(UNANSWERED_LOOKUP_PAUSE).await;
         }
+        self.committed(changes, wrote_anything);
+        Err(ConvoyError::Unavailable(if readable {
+            "the database connection broke before the mutation committed: it did not apply; safe to retry with the same Idempotency-Key".into()
+        } else {
+            "the database connection broke as the mutation committed, and whether it applied cannot be read yet; retry with the same Idempotency-Key, which applies it at most once".into()
+        }))
     }
 }
