@@ -1,7 +1,7 @@
 /**
  * Issue 15: a bounded history check, the Jepsen/Elle idea at the size of a CI run. Two server
- * processes on one database, behind a proxy that drops the connection right after COMMIT now and
- * then, and every Convoy connection killed once midway (what a Postgres restart does to them).
+ * processes on one database — a Postgres cluster of the test's own (the embedded one), restarted
+ * once midway — behind a proxy that drops the connection right after COMMIT now and then.
  * Clients transfer money between accounts and claim names (insert-if-absent) on both processes;
  * a subscriber on each process records every state it is shown. Then the recorded history is
  * checked: no acknowledged transfer lost or doubled, no phantom one, one row per claimed name with
@@ -9,15 +9,17 @@
  * total changed, or a balance below zero).
  */
 import assert from 'node:assert/strict';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import pg from 'pg';
+import { type EmbeddedDatabase, startEmbedded } from '../src/cli/embedded.js';
 import { ConvoyClient } from '../src/client/index.js';
 import { type ConvoyServer, startConvoy } from '../src/server/runtime.js';
 import { type CommitDroppingProxy, startCommitDroppingProxy } from './helpers/commit-dropping-proxy.js';
 import { createExistingTables } from './helpers/fixture.js';
-import { createDatabase, type TestDatabase } from './helpers/postgres.js';
 
 const appDir = path.join(path.dirname(fileURLToPath(import.meta.url)), 'fixtures', 'behaviour-app');
 const ACCOUNTS = 5;
@@ -27,7 +29,8 @@ const CLIENTS = 4;
 const NAMES = 8;
 const CLAIMS_PER_NAME = 4;
 
-let database: TestDatabase;
+let dir: string;
+let postgres: EmbeddedDatabase;
 let proxy: CommitDroppingProxy;
 const servers: ConvoyServer[] = [];
 const clients: ConvoyClient[] = [];
@@ -46,14 +49,15 @@ describe('a bounded history check: transfers and claims across two processes, wi
   timeout: 180_000,
 }, () => {
   before(async () => {
-    database = await createDatabase();
-    await createExistingTables(database);
-    proxy = await startCommitDroppingProxy();
+    dir = await mkdtemp(path.join(tmpdir(), 'convoy-history-'));
+    postgres = await startEmbedded(dir, () => {});
+    await createExistingTables({ query } as never);
+    proxy = await startCommitDroppingProxy({ host: '127.0.0.1', port: Number(new URL(postgres.url).port) });
     for (const dev of [true, false]) {
       servers.push(
         await startConvoy({
           appDir,
-          databaseUrl: proxy.url(database.url),
+          databaseUrl: proxy.url(postgres.url),
           port: 0,
           dev,
           syncSchema: dev,
@@ -67,7 +71,8 @@ describe('a bounded history check: transfers and claims across two processes, wi
     for (const client of clients) client.close();
     for (const server of servers) await server.stop();
     await proxy?.close();
-    await database?.drop();
+    await postgres?.stop();
+    if (dir) await rm(dir, { recursive: true, force: true });
   });
 
   test('no lost, doubled or phantom write, and no subscriber shown a state that never existed', async () => {
@@ -78,7 +83,7 @@ describe('a bounded history check: transfers and claims across two processes, wi
       await setup.mutation({ path: 'counters:create' } as never, { name: account(i) } as never);
     }
     const relational = await isRelational();
-    await database.query(
+    await query(
       `UPDATE counters SET ${relational ? `value = ${OPENING}` : `data = jsonb_set(data, '{value}', '${OPENING}')`}`,
     );
 
@@ -92,22 +97,20 @@ describe('a bounded history check: transfers and claims across two processes, wi
       });
     }
 
-    // Faults while the clients work: dropped COMMIT answers, and every connection killed once.
+    // Faults while the clients work: dropped COMMIT answers, and Postgres restarted once.
     let faulting = true;
+    let restarted = false;
     const faults = (async () => {
-      const admin = new pg.Client({ connectionString: database.url });
-      await admin.connect();
       let round = 0;
       while (faulting) {
         proxy.arm();
         await new Promise((resolve) => setTimeout(resolve, 120));
         if (++round === 10) {
-          await admin.query(
-            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = current_database() AND application_name = 'convoy-history'",
-          );
+          await postgres.stop();
+          postgres = await startEmbedded(dir, () => {});
+          restarted = true;
         }
       }
-      await admin.end();
     })();
 
     const transfers: Transfer[] = [];
@@ -192,7 +195,7 @@ describe('a bounded history check: transfers and claims across two processes, wi
     assert.ok(explained, `final balances ${JSON.stringify(final)} are not the acknowledged transfers applied once`);
 
     // Claims: one row per name, and everyone told the same id.
-    const rows = await database.query('SELECT count(*)::int AS n FROM counters');
+    const rows = await query('SELECT count(*)::int AS n FROM counters');
     const claimedNames = new Set(claims.map((claim) => claim.name));
     assert.equal(rows[0].n, ACCOUNTS + claimedNames.size, 'one row per claimed name');
     for (const name of claimedNames) {
@@ -224,14 +227,26 @@ describe('a bounded history check: transfers and claims across two processes, wi
         await new Promise((resolve) => setTimeout(resolve, 100));
       }
     }
+    assert.ok(restarted, 'Postgres was restarted during the run');
     console.log(
       `history: ${transfers.length} transfers (${transfers.filter((t) => t.outcome === 'moved').length} moved, ${transfers.filter((t) => t.outcome === 'refused').length} refused, ${unknown.length} unknown), ${claims.length} claims of ${claimedNames.size} names, ${proxy.dropped()} COMMIT answers dropped, ${shown.length} subscriber states checked`,
     );
   });
 });
 
+/** Runs `sql` on the cluster directly, on a connection of its own. */
+async function query(sql: string): Promise<any[]> {
+  const client = new pg.Client({ connectionString: postgres.url });
+  await client.connect();
+  try {
+    return (await client.query(sql)).rows;
+  } finally {
+    await client.end();
+  }
+}
+
 async function isRelational(): Promise<boolean> {
-  const rows = await database.query(
+  const rows = await query(
     "SELECT count(*)::int AS n FROM information_schema.columns WHERE table_name = 'counters' AND column_name = 'data'",
   );
   return rows[0].n === 0;
@@ -239,7 +254,7 @@ async function isRelational(): Promise<boolean> {
 
 async function balancesInDatabase(): Promise<Record<string, number>> {
   const relational = await isRelational();
-  const rows = await database.query(
+  const rows = await query(
     relational
       ? "SELECT name, value FROM counters WHERE name LIKE 'acct-%'"
       : "SELECT data->>'name' AS name, (data->>'value')::int AS value FROM counters WHERE data->>'name' LIKE 'acct-%'",
