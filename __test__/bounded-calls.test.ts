@@ -5,21 +5,14 @@
  * before Postgres sees it.
  */
 import assert from 'node:assert/strict';
-import path from 'node:path';
-import { after, before, describe, test } from 'node:test';
-import { fileURLToPath } from 'node:url';
-import { type ConvoyServer, startConvoy } from '../src/server/runtime.js';
-import { createExistingTables } from './helpers/fixture.js';
-import { createDatabase, type TestDatabase } from './helpers/postgres.js';
+import { describe, test } from 'node:test';
+import { behaviourSuite } from './helpers/behaviour-suite.js';
 
-const appDir = path.join(path.dirname(fileURLToPath(import.meta.url)), 'fixtures', 'behaviour-app');
-
-let database: TestDatabase;
-let server: ConvoyServer;
+const suite = behaviourSuite();
 
 async function call(kind: 'query' | 'mutation', name: string, args: object = {}) {
   const started = performance.now();
-  const response = await fetch(`${server.url}/api/${kind}`, {
+  const response = await fetch(`${suite.server.url}/api/${kind}`, {
     method: 'POST',
     headers: { 'content-type': 'application/json' },
     body: JSON.stringify({ path: name, args }),
@@ -29,24 +22,13 @@ async function call(kind: 'query' | 'mutation', name: string, args: object = {})
 
 /** Backends of this database still sleeping in `pg_sleep`. */
 async function sleepers(): Promise<number> {
-  const rows = await database.query(
+  const rows = await suite.database.query(
     "SELECT count(*)::int AS n FROM pg_stat_activity WHERE datname = current_database() AND query LIKE '%pg_sleep%' AND state = 'active' AND pid <> pg_backend_pid()",
   );
   return rows[0].n;
 }
 
 describe('finding 1: the function timeout bounds the time spent in Postgres', { timeout: 60_000 }, () => {
-  before(async () => {
-    database = await createDatabase();
-    await createExistingTables(database);
-    server = await startConvoy({ appDir, databaseUrl: database.url, port: 0, log: () => {} });
-  });
-
-  after(async () => {
-    await server?.stop();
-    await database?.drop();
-  });
-
   test('a 2 s mutation sleeping 8 s in Postgres is answered at about 2 s, and its statement stops then', async () => {
     const slept = await call('mutation', 'limits:sleepInPostgres', { seconds: 8 });
     assert.equal(slept.status, 500);

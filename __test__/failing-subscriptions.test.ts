@@ -4,29 +4,23 @@
  * reading "everything", which made a thousand of them re-run on every insert anywhere.
  */
 import assert from 'node:assert/strict';
-import path from 'node:path';
-import { after, before, describe, test } from 'node:test';
-import { fileURLToPath } from 'node:url';
+import { after, describe, test } from 'node:test';
 import { ConvoyClient } from '../src/client/index.js';
-import { type ConvoyServer, startConvoy } from '../src/server/runtime.js';
-import { createExistingTables } from './helpers/fixture.js';
-import { createDatabase, type TestDatabase } from './helpers/postgres.js';
+import { behaviourSuite } from './helpers/behaviour-suite.js';
 
-const appDir = path.join(path.dirname(fileURLToPath(import.meta.url)), 'fixtures', 'behaviour-app');
+const suite = behaviourSuite();
 
-let database: TestDatabase;
-let server: ConvoyServer;
 const clients: ConvoyClient[] = [];
 
 async function queryRuns(): Promise<number> {
-  const text = await (await fetch(`${server.url}/metrics`)).text();
+  const text = await (await fetch(`${suite.server.url}/metrics`)).text();
   const line = text.split('\n').find((row) => row.startsWith('convoy_function_executions_total{kind="query"} '));
   assert.ok(line, 'query executions in /metrics');
   return Number(line.split(' ')[1]);
 }
 
 async function mutate(name: string, args: object) {
-  const response = await fetch(`${server.url}/api/mutation`, {
+  const response = await fetch(`${suite.server.url}/api/mutation`, {
     method: 'POST',
     headers: { 'content-type': 'application/json' },
     body: JSON.stringify({ path: name, args }),
@@ -35,22 +29,14 @@ async function mutate(name: string, args: object) {
 }
 
 describe('finding 3: failing subscriptions cost nothing on unrelated commits', { timeout: 60_000 }, () => {
-  before(async () => {
-    database = await createDatabase();
-    await createExistingTables(database);
-    server = await startConvoy({ appDir, databaseUrl: database.url, port: 0, log: () => {} });
-  });
-
   after(async () => {
     for (const client of clients) client.close();
-    await server?.stop();
-    await database?.drop();
   });
 
   test('1,000 subscriptions with invalid arguments run once each, and never again on an insert', async () => {
     let errors = 0;
     for (let stream = 0; stream < 2; stream++) {
-      const client = new ConvoyClient(server.url);
+      const client = new ConvoyClient(suite.server.url);
       clients.push(client);
       for (let i = 0; i < 500; i++) {
         client.subscribe(
@@ -77,13 +63,13 @@ describe('finding 3: failing subscriptions cost nothing on unrelated commits', {
   });
 
   test("a stream's subscriptions hold at most 1 MiB of args", async () => {
-    const response = await fetch(`${server.url}/api/sync`, { headers: { accept: 'text/event-stream' } });
+    const response = await fetch(`${suite.server.url}/api/sync`, { headers: { accept: 'text/event-stream' } });
     const reader = response.body!.pipeThrough(new TextDecoderStream()).getReader();
     let text = '';
     while (!/"session":"([^"]+)"/.test(text)) text += (await reader.read()).value ?? '';
     const session = /"session":"([^"]+)"/.exec(text)?.[1] as string;
     const add = (id: string) =>
-      fetch(`${server.url}/api/sync/${session}`, {
+      fetch(`${suite.server.url}/api/sync/${session}`, {
         method: 'POST',
         headers: { 'content-type': 'application/json' },
         body: JSON.stringify({ add: [{ id, path: 'limits:wait', args: { ms: 1, pad: 'x'.repeat(600_000) } }] }),

@@ -136,31 +136,13 @@ describe('a bounded history check: transfers and claims across two processes, wi
           errors.push(String(error));
         }
         transfers.push(transfer);
-        if (i % 5 === 0) {
-          const name = `name-${random(NAMES)}`;
-          try {
-            claims.push({
-              name,
-              id: (await client.mutation({ path: 'history:claim' } as never, { name } as never)) as string,
-            });
-          } catch {
-            claims.push({ name, id: null });
-          }
-        }
+        if (i % 5 === 0) claims.push(await claim(client, `name-${random(NAMES)}`));
       }
     });
     const claimers = Array.from({ length: NAMES * CLAIMS_PER_NAME }, async (_, i) => {
       const client = new ConvoyClient(i % 2 === 0 ? a.url : b.url);
       clients.push(client);
-      const name = `name-${i % NAMES}`;
-      try {
-        claims.push({
-          name,
-          id: (await client.mutation({ path: 'history:claim' } as never, { name } as never)) as string,
-        });
-      } catch {
-        claims.push({ name, id: null });
-      }
+      claims.push(await claim(client, `name-${i % NAMES}`));
     });
     await Promise.all([...workers, ...claimers]);
     faulting = false;
@@ -174,8 +156,8 @@ describe('a bounded history check: transfers and claims across two processes, wi
     // Acknowledged transfers, each applied exactly once; unknown ones either applied or not.
     const expected = Object.fromEntries(Array.from({ length: ACCOUNTS }, (_, i) => [account(i), OPENING]));
     for (const transfer of transfers.filter((t) => t.outcome === 'moved')) {
-      expected[transfer.from] -= transfer.amount;
-      expected[transfer.to] += transfer.amount;
+      expected[transfer.from] = (expected[transfer.from] ?? 0) - transfer.amount;
+      expected[transfer.to] = (expected[transfer.to] ?? 0) + transfer.amount;
     }
     const unknown = transfers.filter((t) => t.outcome === 'unknown');
     assert.ok(
@@ -186,8 +168,8 @@ describe('a bounded history check: transfers and claims across two processes, wi
       const candidate = { ...expected };
       unknown.forEach((transfer, i) => {
         if (mask & (1 << i)) {
-          candidate[transfer.from] -= transfer.amount;
-          candidate[transfer.to] += transfer.amount;
+          candidate[transfer.from] = (candidate[transfer.from] ?? 0) - transfer.amount;
+          candidate[transfer.to] = (candidate[transfer.to] ?? 0) + transfer.amount;
         }
       });
       return Object.keys(candidate).every((name) => candidate[name] === final[name]);
@@ -233,6 +215,15 @@ describe('a bounded history check: transfers and claims across two processes, wi
     );
   });
 });
+
+/** Claims `name`; the id the claimant was told, or null when it never learned one. */
+async function claim(client: ConvoyClient, name: string): Promise<{ name: string; id: string | null }> {
+  try {
+    return { name, id: (await client.mutation({ path: 'history:claim' } as never, { name } as never)) as string };
+  } catch {
+    return { name, id: null };
+  }
+}
 
 /** Runs `sql` on the cluster directly, on a connection of its own. */
 async function query(sql: string): Promise<any[]> {

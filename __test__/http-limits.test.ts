@@ -6,22 +6,16 @@
  */
 import assert from 'node:assert/strict';
 import net from 'node:net';
-import path from 'node:path';
-import { after, before, describe, test } from 'node:test';
-import { fileURLToPath } from 'node:url';
-import { type ConvoyServer, startConvoy } from '../src/server/runtime.js';
-import { createExistingTables } from './helpers/fixture.js';
-import { createDatabase, type TestDatabase } from './helpers/postgres.js';
+import { after, describe, test } from 'node:test';
+import { behaviourSuite } from './helpers/behaviour-suite.js';
 
-const appDir = path.join(path.dirname(fileURLToPath(import.meta.url)), 'fixtures', 'behaviour-app');
+const suite = behaviourSuite(() => ({ maxConnectionsPerAddress: 6 }));
 
-let database: TestDatabase;
-let server: ConvoyServer;
 const sockets: net.Socket[] = [];
 
 /** A raw connection to the server, and a promise of how long after `start` it was closed. */
 function connect(): Promise<{ socket: net.Socket; closed: Promise<number>; received: () => string }> {
-  const url = new URL(server.url);
+  const url = new URL(suite.server.url);
   return new Promise((resolve, reject) => {
     const socket = net.connect(Number(url.port), url.hostname);
     sockets.push(socket);
@@ -38,22 +32,8 @@ function connect(): Promise<{ socket: net.Socket; closed: Promise<number>; recei
 }
 
 describe('finding 2: HTTP has header, body and idle timeouts and a connection cap', { timeout: 90_000 }, () => {
-  before(async () => {
-    database = await createDatabase();
-    await createExistingTables(database);
-    server = await startConvoy({
-      appDir,
-      databaseUrl: database.url,
-      port: 0,
-      maxConnectionsPerAddress: 6,
-      log: () => {},
-    });
-  });
-
   after(async () => {
     for (const socket of sockets) socket.destroy();
-    await server?.stop();
-    await database?.drop();
   });
 
   test('slowloris headers, a trickled body and an idle keep-alive connection are all closed', async () => {
@@ -76,9 +56,9 @@ describe('finding 2: HTTP has header, body and idle timeouts and a connection ca
 
   test('past the cap of one address, /health still answers and other requests are 503', async () => {
     const silent = await Promise.all(Array.from({ length: 6 }, () => connect()));
-    const health = await fetch(`${server.url}/health`);
+    const health = await fetch(`${suite.server.url}/health`);
     assert.equal(health.status, 200);
-    const refused = await fetch(`${server.url}/api/query`, {
+    const refused = await fetch(`${suite.server.url}/api/query`, {
       method: 'POST',
       headers: { 'content-type': 'application/json' },
       body: JSON.stringify({ path: 'limits:wait', args: { ms: 1 } }),
@@ -88,7 +68,7 @@ describe('finding 2: HTTP has header, body and idle timeouts and a connection ca
     for (const { socket } of silent) socket.destroy();
     // Their places are given back: an ordinary call is served again.
     await new Promise((resolve) => setTimeout(resolve, 200));
-    const served = await fetch(`${server.url}/api/query`, {
+    const served = await fetch(`${suite.server.url}/api/query`, {
       method: 'POST',
       headers: { 'content-type': 'application/json', connection: 'close' },
       body: JSON.stringify({ path: 'limits:wait', args: { ms: 1 } }),

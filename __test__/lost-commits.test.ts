@@ -5,28 +5,29 @@
  * result, without running again.
  */
 import assert from 'node:assert/strict';
-import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { fileURLToPath } from 'node:url';
 import { ConvoyClient } from '../src/client/index.js';
-import { type ConvoyServer, startConvoy } from '../src/server/runtime.js';
+import { behaviourSuite } from './helpers/behaviour-suite.js';
 import { type CommitDroppingProxy, startCommitDroppingProxy } from './helpers/commit-dropping-proxy.js';
-import { createExistingTables } from './helpers/fixture.js';
-import { createDatabase, type TestDatabase } from './helpers/postgres.js';
 import { fieldText } from './helpers/storage.js';
 
-const appDir = path.join(path.dirname(fileURLToPath(import.meta.url)), 'fixtures', 'behaviour-app');
-
-let database: TestDatabase;
 let proxy: CommitDroppingProxy;
-let server: ConvoyServer;
+before(async () => {
+  proxy = await startCommitDroppingProxy();
+});
+
+const suite = behaviourSuite((database) => ({ databaseUrl: proxy.url(database.url) }));
+after(async () => {
+  await proxy?.close();
+});
+
 const clients: ConvoyClient[] = [];
 
 const count = async (text: string) =>
-  (await database.query(`SELECT count(*)::int AS n FROM notes WHERE ${fieldText('text')} = '${text}'`))[0].n;
+  (await suite.database.query(`SELECT count(*)::int AS n FROM notes WHERE ${fieldText('text')} = '${text}'`))[0].n;
 
 async function mutation(args: object, key: string) {
-  const response = await fetch(`${server.url}/api/mutation`, {
+  const response = await fetch(`${suite.server.url}/api/mutation`, {
     method: 'POST',
     headers: { 'content-type': 'application/json', 'idempotency-key': key },
     body: JSON.stringify({ path: 'notes:add', args }),
@@ -37,22 +38,12 @@ async function mutation(args: object, key: string) {
 describe('finding 4: a commit whose answer was lost applies once, and the caller learns so', {
   timeout: 60_000,
 }, () => {
-  before(async () => {
-    database = await createDatabase();
-    await createExistingTables(database);
-    proxy = await startCommitDroppingProxy();
-    server = await startConvoy({ appDir, databaseUrl: proxy.url(database.url), port: 0, log: () => {} });
-  });
-
   after(async () => {
     for (const client of clients) client.close();
-    await server?.stop();
-    await proxy?.close();
-    await database?.drop();
   });
 
   test('through a proxy that drops the connection right after COMMIT: resolved, applied once, seen live', async () => {
-    const client = new ConvoyClient(server.url);
+    const client = new ConvoyClient(suite.server.url);
     clients.push(client);
     let seen: any[] | undefined;
     client.subscribe({ path: 'notes:list' } as never, {} as never, (value) => {
@@ -85,7 +76,7 @@ describe('finding 4: a commit whose answer was lost applies once, and the caller
     assert.deepEqual(other.body, first.body);
     assert.equal(await count('keyed once'), 1);
     assert.equal(await count('keyed twice'), 0);
-    const metrics = await (await fetch(`${server.url}/metrics`)).text();
+    const metrics = await (await fetch(`${suite.server.url}/metrics`)).text();
     assert.match(metrics, /convoy_mutations_repeated_total [1-9]/);
   });
 

@@ -7,21 +7,14 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import net from 'node:net';
-import path from 'node:path';
-import { after, before, describe, test } from 'node:test';
-import { fileURLToPath } from 'node:url';
-import { type ConvoyServer, startConvoy } from '../src/server/runtime.js';
-import { createExistingTables } from './helpers/fixture.js';
-import { createDatabase, type TestDatabase } from './helpers/postgres.js';
+import { describe, test } from 'node:test';
+import { behaviourSuite } from './helpers/behaviour-suite.js';
 
-const appDir = path.join(path.dirname(fileURLToPath(import.meta.url)), 'fixtures', 'behaviour-app');
-
-let database: TestDatabase;
-let server: ConvoyServer;
+const suite = behaviourSuite();
 
 /** A request written by hand, `Host` included (fetch will not send one of its own choosing). */
 function rawPost(headers: Record<string, string>, body: string): Promise<string> {
-  const url = new URL(server.url);
+  const url = new URL(suite.server.url);
   return new Promise((resolve, reject) => {
     const socket = net.connect(Number(url.port), url.hostname, () => {
       const lines = Object.entries({
@@ -45,17 +38,6 @@ function rawPost(headers: Record<string, string>, body: string): Promise<string>
 describe('finding 7: origins are not taken from Host, and /health sees a blocked event loop', {
   timeout: 30_000,
 }, () => {
-  before(async () => {
-    database = await createDatabase();
-    await createExistingTables(database);
-    server = await startConvoy({ appDir, databaseUrl: database.url, port: 0, log: () => {} });
-  });
-
-  after(async () => {
-    await server?.stop();
-    await database?.drop();
-  });
-
   test("the DNS-rebinding shape is refused; the server's own origin is served", async () => {
     const body = JSON.stringify({ path: 'notes:add', args: { text: 'rebound' } });
     const rebound = await rawPost(
@@ -64,7 +46,7 @@ describe('finding 7: origins are not taken from Host, and /health sees a blocked
     );
     assert.match(rebound, /^HTTP\/1\.1 403/);
     assert.match(rebound, /FORBIDDEN/);
-    const port = new URL(server.url).port;
+    const port = new URL(suite.server.url).port;
     const own = await rawPost(
       { host: `127.0.0.1:${port}`, origin: `http://127.0.0.1:${port}`, 'content-type': 'application/json' },
       body,
@@ -73,13 +55,13 @@ describe('finding 7: origins are not taken from Host, and /health sees a blocked
   });
 
   test('/health answers 503 degraded while the event loop is blocked, and 200 once it is free', async () => {
-    assert.equal((await fetch(`${server.url}/health`)).status, 200);
+    assert.equal((await fetch(`${suite.server.url}/health`)).status, 200);
     // Another process asks for /health while a handler holds this process's event loop.
     const probe = spawn(
       process.execPath,
       [
         '-e',
-        `setTimeout(async () => { const r = await fetch(${JSON.stringify(`${server.url}/health`)}); console.log(r.status, (await r.json()).status); }, 500)`,
+        `setTimeout(async () => { const r = await fetch(${JSON.stringify(`${suite.server.url}/health`)}); console.log(r.status, (await r.json()).status); }, 500)`,
       ],
       { stdio: ['ignore', 'pipe', 'inherit'] },
     );
@@ -88,7 +70,7 @@ describe('finding 7: origins are not taken from Host, and /health sees a blocked
       answer += chunk.toString();
     });
     const exited = new Promise((resolve) => probe.on('exit', resolve));
-    const blocking = await fetch(`${server.url}/api/mutation`, {
+    const blocking = await fetch(`${suite.server.url}/api/mutation`, {
       method: 'POST',
       headers: { 'content-type': 'application/json' },
       body: JSON.stringify({ path: 'limits:blockEventLoop', args: { ms: 2_500 } }),
@@ -96,6 +78,6 @@ describe('finding 7: origins are not taken from Host, and /health sees a blocked
     assert.equal(blocking.status, 200);
     await exited;
     assert.equal(answer.trim(), '503 degraded');
-    assert.equal((await fetch(`${server.url}/health`)).status, 200);
+    assert.equal((await fetch(`${suite.server.url}/health`)).status, 200);
   });
 });

@@ -4,23 +4,19 @@
  * app identifies callers by (here `x-api-key`, which the session check once ignored).
  */
 import assert from 'node:assert/strict';
-import path from 'node:path';
-import { after, before, describe, test } from 'node:test';
-import { fileURLToPath } from 'node:url';
-import { type ConvoyServer, startConvoy } from '../src/server/runtime.js';
-import { createExistingTables } from './helpers/fixture.js';
-import { createDatabase, type TestDatabase } from './helpers/postgres.js';
+import { after, describe, test } from 'node:test';
+import { behaviourSuite } from './helpers/behaviour-suite.js';
 import { fieldText } from './helpers/storage.js';
 
-const appDir = path.join(path.dirname(fileURLToPath(import.meta.url)), 'fixtures', 'behaviour-app');
+const suite = behaviourSuite();
 
-let database: TestDatabase;
-let server: ConvoyServer;
 const streams: Array<ReadableStreamDefaultReader<string>> = [];
 
 /** Opens a stream as `headers`, and returns its session id. */
 async function openSession(headers: Record<string, string>): Promise<string> {
-  const response = await fetch(`${server.url}/api/sync`, { headers: { accept: 'text/event-stream', ...headers } });
+  const response = await fetch(`${suite.server.url}/api/sync`, {
+    headers: { accept: 'text/event-stream', ...headers },
+  });
   assert.equal(response.status, 200);
   const reader = response.body!.pipeThrough(new TextDecoderStream()).getReader();
   streams.push(reader);
@@ -35,30 +31,22 @@ async function openSession(headers: Record<string, string>): Promise<string> {
 }
 
 const change = (session: string, headers: Record<string, string>) =>
-  fetch(`${server.url}/api/sync/${session}`, {
+  fetch(`${suite.server.url}/api/sync/${session}`, {
     method: 'POST',
     headers: { 'content-type': 'application/json', ...headers },
     body: JSON.stringify({ add: [{ id: '1', path: 'notes:list', args: {} }] }),
   });
 
 const mutation = (headers: Record<string, string>, text: string) =>
-  fetch(`${server.url}/api/mutation`, {
+  fetch(`${suite.server.url}/api/mutation`, {
     method: 'POST',
     headers: { 'content-type': 'application/json', ...headers },
     body: JSON.stringify({ path: 'notes:add', args: { text } }),
   });
 
 describe('finding 6: a session is bound to the identity that opened it', { timeout: 30_000 }, () => {
-  before(async () => {
-    database = await createDatabase();
-    await createExistingTables(database);
-    server = await startConvoy({ appDir, databaseUrl: database.url, port: 0, log: () => {} });
-  });
-
   after(async () => {
     for (const reader of streams) await reader.cancel().catch(() => {});
-    await server?.stop();
-    await database?.drop();
   });
 
   for (const scheme of ['x-api-key', 'authorization'] as const) {
@@ -77,7 +65,7 @@ describe('finding 6: a session is bound to the identity that opened it', { timeo
         );
         assert.equal(named.status, 403, 'a mutation naming the session');
       }
-      const rows = await database.query(
+      const rows = await suite.database.query(
         `SELECT count(*)::int AS n FROM notes WHERE ${fieldText('text')} = 'named by a stranger under ${scheme}'`,
       );
       assert.equal(rows[0].n, 0, 'the refused mutations did not run');
