@@ -44,6 +44,30 @@ describe('finding 1: the function timeout bounds the time spent in Postgres', { 
     assert.equal(next.status, 200);
   });
 
+  test('a client that goes away stops its statement in Postgres too', async () => {
+    const abort = new AbortController();
+    const pending = fetch(`${suite.server.url}/api/mutation`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ path: 'limits:sleepInPostgres', args: { seconds: 8 } }),
+      signal: abort.signal,
+    }).catch(() => null);
+    let deadline = Date.now() + 2_000;
+    while ((await sleepers()) === 0) {
+      assert.ok(Date.now() < deadline, 'the statement never started');
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+    const gone = Date.now();
+    abort.abort();
+    await pending;
+    deadline = Date.now() + 1_000;
+    while ((await sleepers()) > 0) {
+      assert.ok(Date.now() < deadline, 'the statement still runs a second after its client left');
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+    assert.ok(Date.now() - gone < 1_500);
+  });
+
   test('eight of them, one per pooled connection, starve no other mutation', async () => {
     const sleeping = Array.from({ length: 8 }, () => call('mutation', 'limits:sleepInPostgres', { seconds: 8 }));
     await new Promise((resolve) => setTimeout(resolve, 300));

@@ -33,6 +33,13 @@ function resultJson(result: unknown): string {
 async function run(engine: Engine, app: LoadedApp, call: FunctionCall, afterCommit: Array<() => unknown>) {
   if (isIdentifyCall(call)) return identify(engine, app, call);
   if (call.path === ReservedCall.health) return 'true';
+  if (call.path === ReservedCall.validate) {
+    const { path, args } = JSON.parse(call.argsJson) as { path: string; args: string };
+    const subscribed = app.functions.get(path);
+    if (!subscribed) throw new ConvoyError('NOT_FOUND', `there is no function named ${JSON.stringify(path)}`);
+    parsedArgs(subscribed, path, args);
+    return 'true';
+  }
   const fn = app.functions.get(call.path);
   if (!fn) throw new ConvoyError('NOT_FOUND', `there is no function named ${JSON.stringify(call.path)}`);
   const args = parsedArgs(fn, call.path, call.argsJson);

@@ -29,6 +29,8 @@ export const ReservedCall = {
   identify: '#identify',
   /** `/health`'s question whether the event loop answers at all; answered at once. */
   health: '#health',
+  /** Whether a subscription's args fit its query's input (`{path, args}`), without running it. */
+  validate: '#validate',
 } as const;
 
 /**

@@ -18,8 +18,8 @@ use crate::cors::AllowedOrigins;
 use crate::respond::{error_response, json_response, log_request};
 use crate::sse::{credentials_of, Body};
 use crate::state::State;
-use convoy_core::calls::{FunctionInfo, CONNECT, HEALTH, IDENTIFY};
-use convoy_core::reactivity::Session;
+use convoy_core::calls::{FunctionInfo, CONNECT, HEALTH, IDENTIFY, VALIDATE};
+use convoy_core::reactivity::{Session, Subscribe};
 
 pub(crate) async fn route(state: &Arc<State>, request: Request<Incoming>) -> Response<Body> {
     let origin = request.headers().get(ORIGIN).cloned();
@@ -163,6 +163,31 @@ pub(crate) async fn handle(state: &State, request: Request<Incoming>) -> Respons
     response
 }
 
+/// Whether `subscription` names a query its args fit (the app's own check of them, in
+/// JavaScript, without running the query).
+async fn subscribable(state: &State, subscription: &Subscribe) -> Result<()> {
+    let Some(function) = state.functions.get(&subscription.path) else {
+        return Err(ConvoyError::NotFound(format!(
+            "there is no function named {:?}",
+            subscription.path
+        )));
+    };
+    if function.kind != CallKind::Query {
+        return Err(ConvoyError::InvalidArgs(format!(
+            "{} is a mutation; only queries can be subscribed to",
+            subscription.path
+        )));
+    }
+    // The args as a string: JavaScript parses them as it parses a call's.
+    let question = serde_json::json!({ "path": subscription.path, "args": subscription.args });
+    let checker = FunctionInfo::new(CallKind::Query, None);
+    state
+        .runner
+        .run(&checker, VALIDATE, &question.to_string(), "{}")
+        .await
+        .map(|_| ())
+}
+
 /// Refuses a caller who is not the one the session was opened for: with `createContext`, whose
 /// answer for this request's headers must be the one it gave when the stream opened, whatever
 /// headers the app identifies callers by; without it (one identity for everyone), the request's
@@ -279,7 +304,22 @@ pub(crate) async fn sync_change(
         }
         let body = read_body(request, state.max_body_bytes).await?;
         check_nesting(&body)?;
-        if !crate::sse::change(&state.live, &session, &body)? {
+        let change = crate::sse::parse_change(&body)?;
+        // Refused now, each with its error on the stream, rather than subscribed and failing on
+        // every run: an unknown function, a mutation, or args the function's input refuses.
+        let mut accepted = Vec::with_capacity(change.add.len());
+        let mut refused = Vec::new();
+        for subscription in change.add {
+            match subscribable(state, &subscription).await {
+                Ok(()) => accepted.push(subscription),
+                Err(error) => refused.push((subscription.id, error)),
+            }
+        }
+        state.live.change(&session, accepted, &change.remove)?;
+        for (id, error) in refused {
+            state.live.refuse(&session, &id, error);
+        }
+        if !change.settle {
             return Ok(Ok(None));
         }
         // Read-your-writes when a mutation was answered by another process: once this one has

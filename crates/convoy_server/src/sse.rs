@@ -130,27 +130,33 @@ impl Drop for SessionGuard {
     }
 }
 
-/// Applies `{"add": [{"id", "path", "args"}], "remove": [id]}` to a session.
-/// Applies a session change; returns whether it asks to settle (`"settle": true`: answer once
-/// the stream carries every commit answered anywhere before now).
-pub fn change(live: &Arc<LiveQueries>, session: &Arc<Session>, body: &[u8]) -> Result<bool> {
+/// A session change as sent: `{"add": [{"id", "path", "args"}], "remove": [id], "settle": bool}`.
+pub struct SessionChange {
+    pub add: Vec<Subscribe>,
+    pub remove: Vec<String>,
+    /// Answer once the stream carries every commit answered anywhere before now.
+    pub settle: bool,
+}
+
+pub fn parse_change(body: &[u8]) -> Result<SessionChange> {
     let change: Change = serde_json::from_slice(body).map_err(|error| {
         ConvoyError::InvalidArgs(format!(
             "the body must be {{\"add\": [{{\"id\", \"path\", \"args\"}}], \"remove\": [id], \"settle\": bool}}: {error}"
         ))
     })?;
-    let settle = change.settle;
-    let add = change
-        .add
-        .into_iter()
-        .map(|add| Subscribe {
-            id: add.id,
-            path: add.path,
-            args: add.args.map_or("{}", RawValue::get).to_owned(),
-        })
-        .collect();
-    live.change(session, add, &change.remove)?;
-    Ok(settle)
+    Ok(SessionChange {
+        add: change
+            .add
+            .into_iter()
+            .map(|add| Subscribe {
+                id: add.id,
+                path: add.path,
+                args: add.args.map_or("{}", RawValue::get).to_owned(),
+            })
+            .collect(),
+        remove: change.remove,
+        settle: change.settle,
+    })
 }
 
 #[derive(Deserialize)]

@@ -20,6 +20,10 @@ pub const IDENTIFY: &str = "#identify";
 /// The call `/health` makes to see that JavaScript answers: a blocked event loop serves nothing.
 pub const HEALTH: &str = "#health";
 
+/// The call that checks a subscription's args against its query's input, without running it:
+/// `{"path", "args": "<the args' JSON text>"}` in, `true` or the app's `INVALID_ARGS` out.
+pub const VALIDATE: &str = "#validate";
+
 pub struct FunctionInfo {
     pub kind: CallKind,
     /// How long a run may take before its caller gets an error; `None`: the server's default.

@@ -8,6 +8,6 @@ pub mod runner;
 pub mod stats;
 
 pub use dispatch::{Dispatch, Dispatcher};
-pub use functions::{FunctionInfo, FunctionTable, CONNECT, HEALTH, IDENTIFY};
+pub use functions::{FunctionInfo, FunctionTable, CONNECT, HEALTH, IDENTIFY, VALIDATE};
 pub use runner::CallRunner;
 pub use stats::CallStats;

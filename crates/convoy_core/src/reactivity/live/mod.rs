@@ -34,6 +34,9 @@ pub const MAX_SUBSCRIPTIONS_PER_SESSION: usize = 1000;
 /// The args a stream's subscriptions may hold in all: each is kept for as long as it is held.
 pub const MAX_ARGS_BYTES_PER_SESSION: usize = 1024 * 1024;
 
+/// The args all of one process's live queries may hold.
+pub const MAX_ARGS_BYTES_PER_PROCESS: usize = 256 * 1024 * 1024;
+
 /// Distinct live queries one process holds at most (subscriptions that share one count once).
 pub const MAX_LIVE_QUERIES: usize = 100_000;
 
@@ -275,6 +278,12 @@ impl LiveQueries {
                 "a stream's subscriptions hold at most {MAX_ARGS_BYTES_PER_SESSION} bytes of args"
             )));
         }
+        let process_args = self.queries.lock().expect("queries poisoned").args_bytes;
+        if process_args + adding_args > MAX_ARGS_BYTES_PER_PROCESS {
+            return Err(ConvoyError::Unavailable(format!(
+                "this server's live queries hold {MAX_ARGS_BYTES_PER_PROCESS} bytes of args, its limit; try another process or later"
+            )));
+        }
         if self.len() + add.len() > MAX_LIVE_QUERIES {
             return Err(ConvoyError::Unavailable(format!(
                 "this server holds {MAX_LIVE_QUERIES} live queries, its limit; try another process or later"
@@ -284,6 +293,17 @@ impl LiveQueries {
             self.subscribe(session, subscription);
         }
         Ok(())
+    }
+
+    /// Refuses subscription `id` of `session` (an unknown function, a mutation, args its input
+    /// refuses): the stream carries `error` for it once, and nothing runs it, now or later. A
+    /// subscription it held under that id before ends.
+    pub fn refuse(&self, session: &Arc<Session>, id: &str, error: ConvoyError) {
+        self.unsubscribe(session, id);
+        session.push(
+            id,
+            format!("\"error\":{}", error.public(self.dev).to_json()).into(),
+        );
     }
 
     fn subscribe(self: &Arc<Self>, session: &Arc<Session>, subscription: Subscribe) {

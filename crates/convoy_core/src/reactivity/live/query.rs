@@ -67,6 +67,8 @@ impl LiveQuery {
 pub(super) struct SharedQueries {
     pub(super) by_key: HashMap<QueryKey, Arc<LiveQuery>>,
     pub(super) calls: HashMap<(String, String), usize>,
+    /// The bytes of args the live queries hold in all (each kept twice: key and call).
+    pub(super) args_bytes: usize,
 }
 
 impl SharedQueries {
@@ -82,6 +84,7 @@ impl SharedQueries {
             .calls
             .entry((key.path.clone(), key.args.clone()))
             .or_default() += 1;
+        self.args_bytes += key.args.len();
         let query = Arc::new(make(key.clone()));
         self.by_key.insert(key, query.clone());
         query
@@ -91,6 +94,7 @@ impl SharedQueries {
         if self.by_key.remove(key).is_none() {
             return;
         }
+        self.args_bytes -= key.args.len();
         let call = (key.path.clone(), key.args.clone());
         if let Some(count) = self.calls.get_mut(&call) {
             *count -= 1;
