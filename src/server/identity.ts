@@ -5,6 +5,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import { createDatabase, type DbBackend } from '../db/database.js';
+import { ConvoyError, isConvoyError } from '../values/errors.js';
 import type { LoadedApp } from './app.js';
 import { type FunctionCall, ReservedCall } from './native.js';
 
@@ -23,7 +24,16 @@ export async function contextFor(
 ): Promise<Record<string, unknown>> {
   if (!app.createContext) return base;
   const req = { method, url, headers: JSON.parse(call.headersJson) };
-  const extra = await app.createContext(req, base);
+  let extra: unknown;
+  try {
+    extra = await app.createContext(req, base);
+  } catch (error) {
+    // What token libraries throw for a bad token is a plain Error: the caller is not who it
+    // claims, which is UNAUTHORIZED, not a server fault (docs/security.md).
+    if (isConvoyError(error)) throw error;
+    const message = error instanceof Error ? error.message : String(error);
+    throw new ConvoyError('UNAUTHORIZED', `createContext refused the request: ${message}`);
+  }
   return { ...(extra as Record<string, unknown>), ...base };
 }
 
