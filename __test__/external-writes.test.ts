@@ -13,6 +13,7 @@ import { fileURLToPath } from 'node:url';
 import pg from 'pg';
 import { ConvoyClient } from '../src/client/index.js';
 import { type ConvoyServer, startConvoy } from '../src/server/runtime.js';
+import { queryRuns } from './helpers/call.js';
 import { createDatabase, type TestDatabase } from './helpers/postgres.js';
 import { convoy, copyApp } from './helpers/production.js';
 import { relational } from './helpers/storage.js';
@@ -27,15 +28,6 @@ let alice: string;
 let bob: string;
 /** Nobody watches carol's projects: the bulk rows are hers, so that no live query reads them. */
 let carol: string;
-
-async function queryRuns(server: ConvoyServer): Promise<number> {
-  const text = await (await fetch(`${server.url}/metrics`)).text();
-  const line = text
-    .split('\n')
-    .find((candidate) => candidate.startsWith('convoy_function_executions_total{kind="query"} '));
-  assert.ok(line, 'query executions in /metrics');
-  return Number(line.split(' ')[1]);
-}
 
 /** A live listProjects of `userId` on `server`: its latest value, and a wait for one. */
 function watch(server: ConvoyServer, userId: string) {
@@ -59,10 +51,10 @@ function watch(server: ConvoyServer, userId: string) {
 
 /** Waits until no live query runs any more (the wave a write started has ended). */
 async function settled(server: ConvoyServer): Promise<number> {
-  let last = await queryRuns(server);
+  let last = await queryRuns(server.url);
   for (;;) {
     await new Promise((resolve) => setTimeout(resolve, 150));
-    const now = await queryRuns(server);
+    const now = await queryRuns(server.url);
     if (now === last) return now;
     last = now;
   }

@@ -8,26 +8,11 @@ import assert from 'node:assert/strict';
 import { after, describe, test } from 'node:test';
 import { ConvoyClient } from '../src/client/index.js';
 import { behaviourSuite } from './helpers/behaviour-suite.js';
+import { callOk, queryRuns } from './helpers/call.js';
 
 const suite = behaviourSuite();
 
 const clients: ConvoyClient[] = [];
-
-async function queryRuns(): Promise<number> {
-  const text = await (await fetch(`${suite.server.url}/metrics`)).text();
-  const line = text.split('\n').find((row) => row.startsWith('convoy_function_executions_total{kind="query"} '));
-  assert.ok(line, 'query executions in /metrics');
-  return Number(line.split(' ')[1]);
-}
-
-async function mutate(name: string, args: object) {
-  const response = await fetch(`${suite.server.url}/api/mutation`, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json' },
-    body: JSON.stringify({ path: name, args }),
-  });
-  assert.equal(response.status, 200, await response.text());
-}
 
 describe('finding 3: failing subscriptions cost nothing on unrelated commits', { timeout: 60_000 }, () => {
   after(async () => {
@@ -56,10 +41,10 @@ describe('finding 3: failing subscriptions cost nothing on unrelated commits', {
       assert.ok(Date.now() < deadline, `only ${errors} of 1000 subscriptions answered`);
       await new Promise((resolve) => setTimeout(resolve, 50));
     }
-    const before = await queryRuns();
-    for (let i = 0; i < 20; i++) await mutate('notes:add', { text: `unrelated ${i}` });
+    const before = await queryRuns(suite.server.url);
+    for (let i = 0; i < 20; i++) await callOk(suite.server.url, 'mutation', 'notes:add', { text: `unrelated ${i}` });
     await new Promise((resolve) => setTimeout(resolve, 500));
-    assert.equal((await queryRuns()) - before, 0, 'query runs caused by 20 unrelated inserts');
+    assert.equal((await queryRuns(suite.server.url)) - before, 0, 'query runs caused by 20 unrelated inserts');
     assert.equal(errors, 1_000, 'no failing subscription was sent anything again');
     const metrics = await (await fetch(`${suite.server.url}/metrics`)).text();
     assert.match(metrics, /\nconvoy_live_queries 0\n/, 'none of them was registered');

@@ -47,6 +47,11 @@ const INSERT_TRIGGER = `CREATE OR REPLACE TRIGGER convoy_notify_insert AFTER INS
   WHEN (current_setting('convoy.writer', true) IS DISTINCT FROM 'convoy') EXECUTE FUNCTION convoy.notify_projects()`;
 const setFunction = (body) =>
   db.query(`CREATE OR REPLACE FUNCTION convoy.notify_projects() RETURNS trigger LANGUAGE plpgsql AS $fn$${body}$fn$`);
+/** Installs the function (`define` creates it) and the insert trigger over it. */
+const withTrigger = (define) => async () => {
+  await define();
+  await db.query(INSERT_TRIGGER);
+};
 // Only INSERT triggers fire for an INSERT; the others stay as they are throughout.
 const VARIANTS = {
   none: {
@@ -56,31 +61,19 @@ const VARIANTS = {
   skipped: {
     label: "the trigger, its WHEN false (as for Convoy's own transactions): the transition table alone",
     env: { PGOPTIONS: '-c convoy.writer=convoy' },
-    setup: async () => {
-      await db.query(installed);
-      await db.query(INSERT_TRIGGER);
-    },
+    setup: withTrigger(() => db.query(installed)),
   },
   empty: {
     label: 'the trigger calling a PL/pgSQL function that returns at once',
-    setup: async () => {
-      await setFunction('BEGIN RETURN NULL; END');
-      await db.query(INSERT_TRIGGER);
-    },
+    setup: withTrigger(() => setFunction('BEGIN RETURN NULL; END')),
   },
   full: {
     label: 'the whole function (as installed): each row copied into convoy.changes, which nobody drains here',
-    setup: async () => {
-      await db.query(installed);
-      await db.query(INSERT_TRIGGER);
-    },
+    setup: withTrigger(() => db.query(installed)),
   },
   notifying: {
     label: 'the design before: a function that NOTIFYs each statement (one lock for the cluster at every commit)',
-    setup: async () => {
-      await setFunction(`BEGIN PERFORM pg_notify('convoy_changes', TG_TABLE_NAME); RETURN NULL; END`);
-      await db.query(INSERT_TRIGGER);
-    },
+    setup: withTrigger(() => setFunction(`BEGIN PERFORM pg_notify('convoy_changes', TG_TABLE_NAME); RETURN NULL; END`)),
   },
 };
 

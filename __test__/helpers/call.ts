@@ -11,3 +11,11 @@ export async function callOk(base: string, kind: 'query' | 'mutation', name: str
   assert.equal(response.status, 200, JSON.stringify(body));
   return body.value;
 }
+
+/** The query runs a server has made so far, as `/metrics` counts them. */
+export async function queryRuns(base: string): Promise<number> {
+  const text = await (await fetch(`${base}/metrics`)).text();
+  const line = text.split('\n').find((row) => row.startsWith('convoy_function_executions_total{kind="query"} '));
+  assert.ok(line, 'query executions in /metrics');
+  return Number(line.split(' ')[1]);
+}

@@ -52,24 +52,24 @@ impl TryFrom<ServerOptions> for convoy_server::ServerOptions {
             allowed_origins: convoy_server::AllowedOrigins::new(
                 options.allowed_origins.unwrap_or_default(),
             ),
-            max_streams: options
-                .max_streams
-                .map_or(defaults.max_streams, |streams| streams as usize),
+            max_streams: count(options.max_streams, defaults.max_streams),
             stream_idle_timeout: options
                 .stream_idle_timeout_ms
                 .map_or(defaults.stream_idle_timeout, |ms| {
                     Duration::from_millis(u64::from(ms))
                 }),
-            max_connections: options
-                .max_connections
-                .map_or(defaults.max_connections, |connections| connections as usize),
-            max_connections_per_address: options
-                .max_connections_per_address
-                .map_or(defaults.max_connections_per_address, |connections| {
-                    connections as usize
-                }),
+            max_connections: count(options.max_connections, defaults.max_connections),
+            max_connections_per_address: count(
+                options.max_connections_per_address,
+                defaults.max_connections_per_address,
+            ),
             dev: options.dev.unwrap_or(defaults.dev),
             ..defaults
         })
     }
+}
+
+/// A count the caller may set, else the server's default.
+fn count(option: Option<u32>, default: usize) -> usize {
+    option.map_or(default, |count| count as usize)
 }

@@ -307,10 +307,18 @@ pub(crate) async fn sync_change(
         let change = crate::sse::parse_change(&body)?;
         // Refused now, each with its error on the stream, rather than subscribed and failing on
         // every run: an unknown function, a mutation, or args the function's input refuses.
+        // Checked all at once: a change of a thousand subscriptions is not a thousand turns.
+        let checks = futures_util::future::join_all(
+            change
+                .add
+                .iter()
+                .map(|subscription| subscribable(state, subscription)),
+        )
+        .await;
         let mut accepted = Vec::with_capacity(change.add.len());
         let mut refused = Vec::new();
-        for subscription in change.add {
-            match subscribable(state, &subscription).await {
+        for (subscription, check) in change.add.into_iter().zip(checks) {
+            match check {
                 Ok(()) => accepted.push(subscription),
                 Err(error) => refused.push((subscription.id, error)),
             }
