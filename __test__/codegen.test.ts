@@ -91,12 +91,31 @@ export const api = {};
 });
 
 describe('server.ts', () => {
-  const common = `import { functionBuildersFor, type MutationCtx as GenericMutationCtx, type QueryCtx as GenericQueryCtx } from '@avvos/convoy';
+  const common = `import {
+  type DefineContext,
+  defineContext as defineContextFor,
+  type FunctionBuilders,
+  functionBuildersFor,
+  type MutationCtx as GenericMutationCtx,
+  type QueryCtx as GenericQueryCtx,
+} from '@avvos/convoy';
 import type { schema } from '../schema.js';
 import type { DataModel } from './dataModel.js';`;
+  // Each export annotated with a type the package exports: under \`declaration: true\` an inferred
+  // one would have to be named by the app's TypeScript (generated-types.test.ts).
   const builders = `
-/** \`query\` and \`mutation\`, typed against this app's schema and context. */
-export const { query, mutation } = functionBuildersFor<typeof schema, Context>();
+const builders: FunctionBuilders<DataModel, Context> = functionBuildersFor<typeof schema, Context>();
+
+/** A query of this app: \`export const list = query({ input: { … }, handler: async (ctx, args) => … })\`. */
+export const query: FunctionBuilders<DataModel, Context>['query'] = builders.query;
+/** A mutation of this app: one Postgres transaction, retried on conflict. */
+export const mutation: FunctionBuilders<DataModel, Context>['mutation'] = builders.mutation;
+
+/**
+ * \`createContext\` in convoy/server.ts with \`req\` and \`base\` typed for this app:
+ * \`export const createContext = defineContext(async (req, base) => ({ auth: … }))\`.
+ */
+export const defineContext: DefineContext<DataModel> = defineContextFor;
 
 export type QueryCtx = GenericQueryCtx<DataModel> & Context;
 export type MutationCtx = GenericMutationCtx<DataModel> & Context;
@@ -220,6 +239,7 @@ describe('writing convoy/_generated/', () => {
       'export function createContext() {}',
       'export async function createContext(req) {}',
       'export const createContext = async () => ({});',
+      "import { defineContext } from './_generated/server.js';\nexport const createContext = defineContext(async (req, base) => ({ auth: null }));",
       'const createContext = () => ({});\nexport { createContext };',
       'function make() {}\nexport { make as other, createContext };',
     ];

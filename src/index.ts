@@ -1,17 +1,34 @@
 /**
- * `@avvos/convoy`: what `convoy/schema.ts` and `convoy/functions/**` import.
+ * `@avvos/convoy`: what `convoy/schema.ts`, `convoy/server.ts` and `convoy/functions/**` import.
+ *
+ * Every type that a user's exports may name is exported here too. A user's TypeScript with
+ * `declaration: true` (which `tsc --init` sets) writes the inferred type of each of their exports
+ * (`export const listProjects = query({ … })`, and `query` itself in `_generated/server.ts`) into
+ * a declaration, naming each type through an entry point of this package: one it cannot reach
+ * is TS2742 (TS2883 on TypeScript 7), "cannot be named without a reference to …".
  */
 import type { GenericDataModel } from './schema.js';
 
+export { type ContextBase, type ContextFunction, type DefineContext, defineContext } from './context.js';
 export type {
   DatabaseReader,
   DatabaseWriter,
+  DocumentOf,
+  Expression,
+  ExpressionOrValue,
+  FieldsOf as TableFieldsOf,
+  FilterBuilder,
+  IndexRangeBuilder,
+  KeyOf,
   PaginationOptions,
   PaginationResult,
   Query,
   QueryInitializer,
+  TableNamesOf,
+  TableOfId,
 } from './db/types.js';
 export {
+  type ArgsOfReference,
   type ConvoyRequest,
   type FunctionBuilders,
   type FunctionKind,
@@ -20,11 +37,15 @@ export {
   functionBuildersFor,
   isRegisteredFunction,
   type MutationCtx,
+  type MutationDefinition,
   mutation,
   type QueryCtx,
+  type QueryDefinition,
   query,
+  type RegisteredFunction,
   type RegisteredMutation,
   type RegisteredQuery,
+  type ReturnsOfReference,
 } from './functions.js';
 export { paginationOptsValidator } from './pagination.js';
 export {
@@ -34,12 +55,29 @@ export {
   defineSchema,
   defineTable,
   describeSchema,
+  type FieldShape,
+  type FieldsOf,
   type GenericDataModel,
+  type IndexMap,
+  type OnDelete,
+  type RefOptions,
+  type RelationalOptions,
   type SchemaDefinition,
+  type SystemFields,
   TableDefinition,
+  type TableStorage,
+  type TablesMap,
+  type UnmanagedSystemFields,
 } from './schema.js';
-export { type SqlFragment, sql } from './sql.js';
-export { ConvoyError, ErrorCode, isConvoyError } from './values/errors.js';
+export { type SqlFragment, type SqlTag, sql } from './sql.js';
+export {
+  type BuiltinErrorCode,
+  ConvoyError,
+  type ConvoyErrorShape,
+  ErrorCode,
+  type ErrorCodeName,
+  isConvoyError,
+} from './values/errors.js';
 export type { Id } from './values/id.js';
 
 /**
