@@ -1,0 +1,34 @@
+import { useQuery } from '@avvos/convoy/react';
+import { api } from '../convoy/_generated/api';
+import { optimisticIdPrefix } from './AddItem';
+import { ItemRow } from './ItemRow';
+
+/** The newest items, live: `useQuery` updates it whenever an item is added, here or anywhere. */
+export function LatestItems() {
+  const items = useQuery(api.items.list, {});
+  if (items.status === 'pending') return <p className="muted">Loading…</p>;
+  if (items.status === 'error' && items.data === undefined) {
+    return (
+      <p className="error" role="alert">
+        {items.error.message}
+      </p>
+    );
+  }
+  const shown = items.data ?? [];
+  return (
+    <>
+      {items.isStale && (
+        <p className="notice">Showing the last items seen; they update again when the connection is back.</p>
+      )}
+      {shown.length === 0 ? (
+        <p className="empty">Nothing here yet. Add the first item above.</p>
+      ) : (
+        <ul className="items" data-testid="latest">
+          {shown.map((item) => (
+            <ItemRow key={item._id} item={item} pending={item._id.startsWith(optimisticIdPrefix)} />
+          ))}
+        </ul>
+      )}
+    </>
+  );
+}
