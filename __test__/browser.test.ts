@@ -110,6 +110,52 @@ test('two pages stay in sync, and a page rides out a server restart', { skip, ti
   );
 });
 
+test('projects added while the server is down show at once and are saved once each, in order, when it is back', {
+  skip,
+  timeout: 120_000,
+}, async () => {
+  const created = await fetch(`${convoy!.url}/api/mutation`, {
+    method: 'POST',
+    body: JSON.stringify({ path: 'users:createUser', args: { name: 'Grace', email: 'grace@example.com' } }),
+  });
+  const userId = (await created.json()).value;
+  const page = await open(userId);
+  await page.getByText('live (open)').waitFor({ timeout: 20_000 });
+
+  await convoy!.stop();
+  convoy = undefined;
+  await page.getByText('offline: showing the last data seen').waitFor({ timeout: 15_000 });
+  for (const name of ['Offline one', 'Offline two']) {
+    await page.getByLabel("New project's name").fill(name);
+    await page.getByRole('button', { name: 'Add project' }).click();
+  }
+  // Shown at once, newest first, marked as not saved yet.
+  const items = page.getByTestId('projects').locator('li');
+  await waitUntil(
+    async () => (await items.allTextContents()).join(',') === 'Offline two saving…,Offline one saving…',
+    'both projects shown as saving',
+  );
+
+  await startApi();
+  await waitUntil(
+    async () => (await items.allTextContents()).join(',') === 'Offline two draft,Offline one draft',
+    'both saved, each once',
+    async () => (await items.allTextContents()).join(','),
+  );
+  const listed = await fetch(`${convoy!.url}/api/query`, {
+    method: 'POST',
+    body: JSON.stringify({ path: 'projects:listProjects', args: { userId } }),
+  });
+  const projects: Array<{ name: string; _creationTime: number }> = (await listed.json()).value;
+  assert.deepEqual(
+    projects.map((project) => project.name),
+    ['Offline two', 'Offline one'],
+    'in the database once each',
+  );
+  assert.ok(projects[1]!._creationTime <= projects[0]!._creationTime, 'the first one made was saved first');
+  await page.close();
+});
+
 async function addProject(userId: string, name: string) {
   const response = await fetch(`${convoy!.url}/api/mutation`, {
     method: 'POST',
@@ -118,10 +164,10 @@ async function addProject(userId: string, name: string) {
   assert.equal(response.status, 200);
 }
 
-async function waitUntil(condition: () => Promise<boolean>, what: string) {
+async function waitUntil(condition: () => Promise<boolean>, what: string, seen?: () => Promise<string>) {
   const deadline = Date.now() + 10_000;
   while (!(await condition())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}${seen ? `; seen: ${await seen()}` : ''}`);
     await new Promise((resolve) => setTimeout(resolve, 50));
   }
 }

@@ -256,18 +256,16 @@ describe('hostile input', () => {
       const indexed = read(await call('query', 'hostile:byIndex', { n: hostile }), `index ${what}`);
       if (indexed) assert.deepEqual(indexed, []);
       read(await call('query', 'hostile:fromIndex', { low: hostile }), `range ${what}`);
+      // A field name that is not one of notes' is refused before anything runs, the name quoted
+      // safely in the message (a filter on an undeclared field used to match nothing); a system
+      // field compared with a number is refused as such.
+      const systemField = hostile === '_id' || hostile === '_creationTime';
       const filtered = await call('query', 'hostile:filterBy', { field: hostile, value: 1 });
-      if (hostile.startsWith('_') || hostile === '') {
-        // A system field compared with a number, or no field at all: refused as such.
-        expectError(filtered, 400, 'INVALID_ARGS', `filter field ${what}`);
-      } else {
-        const found = read(filtered, `filter field ${what}`);
-        if (found) assert.deepEqual(found, []);
-      }
+      expectError(filtered, 400, 'INVALID_ARGS', `filter field ${what}`);
       read(await call('query', 'hostile:filterBy', { field: 'text', value: hostile }), `filter value ${what}`);
       const ordered = await call('query', 'hostile:orderBy', { field: hostile });
-      if (hostile === '') expectError(ordered, 400, 'INVALID_ARGS', 'order by no field');
-      else read(ordered, `order field ${what}`);
+      if (systemField) read(ordered, `order field ${what}`);
+      else expectError(ordered, 400, 'INVALID_ARGS', `order field ${what}`);
       // Cursors and ids.
       if (hostile !== '') {
         expectError(

@@ -76,6 +76,56 @@ export function Hooks() {
   void done;
   // @ts-expect-error name must be a string
   void renameProject({ id: '' as Id<'projects'>, name: 1 });
+  // The latest call's state narrows on status, as TanStack's does.
+  const pendingNow: boolean = renameProject.isPending;
+  void pendingNow;
+  if (renameProject.status === 'success') {
+    const renamed: boolean = renameProject.data;
+    void renamed;
+  }
+  if (renameProject.status === 'error') {
+    const code: string = renameProject.error.code;
+    void code;
+  }
+  // @ts-expect-error data may be undefined before narrowing
+  const notYet: boolean = renameProject.data;
+  void notYet;
+  renameProject.reset();
+  renameProject.mutate({ id: '' as Id<'projects'>, name: 'x' });
+  // An optimistic update reads and writes the live queries with their own types.
+  const renameNow = useMutation(api.rename).withOptimisticUpdate((store, { id, name }) => {
+    const projects = store.getQuery(api.listProjects, { userId });
+    if (projects === undefined) return;
+    store.setQuery(
+      api.listProjects,
+      { userId },
+      projects.map((project) => (project._id === id ? { ...project, name } : project)),
+    );
+    // @ts-expect-error the value must be the query's result type
+    store.setQuery(api.listProjects, { userId }, [{ name: 1 }]);
+    // @ts-expect-error a mutation's args are not a query's
+    store.getQuery(api.listProjects, { id });
+    for (const { args, value } of store.getAllQueries(api.listProjects)) {
+      const who: Id<'users'> = args.userId;
+      const count: number | undefined = value?.length;
+      void who;
+      void count;
+    }
+  });
+  const renamedNow: Promise<boolean> = renameNow({ id: '' as Id<'projects'>, name: 'y' });
+  void renamedNow;
+  // The client takes the same update as an option.
+  void client.mutation(
+    api.rename,
+    { id: '' as Id<'projects'>, name: 'z' },
+    {
+      optimisticUpdate: (store, args) => {
+        const name: string = args.name;
+        void name;
+        void store.getQuery(api.listProjects, { userId });
+      },
+    },
+  );
 
   const pages = usePaginatedQuery(api.pageProjects, { userId }, { initialNumItems: 10 });
   const first: string | undefined = pages.results[0]?.name;

@@ -5,6 +5,8 @@
  */
 import type { ArgsOfReference, FunctionKind, FunctionReference, ReturnsOfReference } from '../functions.js';
 import { ConvoyError, type ConvoyErrorShape } from '../values/errors.js';
+import type { ArgsParameter, OptimisticUpdate } from './optimistic.js';
+import { Outbox } from './outbox.js';
 import { type ConnectionState, SubscriptionStream } from './stream.js';
 
 export interface ConvoyClientOptions {
@@ -16,14 +18,25 @@ export interface ConvoyClientOptions {
   fetch?: typeof fetch;
 }
 
-/** `[args]` when the function takes args, `[args?]` when it takes none. */
-type ArgsParameter<Ref> =
-  {} extends ArgsOfReference<Ref> ? [args?: ArgsOfReference<Ref>] : [args: ArgsOfReference<Ref>];
+export interface MutationOptions<Args> {
+  /**
+   * Changes what this client's live queries show until the mutation settles: rolled back if it
+   * fails, replaced by the server's results when it lands (see `OptimisticLocalStore`).
+   */
+  optimisticUpdate?: OptimisticUpdate<Args>;
+}
+
+/** A mutation's args (optional when it takes none), then its options. */
+type MutationParameters<Ref> =
+  {} extends ArgsOfReference<Ref>
+    ? [args?: ArgsOfReference<Ref>, options?: MutationOptions<ArgsOfReference<Ref>>]
+    : [args: ArgsOfReference<Ref>, options?: MutationOptions<ArgsOfReference<Ref>>];
 
 export class ConvoyClient {
   readonly url: string;
   private readonly options: ConvoyClientOptions;
   private readonly stream: SubscriptionStream;
+  private readonly outbox: Outbox;
   /** When a mutation of this client's was last answered (ms since the epoch), and by which process. */
   private lastMutationAt = Number.NEGATIVE_INFINITY;
   private lastMutationProcess = '';
@@ -36,6 +49,7 @@ export class ConvoyClient {
       headers: () => this.headers(),
       fetch: (...request) => (this.options.fetch ?? globalThis.fetch)(...request),
     });
+    this.outbox = new Outbox(this.stream);
   }
 
   /**
@@ -75,11 +89,24 @@ export class ConvoyClient {
     return this.call('query', ref, args[0]);
   }
 
-  mutation<Ref extends FunctionReference<'mutation'>>(
+  /**
+   * Runs a mutation. While the live-update stream is down (`connectionState` is
+   * `'reconnecting'`) it is held, and sent when the stream is back, after the mutations called
+   * before it; it is applied once however often it had to be sent.
+   */
+  async mutation<Ref extends FunctionReference<'mutation'>>(
     ref: Ref,
-    ...args: ArgsParameter<Ref>
+    ...[args, options]: MutationParameters<Ref>
   ): Promise<ReturnsOfReference<Ref>> {
-    return this.call('mutation', ref, args[0]);
+    const update = options?.optimisticUpdate;
+    // Shown before anything is sent; an update that throws sends nothing.
+    const drop = update ? this.stream.addOptimisticUpdate((store) => update(store, args as never)) : undefined;
+    try {
+      return await this.call('mutation', ref, args);
+    } finally {
+      // Landed: the stream carries the write already, so the queries show it without the update.
+      drop?.();
+    }
   }
 
   /** Closes the live-update stream; a later `subscribe` opens it again, and calls still work. */
@@ -95,20 +122,19 @@ export class ConvoyClient {
 
   /**
    * Runs a call. A mutation carries an idempotency key, the same on each of its attempts: one the
-   * server could not answer (`UNAVAILABLE`, or no answer at all) is sent again, a few times over
-   * some seconds, and applies at most once.
+   * server could not answer (`UNAVAILABLE`, or no answer at all) waits in the outbox and is sent
+   * again, and applies at most once.
    */
   private async call(kind: FunctionKind, ref: FunctionReference, args: unknown): Promise<any> {
     if (kind !== 'mutation') return this.send(kind, ref, args, undefined);
     const key = idempotencyKey();
-    for (let attempt = 1; ; attempt++) {
-      try {
-        return await this.send(kind, ref, args, key);
-      } catch (error) {
-        const retryable = error instanceof ConvoyError && error.code === 'UNAVAILABLE';
-        if (!retryable || attempt >= MUTATION_ATTEMPTS) throw error;
-        await new Promise((resolve) => setTimeout(resolve, 100 * 2 ** (attempt - 1)));
-      }
+    const send = () => this.send(kind, ref, args, key);
+    if (this.outbox.mustWait) return this.outbox.hold(send);
+    try {
+      return await send();
+    } catch (error) {
+      if (!Outbox.unanswered(error)) throw error;
+      return this.outbox.hold(send, 1);
     }
   }
 
@@ -160,9 +186,6 @@ export class ConvoyClient {
 
 /** How long after a mutation's answer the client's queries ask for a fresh run. */
 const FRESH_AFTER_MUTATION_MS = 10_000;
-
-/** Attempts of one mutation the server could not answer: 0.1 + 0.2 + 0.4 + 0.8 s between them. */
-const MUTATION_ATTEMPTS = 5;
 
 /** A random UUID (v4), also where `crypto.randomUUID` is missing (a page served over plain HTTP). */
 function idempotencyKey(): string {

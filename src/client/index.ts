@@ -4,5 +4,6 @@
  */
 export type { FunctionReference } from '../functions.js';
 export { ConvoyError, isConvoyError } from '../values/errors.js';
-export { ConvoyClient, type ConvoyClientOptions } from './client.js';
+export { ConvoyClient, type ConvoyClientOptions, type MutationOptions } from './client.js';
+export type { OptimisticLocalStore, OptimisticUpdate } from './optimistic.js';
 export type { ConnectionState } from './stream.js';

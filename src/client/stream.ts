@@ -5,6 +5,7 @@
  * the new stream.
  */
 import { ConvoyError, type ConvoyErrorShape } from '../values/errors.js';
+import type { BoundUpdate } from './optimistic.js';
 import { StreamSession } from './session.js';
 import { readEvents } from './sse.js';
 import { type Listener, type Subscription, Subscriptions } from './subscriptions.js';
@@ -65,6 +66,11 @@ export class SubscriptionStream {
   /** See `StreamSession.caughtUp`: what a mutation's answer waits for. */
   caughtUp(session: string, seq: number): Promise<void> {
     return this.session.caughtUp(session, seq);
+  }
+
+  /** See `Subscriptions.addUpdate`: a pending mutation's optimistic update, until it settles. */
+  addOptimisticUpdate(update: BoundUpdate): () => void {
+    return this.subscriptions.addUpdate(update);
   }
 
   onStateChange(listener: (state: ConnectionState) => void): () => void {

@@ -1,9 +1,11 @@
 /**
  * The client's subscriptions, apart from any stream: one per function and args, shared by every
  * listener that asks for the same, each keeping its last result so that a new listener gets it
- * at once. The stream tells the server about them; this only keeps the books.
+ * at once. The stream tells the server about them; this only keeps the books — and what the
+ * pending optimistic updates make each one show over the server's result (optimistic.ts).
  */
 import type { ConvoyError } from '../values/errors.js';
+import { type BoundUpdate, playUpdates, queryKey, type ShownQuery } from './optimistic.js';
 
 export interface Listener {
   onValue: (value: unknown) => void;
@@ -20,13 +22,19 @@ export interface Subscription {
   args: unknown;
   key: string;
   listeners: Set<Listener>;
+  /** The server's newest outcome. */
   last?: Outcome;
+  /** What the listeners were told last: `last`, or what the optimistic updates make of it. */
+  shown?: Outcome;
 }
 
 export class Subscriptions {
   private readonly byKey = new Map<string, Subscription>();
   private readonly byId = new Map<string, Subscription>();
   private nextId = 1;
+  /** The optimistic updates of pending mutations, in the order the mutations were called. */
+  private readonly updates = new Map<number, BoundUpdate>();
+  private nextUpdate = 1;
 
   get size(): number {
     return this.byKey.size;
@@ -46,7 +54,7 @@ export class Subscriptions {
    * returns.
    */
   add(path: string, args: unknown, listener: Listener): { subscription: Subscription; created: boolean } {
-    const key = `${path}\u0000${JSON.stringify(args ?? {})}`;
+    const key = queryKey(path, args);
     let subscription = this.byKey.get(key);
     const created = !subscription;
     if (!subscription) {
@@ -55,8 +63,9 @@ export class Subscriptions {
       this.byId.set(subscription.id, subscription);
     }
     subscription.listeners.add(listener);
-    const { last } = subscription;
-    if (last) queueMicrotask(() => deliver(listener, last));
+    if (created && this.updates.size > 0) this.reshow();
+    const shown = subscription.shown;
+    if (shown) queueMicrotask(() => deliver(listener, shown));
     return { subscription, created };
   }
 
@@ -72,11 +81,51 @@ export class Subscriptions {
     return true;
   }
 
-  /** `outcome` is the subscription's result now: every listener hears it. */
+  /** `outcome` is the subscription's result now: every listener hears it (or what the updates make of it). */
   publish(subscription: Subscription, outcome: Outcome): void {
     subscription.last = outcome;
-    for (const listener of subscription.listeners) deliver(listener, outcome);
+    if (this.updates.size > 0) this.reshow();
+    else show(subscription, outcome);
   }
+
+  /**
+   * Adds a pending mutation's optimistic update, shown at once; returns the function that drops it
+   * (its mutation settled), after which every subscription shows what the server sent and the
+   * updates still pending. An update that throws now is not added, and its error is thrown.
+   */
+  addUpdate(update: BoundUpdate): () => void {
+    const id = this.nextUpdate++;
+    this.updates.set(id, update);
+    try {
+      this.reshow(update);
+    } catch (error) {
+      this.updates.delete(id);
+      throw error;
+    }
+    return () => {
+      if (this.updates.delete(id)) this.reshow();
+    };
+  }
+
+  /** Plays the pending updates over the server's results and tells listeners what changed. */
+  private reshow(strict?: BoundUpdate): void {
+    const queries = new Map<string, ShownQuery>();
+    for (const { key, path, args, last } of this.byKey.values()) {
+      queries.set(key, { path, args, value: last && 'value' in last ? last.value : undefined });
+    }
+    const made = playUpdates(this.updates.values(), queries, strict);
+    for (const subscription of this.byKey.values()) {
+      const outcome = made.has(subscription.key) ? { value: made.get(subscription.key) } : subscription.last;
+      // A query with no result from the server and no update left keeps what it showed.
+      if (outcome) show(subscription, outcome);
+    }
+  }
+}
+
+function show(subscription: Subscription, outcome: Outcome) {
+  if (subscription.shown === outcome) return;
+  subscription.shown = outcome;
+  for (const listener of subscription.listeners) deliver(listener, outcome);
 }
 
 function deliver(listener: Listener, outcome: Outcome) {

@@ -33,6 +33,21 @@ interface Located {
   document: Record<string, unknown>;
 }
 
+const declaredByTable = new WeakMap<AnyTable, ReadonlySet<string> | null>();
+
+/**
+ * The fields a query of `table` may filter and order by: its own and the system fields. Null for
+ * a table Convoy does not manage (`.unmanaged()`), whose columns the schema need not list.
+ */
+function declaredFields(table: AnyTable): ReadonlySet<string> | null {
+  let declared = declaredByTable.get(table);
+  if (declared === undefined) {
+    declared = table.isUnmanaged ? null : new Set(['_id', '_creationTime', ...Object.keys(table.shape)]);
+    declaredByTable.set(table, declared);
+  }
+  return declared;
+}
+
 /**
  * `(id, …)` or, as Convex also allows, `(table, id, …)`: the table named, the id, the rest. The
  * table is what names an unmanaged table's row, whose id is its primary key.
@@ -119,8 +134,7 @@ export function createDatabase(
       return parseResult(await backend.dbGet(callId, table ?? refs.get(id) ?? '', id));
     },
     query(table: string) {
-      tableDefinition(table);
-      return new QueryBuilder(backend, callId, table);
+      return new QueryBuilder(backend, callId, table, declaredFields(tableDefinition(table)));
     },
     /** The app's own SQL; inside a mutation it runs in the mutation's transaction. */
     async raw(statement: unknown) {

@@ -7,7 +7,7 @@ import { ConvoyError } from '../values/errors.js';
 import type { DbBackend } from './backend.js';
 import { condition, filterBuilder } from './filter.js';
 import { IndexRange } from './indexRange.js';
-import type { QueryPlan } from './ir.js';
+import type { FilterNode, QueryPlan } from './ir.js';
 import { parseResult } from './results.js';
 import type { Expression, FilterBuilder, PaginationOptions, PaginationResult, QueryInitializer } from './types.js';
 
@@ -17,10 +17,16 @@ type AnyDocument = any;
 export class QueryBuilder implements QueryInitializer<AnyDocument, IndexMap> {
   private plan: QueryPlan;
 
+  /**
+   * @param declared the fields the table's documents may have, system fields included; a filter
+   * or an order on any other is refused (it could only ever match nothing). Null for a table
+   * Convoy does not manage, whose columns the schema need not list.
+   */
   constructor(
     private readonly backend: DbBackend,
     private readonly callId: number,
     table: string,
+    private readonly declared: ReadonlySet<string> | null = null,
   ) {
     this.plan = { table, index: null, filter: null, order: { dir: 'asc', field: null }, limit: null };
   }
@@ -37,6 +43,7 @@ export class QueryBuilder implements QueryInitializer<AnyDocument, IndexMap> {
 
   filter(predicate: (q: FilterBuilder<AnyDocument>) => Expression<boolean>) {
     const next = condition(predicate(filterBuilder));
+    for (const field of fieldsOf(next)) this.checkDeclared('filter', field);
     this.plan.filter = this.plan.filter ? { and: [this.plan.filter, next] } : next;
     return this;
   }
@@ -48,8 +55,18 @@ export class QueryBuilder implements QueryInitializer<AnyDocument, IndexMap> {
         `order: direction must be "asc" or "desc", not ${JSON.stringify(direction)}`,
       );
     }
+    if (field !== undefined) this.checkDeclared('order', field);
     this.plan.order = { dir: direction, field: field ?? null };
     return this;
+  }
+
+  private checkDeclared(step: string, field: string) {
+    if (!this.declared || this.declared.has(field)) return;
+    const known = [...this.declared].filter((name) => !name.startsWith('_')).join(', ');
+    throw new ConvoyError(
+      'INVALID_ARGS',
+      `${step}: ${this.plan.table} has no field ${JSON.stringify(field)} in the schema (its fields: ${known || 'none'})`,
+    );
   }
 
   collect() {
@@ -92,5 +109,16 @@ export class QueryBuilder implements QueryInitializer<AnyDocument, IndexMap> {
   private async run(limit: number | null): Promise<AnyDocument[]> {
     const plan: QueryPlan = { ...this.plan, limit };
     return parseResult<AnyDocument[]>(await this.backend.dbQuery(this.callId, JSON.stringify(plan)));
+  }
+}
+
+/** The document fields a filter names. */
+function* fieldsOf(node: FilterNode): Generator<string> {
+  if ('cmp' in node) {
+    for (const side of [node.left, node.right]) if ('field' in side) yield side.field;
+  } else if ('not' in node) {
+    yield* fieldsOf(node.not);
+  } else {
+    for (const inner of 'and' in node ? node.and : node.or) yield* fieldsOf(inner);
   }
 }

@@ -4,12 +4,14 @@
  * args share one subscription; an update keeps the unchanged parts of a result the same objects
  * (structural sharing).
  */
+
+export type { OptimisticLocalStore, OptimisticUpdate } from '../client/optimistic.js';
 export type { PaginatedQueryResult, PaginationStatus } from '../client/paginatedQuery.js';
 export type { QueryResult } from '../client/queryResult.js';
 export { shareStructure } from '../client/structuralSharing.js';
 export { ConvoyProvider } from './provider.js';
 export { type SkipToken, skipToken } from './skipToken.js';
 export { useConvoy } from './useConvoy.js';
-export { useMutation } from './useMutation.js';
+export { type MutationState, type MutationStatus, type ReactMutation, useMutation } from './useMutation.js';
 export { usePaginatedQuery } from './usePaginatedQuery.js';
 export { useQuery } from './useQuery.js';

@@ -67,18 +67,27 @@ function NewUser({ onCreated }: { onCreated: (id: Id<'users'>) => void }) {
 
 function Projects({ userId }: { userId: Id<'users'> }) {
   const projects = useQuery(api.projects.listProjects, userId ? { userId } : skipToken);
-  const createProject = useMutation(api.projects.createProject);
+  // Shown at once, greyed until the server has it; gone again if it refuses it. Added while the
+  // server is away, it waits and is sent when the page is back online.
+  const createProject = useMutation(api.projects.createProject).withOptimisticUpdate((store, args) => {
+    const current = store.getQuery(api.projects.listProjects, { userId: args.userId });
+    if (current === undefined) return;
+    const now = Date.now();
+    const pending = {
+      // An id of its own: two made in the same millisecond must not share a React key.
+      _id: `pending-${Math.random().toString(36).slice(2)}` as Id<'projects'>,
+      _creationTime: now,
+      ...args,
+      status: 'draft' as const,
+      createdAt: now,
+    };
+    store.setQuery(api.projects.listProjects, { userId: args.userId }, [pending, ...current]);
+  });
   const [name, setName] = useState('');
-  const [error, setError] = useState<string | null>(null);
-  const submit = async (event: FormEvent) => {
+  const submit = (event: FormEvent) => {
     event.preventDefault();
-    try {
-      await createProject({ userId, name });
-      setName('');
-      setError(null);
-    } catch (failure) {
-      setError((failure as Error).message);
-    }
+    createProject.mutate({ userId, name });
+    setName('');
   };
   return (
     <section>
@@ -89,14 +98,22 @@ function Projects({ userId }: { userId: Id<'users'> }) {
           Add project
         </button>
       </form>
-      {error && <p role="alert">{error}</p>}
+      {createProject.error && (
+        <p role="alert">
+          {createProject.error.message}{' '}
+          <button type="button" className="link" onClick={createProject.reset}>
+            Dismiss
+          </button>
+        </p>
+      )}
       {projects.isLoading ? (
         <p className="status">Loading…</p>
       ) : (
         <ul data-testid="projects">
           {projects.data?.map((project) => (
-            <li key={project._id}>
-              {project.name} <span className="status">{project.status}</span>
+            <li key={project._id} className={project._id.startsWith('pending-') ? 'pending' : undefined}>
+              {project.name}{' '}
+              <span className="status">{project._id.startsWith('pending-') ? 'saving…' : project.status}</span>
             </li>
           ))}
         </ul>
