@@ -4,6 +4,7 @@ import { cac } from 'cac';
 import { build, codegen, migrate } from './commands.js';
 import { dev } from './dev.js';
 import { graduate } from './graduate.js';
+import { warnAboutModuleType } from './moduleType.js';
 
 const { version } = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8'));
 const cli = cac('convoy');
@@ -12,7 +13,10 @@ cli
   .command('dev', 'Sync the schema, write convoy/_generated/, serve, and reload on change')
   .option('--port <port>', 'Port to serve on (default: PORT or 3737)')
   .option('--dir <dir>', 'The folder that holds convoy/ (default: .)')
-  .action(dev);
+  .action((options: Parameters<typeof dev>[0]) => {
+    warnAboutModuleType(options.dir);
+    return dev(options);
+  });
 
 cli
   .command(

@@ -9,6 +9,7 @@ import { buildApp, distDir, findSources, type LoadedApp, loadApp, loadBuiltApp }
 import { connectEngine } from '../server/native.js';
 import { setAppSchema, syncApp } from '../server/prepare.js';
 import { isConvoyError } from '../values/errors.js';
+import { warnAboutModuleType } from './moduleType.js';
 import { fail, info, resolveAppDir } from './project.js';
 
 export function explain(error: unknown): string {
@@ -165,6 +166,7 @@ export async function build(options: { dir?: string }): Promise<void> {
 
 export async function codegen(options: { dir?: string }): Promise<void> {
   const appDir = resolveAppDir(options.dir);
+  warnAboutModuleType(appDir);
   try {
     await writeStaticFiles(appDir);
     const app = await loadApp(appDir);

@@ -2,7 +2,7 @@
 
 import { defineRef } from '@avvos/convoy';
 import { z } from 'zod';
-import { mutation, query } from '../_generated/server';
+import { mutation, query } from '../_generated/server.js';
 
 export const createProject = mutation({
   input: { userId: defineRef('users'), name: z.string() },

@@ -2,7 +2,7 @@
 // "Recent projects" list (usePaginatedQuery) reads.
 
 import { paginationOptsValidator } from '@avvos/convoy';
-import { query } from '../_generated/server';
+import { query } from '../_generated/server.js';
 
 export const recentProjects = query({
   input: { paginationOpts: paginationOptsValidator },

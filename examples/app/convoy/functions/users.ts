@@ -1,7 +1,7 @@
 // Not in PRODUCT.md's walkthrough, which assumes users exist: the example needs a way to add one.
 
 import { z } from 'zod';
-import { mutation, query } from '../_generated/server';
+import { mutation, query } from '../_generated/server.js';
 
 export const createUser = mutation({
   input: { name: z.string().min(1), email: z.string().email() },

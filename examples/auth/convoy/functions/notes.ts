@@ -1,7 +1,7 @@
 // convoy/functions/notes.ts — everyone sees and writes only their own notes.
 import { ConvoyError, defineRef } from '@avvos/convoy';
 import { z } from 'zod';
-import { mutation, type QueryCtx, query } from '../_generated/server';
+import { mutation, type QueryCtx, query } from '../_generated/server.js';
 
 /** The signed-in user's id; `ctx.auth` is typed from what `createContext` returns. */
 function signedIn(ctx: Pick<QueryCtx, 'auth'>): string {

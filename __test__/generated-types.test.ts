@@ -1,0 +1,81 @@
+/**
+ * The types a user's TypeScript sees, as they set it up: the packed package installed into a fresh
+ * app (the PRODUCT.md example, a `createContext` written with `defineContext`, and functions whose
+ * inferred types name many of Convoy's), `convoy codegen` run in it, then `tsc -p` with each
+ * tsconfig of __test__/fixtures/typescript-app on TypeScript 5.9 and 7. Found by a stranger's
+ * trial (issue 16): `declaration: true`, which `tsc --init` sets, failed on
+ * `convoy/_generated/server.ts` with TS2742 (TS2883 on 7), "The inferred type of 'query' cannot
+ * be named without a reference to 'QueryDefinition'", and on every function returning documents
+ * (`SystemFields`). One pack and one install serve every combination.
+ */
+import assert from 'node:assert/strict';
+import { cp, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import { createStrangerApp, packMain, packPlatform, root } from './helpers/pack.js';
+import { run } from './helpers/process.js';
+
+const fixture = path.join(root, '__test__', 'fixtures', 'typescript-app');
+
+/** Both compilers from this repository's devDependencies, run on the app's files and node_modules. */
+const compilers = [
+  { version: '5.9', tsc: path.join(root, 'node_modules', 'typescript', 'bin', 'tsc') },
+  { version: '7', tsc: path.join(root, 'node_modules', 'typescript7', 'bin', 'tsc') },
+];
+
+const tsconfigs = [
+  { file: 'tsconfig.init.json', what: 'what `tsc --init` writes (declaration: true, nodenext, strict)' },
+  { file: 'tsconfig.node.json', what: 'declaration: true + nodenext, skipLibCheck off (a Node server)' },
+  { file: 'tsconfig.bundler-declaration.json', what: 'declaration: true + bundler, skipLibCheck off' },
+  { file: 'tsconfig.vite.json', what: "strict + bundler (Vite's React template)" },
+  { file: 'tsconfig.json', what: 'strict + bundler, skipLibCheck off (the stranger app)' },
+];
+
+let work: string;
+let app: string;
+
+describe('the generated code and the app compile as users configure TypeScript', { timeout: 600_000 }, () => {
+  before(async () => {
+    work = await mkdtemp(path.join(tmpdir(), 'convoy-types-'));
+    app = await createStrangerApp(work, [await packPlatform(work), await packMain(work)]);
+    await cp(fixture, app, { recursive: true });
+    const codegen = await run('npx', ['convoy', 'codegen'], { cwd: app });
+    assert.equal(codegen.code, 0, codegen.output);
+    assert.doesNotMatch(codegen.output, /"type"/, 'an app with "type": "module" hears nothing of it');
+  });
+
+  after(async () => {
+    if (work) await rm(work, { recursive: true, force: true });
+  });
+
+  test('the app under test has a createContext, so ctx is typed from it', async () => {
+    const server = await readFile(path.join(app, 'convoy', '_generated', 'server.ts'), 'utf8');
+    assert.match(server, /import type \{ createContext \} from '\.\.\/server\.js';/);
+  });
+
+  for (const { version, tsc } of compilers) {
+    for (const { file, what } of tsconfigs) {
+      test(`convoy/_generated/server.ts and the app's functions compile under ${what} on TypeScript ${version}`, async () => {
+        const checked = await run('node', [tsc, '-p', file], { cwd: app });
+        assert.equal(checked.code, 0, `tsc ${version} -p ${file}:\n${checked.output}`);
+      });
+    }
+  }
+
+  test('`convoy codegen` in a CommonJS package says in one line to set "type": "module"', async () => {
+    const packageJson = path.join(app, 'package.json');
+    const original = await readFile(packageJson, 'utf8');
+    try {
+      // What `npm init -y` writes.
+      await writeFile(packageJson, JSON.stringify({ ...JSON.parse(original), type: 'commonjs' }, null, 2));
+      const codegen = await run('npx', ['convoy', 'codegen'], { cwd: app });
+      assert.equal(codegen.code, 0, codegen.output);
+      const warnings = codegen.output.split('\n').filter((line) => line.includes('"type"'));
+      assert.equal(warnings.length, 1, codegen.output);
+      assert.match(warnings[0]!, /package\.json says "type": "commonjs".*add "type": "module" to package\.json/);
+    } finally {
+      await writeFile(packageJson, original);
+    }
+  });
+});
