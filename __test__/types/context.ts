@@ -37,3 +37,29 @@ export const fromChecked: string | null = ({} as Awaited<ReturnType<typeof check
 export const named: CreateContext<{ auth: { userId: string } }> = async () => ({ auth: { userId: 'ada' } });
 // @ts-expect-error the context named must be returned
 export const wrong: CreateContext<{ auth: { userId: string } }> = async () => ({ auth: null });
+
+// `defineContext` from the generated server.ts: `req` and `base` typed for the app, no annotations
+// (PRODUCT.md's plain `createContext(req, base)` is TS7006 under `strict`).
+import { defineContext } from '../../examples/auth/convoy/_generated/server.js';
+
+export const typedContext = defineContext(async (req, base) => {
+  const header: string | undefined = req.headers.authorization;
+  const method: string = req.method;
+  // `base.db` reads the app's tables…
+  const notes = await base.db.query('notes').take(1);
+  // @ts-expect-error …and is not a table of this app's
+  await base.db.query('projects').take(1);
+  // @ts-expect-error createContext runs for queries and streams too: base.db only reads
+  await base.db.insert('notes', { ownerId: 'ada', text: 'hi' });
+  return { auth: header ? { userId: header, method, notes: notes.length } : null };
+});
+export const typedAuth: { userId: string; method: string; notes: number } | null = (
+  {} as Awaited<ReturnType<typeof typedContext>>
+).auth;
+
+// @ts-expect-error what createContext returns is added to ctx: it must be an object
+export const notAnObject = defineContext(() => 'ada');
+
+// Returning `base` with the additions, as PRODUCT.md does, types the additions alike.
+export const spreadingBase = defineContext((_req, base) => ({ ...base, tenant: 'acme' }));
+export const tenant: string = ({} as Awaited<ReturnType<typeof spreadingBase>>).tenant;
