@@ -5,6 +5,7 @@ import { build, codegen, migrate } from './commands.js';
 import { dev } from './dev.js';
 import { graduate } from './graduate.js';
 import { warnAboutModuleType } from './moduleType.js';
+import { nearestCommand } from './suggest.js';
 
 const { version } = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8'));
 const cli = cac('convoy');
@@ -13,6 +14,12 @@ cli
   .command('dev', 'Sync the schema, write convoy/_generated/, serve, and reload on change')
   .option('--port <port>', 'Port to serve on (default: PORT or 3737)')
   .option('--dir <dir>', 'The folder that holds convoy/ (default: .)')
+  .option(
+    '--typecheck <mode>',
+    "enable (default): type-check convoy/ with the app's TypeScript beside each load; a version with type errors is not served (at start: nothing is, until a save type-checks); disable: never check",
+  )
+  .example('convoy dev --port 4000')
+  .example('convoy dev --typecheck disable')
   .action((options: Parameters<typeof dev>[0]) => {
     warnAboutModuleType(options.dir);
     return dev(options);
@@ -58,7 +65,12 @@ try {
   if (cli.options.help || cli.options.version) process.exit(0);
   if (!cli.matchedCommand) {
     if (cli.args.length > 0) {
-      console.error(`convoy: unknown command ${cli.args[0]} (see convoy --help)`);
+      const typed = String(cli.args[0]);
+      const commands = cli.commands.map((command) => command.name.split(' ')[0]!).filter(Boolean);
+      const nearest = nearestCommand(typed, commands);
+      console.error(
+        `convoy: unknown command ${typed}${nearest ? ` — did you mean ${nearest}?` : ''} (see convoy --help)`,
+      );
       process.exit(1);
     }
     cli.outputHelp();

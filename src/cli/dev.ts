@@ -1,6 +1,8 @@
 /**
  * `convoy dev`: sync the schema, write `_generated/`, serve, and reload in place when `convoy/`
  * changes. With no DATABASE_URL it runs an embedded Postgres whose data lives in `.convoy/`.
+ * Each version is type-checked beside loading it (`--typecheck`), and one with type errors is
+ * not swapped in: the last good one keeps serving.
  */
 import { watch } from 'node:fs';
 import path from 'node:path';
@@ -11,23 +13,64 @@ import type { SchemaDefinition } from '../schema.js';
 import { convoyDir } from '../server/app.js';
 import { limitsFromEnv } from '../server/options.js';
 import { type ConvoyServer, startConvoy } from '../server/runtime.js';
+import { ensureStateDir } from '../server/stateDir.js';
 import { isConvoyError } from '../values/errors.js';
+import { maskedDatabaseUrl } from './databaseUrl.js';
+import { lockDev } from './devLock.js';
 import { type EmbeddedDatabase, startEmbedded } from './embedded.js';
+import { loadEnvFiles } from './envFiles.js';
+import { misplacedFunctionFiles } from './misplacedFunctions.js';
 import { fail, info, resolveAppDir } from './project.js';
+import { type Typechecker, type TypecheckMode, TypeErrors, typecheckerFor } from './typecheck.js';
 
 export interface DevOptions {
   port?: number | string;
   dir?: string;
+  typecheck?: string;
 }
 
 function explain(error: unknown): string {
   return isConvoyError(error) ? error.message : ((error as Error)?.stack ?? String(error));
 }
 
+const warn = (line: string) => info(pc.yellow(line));
+
+function typecheckModeOf(value: string | undefined): TypecheckMode {
+  if (value === undefined || value === 'enable' || value === 'disable') return value ?? 'enable';
+  return fail(`--typecheck is enable or disable, not ${value}`);
+}
+
+/** A promise of the check that rejects with `TypeErrors`, for `admit`. */
+async function typeChecked(checker: Typechecker): Promise<void> {
+  const errors = await checker.check();
+  if (errors.length > 0) throw new TypeErrors(errors);
+}
+
+function printTypeErrors(error: TypeErrors, consequence: string): void {
+  console.error(`${pc.red('convoy:')} ${error.message}:\n${error.errors.join('\n')}\n${pc.dim(consequence)}`);
+}
+
 export async function dev(options: DevOptions): Promise<void> {
   const appDir = resolveAppDir(options.dir);
+  const typecheck = typecheckModeOf(options.typecheck);
+  // Before anything of the app is imported: stack traces of its handlers name convoy/ files
+  // through the bundle's inline source maps, not the deleted bundle under .convoy/build/.
+  process.setSourceMapsEnabled(true);
+
+  const env = loadEnvFiles(appDir);
+  if (env.unsupported) warn(env.unsupported);
+  else if (env.read.length > 0) info(`read ${env.read.join(' and ')}`);
   const port = Number(options.port ?? process.env.PORT ?? 3737);
   if (!Number.isInteger(port) || port < 0 || port > 65535) fail(`--port must be a port number, not ${options.port}`);
+
+  if (await ensureStateDir(appDir)) info('created .convoy/ for local state (it keeps itself out of git)');
+  const lock = await lockDev(appDir);
+  if ('heldBy' in lock) {
+    const { pid, url } = lock.heldBy;
+    fail(
+      `convoy dev is already running in ${appDir} (pid ${pid}, ${url ? `serving ${url}` : 'starting'}); stop it first`,
+    );
+  }
 
   let embedded: EmbeddedDatabase | undefined;
   let server: ConvoyServer | undefined;
@@ -35,6 +78,7 @@ export async function dev(options: DevOptions): Promise<void> {
   const shutdown = async (code: number) => {
     if (stopping) return;
     stopping = true;
+    // The engine's connections close before Postgres stops, so neither logs the other going.
     await server?.stop().catch(() => {});
     await embedded?.stop().catch(() => {});
     info(embedded ? 'stopped (the embedded Postgres too; its data stays in .convoy/)' : 'stopped');
@@ -43,23 +87,52 @@ export async function dev(options: DevOptions): Promise<void> {
   process.once('SIGINT', () => void shutdown(0));
   process.once('SIGTERM', () => void shutdown(0));
 
+  const checker = typecheck === 'enable' ? typecheckerFor(appDir, warn) : undefined;
+  const warned = new Set<string>();
+  const warnMisplaced = () => {
+    for (const { file, moveTo } of misplacedFunctionFiles(appDir)) {
+      if (warned.has(file)) continue;
+      warned.add(file);
+      warn(`${file} defines functions, but Convoy serves only convoy/functions/: move it to ${moveTo}`);
+    }
+  };
+
+  let databaseUrl = process.env.DATABASE_URL;
+  const start = async (admit: Promise<void> | undefined) => {
+    server = await startConvoy({ appDir, databaseUrl: databaseUrl!, port, dev: true, ...limitsFromEnv(), admit });
+    await writeGenerated(appDir, server.app.files);
+    await lock.serving(server.url);
+    report(server);
+    info(`serving ${pc.bold(server.url)} — watching convoy/ for changes`);
+  };
+
   try {
-    let databaseUrl = process.env.DATABASE_URL;
+    await writeStaticFiles(appDir);
+    // The check runs while Postgres starts and the app loads; serving waits for it only at the end.
+    const firstCheck = checker ? typeChecked(checker) : undefined;
+    firstCheck?.catch(() => {});
+    warnMisplaced();
     if (!databaseUrl) {
       embedded = await startEmbedded(appDir, info);
       databaseUrl = embedded.url;
-      info(`no DATABASE_URL: using an embedded Postgres, data in ${path.relative(appDir, embedded.dataDir) || '.'}`);
+      info(`database: an embedded Postgres, ${maskedDatabaseUrl(databaseUrl)}, data in .convoy/pg`);
+    } else {
+      const from = env.from.get('DATABASE_URL');
+      info(`database: ${maskedDatabaseUrl(databaseUrl)} (DATABASE_URL${from ? ` from ${from}` : ''})`);
     }
-    await writeStaticFiles(appDir);
-    server = await startConvoy({ appDir, databaseUrl, port, dev: true, ...limitsFromEnv() });
-    await writeGenerated(appDir, server.app.files);
+    await start(firstCheck);
   } catch (error) {
-    console.error(`${pc.red('convoy:')} ${explain(error)}`);
-    await shutdown(1);
-    return;
+    if (!(error instanceof TypeErrors)) {
+      console.error(`${pc.red('convoy:')} ${explain(error)}`);
+      await shutdown(1);
+      return;
+    }
+    // No good version yet to serve: wait for a save that type-checks, as Convex's dev does.
+    printTypeErrors(
+      error,
+      'not serving until convoy/ type-checks: fix the errors and save (or start with --typecheck disable)',
+    );
   }
-  report(server);
-  info(`serving ${pc.bold(server.url)} — watching convoy/ for changes`);
 
   let timer: NodeJS.Timeout | undefined;
   let reloading = Promise.resolve();
@@ -68,19 +141,26 @@ export async function dev(options: DevOptions): Promise<void> {
     clearTimeout(timer);
     timer = setTimeout(() => {
       reloading = reloading.then(async () => {
-        if (!server || stopping) return;
+        if (stopping) return;
+        warnMisplaced();
+        const check = checker ? typeChecked(checker) : undefined;
+        check?.catch(() => {});
         try {
+          if (!server) {
+            await start(check);
+            return;
+          }
           const before = server.app.schema;
-          await server.reload();
+          await server.reload(check);
           await writeGenerated(appDir, server.app.files);
           report(server);
           info('reloaded');
           noticeTightening(server, before);
         } catch (error) {
+          const still = server ? 'still serving the last version that loaded and type-checked' : 'not serving yet';
+          if (error instanceof TypeErrors) printTypeErrors(error, still);
           // Keep serving the last version that loaded; say what is wrong with this one.
-          console.error(
-            `${pc.red('convoy:')} ${explain(error)}\n${pc.dim('still serving the last version that loaded')}`,
-          );
+          else console.error(`${pc.red('convoy:')} ${explain(error)}\n${pc.dim(still)}`);
         }
       });
     }, 100);

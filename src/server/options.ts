@@ -59,6 +59,11 @@ export interface ConvoyOptions {
   maxConnectionsPerAddress?: number;
   /** Called with a line for the terminal (schema changes, internal errors). Default: console.error. */
   log?: (line: string) => void;
+  /**
+   * Awaited beside loading the app, before its schema is synced and it is served: a rejection
+   * keeps this version out (`convoy dev`'s type check). `reload` takes one of its own.
+   */
+  admit?: Promise<void>;
 }
 
 /** The limits of `ConvoyOptions` that environment variables may set (docs/security.md). */

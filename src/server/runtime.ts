@@ -18,8 +18,11 @@ export interface ConvoyServer {
   readonly lastSync: SyncReport;
   /** Read-only SQL of Convoy's own tools, in one snapshot (`readForTool` of `native.ts`). */
   read(statements: ToolStatement[]): Promise<Record<string, unknown>[][]>;
-  /** Loads `convoy/` again and swaps it in; open connections and the HTTP server stay up. */
-  reload(): Promise<void>;
+  /**
+   * Loads `convoy/` again and swaps it in; open connections and the HTTP server stay up. With
+   * `admit` (as `ConvoyOptions.admit`), its rejection keeps the version being served.
+   */
+  reload(admit?: Promise<void>): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -30,7 +33,8 @@ export async function startConvoy(options: ConvoyOptions): Promise<ConvoyServer>
   const serverOptions = serverOptionsOf(options);
   const load = () => loadServedApp(options.appDir, options.load, log);
 
-  let app = await load();
+  // Both settle before anything is changed, so a version refused by `admit` syncs nothing.
+  let [app] = await Promise.all([load(), options.admit]);
   const engine = await connectEngine(options.databaseUrl, options.poolSize);
   let lastSync: SyncReport;
   try {
@@ -58,8 +62,8 @@ export async function startConvoy(options: ConvoyOptions): Promise<ConvoyServer>
       return lastSync;
     },
     read: (statements) => readForTool(engine, statements),
-    async reload() {
-      const next = await load();
+    async reload(admit) {
+      const [next] = await Promise.all([load(), admit]);
       lastSync = await prepareSchema(engine, next, schema);
       app = next;
       installFunctions(engine, app);

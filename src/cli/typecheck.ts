@@ -1,0 +1,116 @@
+/**
+ * `convoy dev --typecheck`: `tsc --noEmit` with the app's own TypeScript and tsconfig, in a child
+ * process so that serving never waits on it, as Convex's `npx convex dev --typecheck` does. Only
+ * errors in `convoy/` count: the rest of the app (a React page) is its bundler's business.
+ */
+import { spawn } from 'node:child_process';
+import { existsSync, readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import path from 'node:path';
+
+export type TypecheckMode = 'enable' | 'disable';
+
+/** The app's TypeScript compiler and the tsconfig it checks `convoy/` with. */
+export interface Typechecker {
+  version: string;
+  tsconfig: string;
+  /** The errors in `convoy/` now, as tsc prints them; empty when it type-checks. */
+  check(): Promise<string[]>;
+}
+
+/** What a type check refused: the version is not swapped in. */
+export class TypeErrors extends Error {
+  constructor(readonly errors: string[]) {
+    super(`${errors.length} type error${errors.length === 1 ? '' : 's'} in convoy/`);
+  }
+}
+
+/** A tsconfig for `convoy/`: its own (`convoy/tsconfig.json`), or the app's. */
+function findTsconfig(appDir: string): string | undefined {
+  return [path.join(appDir, 'convoy', 'tsconfig.json'), path.join(appDir, 'tsconfig.json')].find((file) =>
+    existsSync(file),
+  );
+}
+
+/** `typescript` as the app would import it: from its own node_modules, never Convoy's. */
+function findTypeScript(appDir: string): { tsc: string; version: string } | undefined {
+  try {
+    const manifest = createRequire(path.join(appDir, 'package.json')).resolve('typescript/package.json');
+    const { version, bin } = JSON.parse(readFileSync(manifest, 'utf8')) as {
+      version: string;
+      bin?: string | Record<string, string>;
+    };
+    const tsc = typeof bin === 'string' ? bin : (bin?.tsc ?? 'bin/tsc');
+    return { tsc: path.join(path.dirname(manifest), tsc), version };
+  } catch {
+    return undefined;
+  }
+}
+
+// `convoy/functions/notes.ts(3,5): error TS2322: …`; the lines after it, indented, belong to it.
+const DIAGNOSTIC = /^(.+?)\(\d+,\d+\): error TS\d+:/;
+const GLOBAL_DIAGNOSTIC = /^error TS\d+:/;
+
+/** tsc's output as one entry per error that concerns `convoy/` (or the check as a whole). */
+function errorsIn(output: string, appDir: string): string[] {
+  const convoy = path.join(appDir, 'convoy');
+  const errors: string[] = [];
+  let keeping = false;
+  for (const line of output.split(/\r?\n/)) {
+    const located = DIAGNOSTIC.exec(line);
+    if (located || GLOBAL_DIAGNOSTIC.test(line)) {
+      keeping = !located || !path.relative(convoy, path.resolve(appDir, located[1]!)).startsWith('..');
+      if (keeping) errors.push(line);
+    } else if (keeping && /^\s+\S/.test(line)) {
+      errors[errors.length - 1] += `\n${line}`;
+    } else {
+      keeping = false;
+    }
+  }
+  return errors;
+}
+
+/**
+ * The app's type checker, or undefined when it has none: `says` gets one line saying why the
+ * check is skipped (no TypeScript installed, no tsconfig.json).
+ */
+export function typecheckerFor(appDir: string, says: (line: string) => void): Typechecker | undefined {
+  const typescript = findTypeScript(appDir);
+  if (!typescript) {
+    says(
+      "no typescript in the app's node_modules: not type-checking (npm install -D typescript, or --typecheck disable)",
+    );
+    return undefined;
+  }
+  const tsconfig = findTsconfig(appDir);
+  if (!tsconfig) {
+    says('no tsconfig.json in the app or in convoy/: not type-checking (--typecheck disable says nothing)');
+    return undefined;
+  }
+  return {
+    version: typescript.version,
+    tsconfig,
+    check: () =>
+      new Promise((resolve, reject) => {
+        const child = spawn(process.execPath, [typescript.tsc, '--noEmit', '--pretty', 'false', '-p', tsconfig], {
+          cwd: appDir,
+          stdio: ['ignore', 'pipe', 'pipe'],
+          windowsHide: true,
+        });
+        let output = '';
+        child.stdout.on('data', (chunk) => {
+          output += chunk;
+        });
+        child.stderr.on('data', (chunk) => {
+          output += chunk;
+        });
+        child.once('error', reject);
+        child.once('close', (code) => {
+          const errors = errorsIn(output, appDir);
+          // tsc failed in a way that names no file (a crash, an unreadable tsconfig): say what it said.
+          if (code !== 0 && errors.length === 0 && !DIAGNOSTIC.test(output)) errors.push(output.trim());
+          resolve(errors);
+        });
+      }),
+  };
+}
