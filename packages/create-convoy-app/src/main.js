@@ -68,5 +68,6 @@ export async function main(argv) {
   ];
   prompts.note(`${next.join('\n')}\n\nThen open http://localhost:5173 in two windows and add an item in one.`, 'Next');
   if (interactive) prompts.outro('Convoy runs on an embedded Postgres in .convoy/ until you set DATABASE_URL.');
-  return 0;
+  // The app is written either way, but a script that asked for an install must hear it failed.
+  return chosen.install && !installed ? 1 : 0;
 }

@@ -2,7 +2,7 @@
 // here is a module of the api; each exported query or mutation is a function of it.
 import { ConvoyError, paginationOptsValidator } from '@avvos/convoy';
 import { z } from 'zod';
-import { mutation, query } from '../_generated/server';
+import { mutation, query } from '../_generated/server.js';
 
 /** The ten newest items, newest first. Live: every page showing it updates when an item is added. */
 export const list = query({
