@@ -84,8 +84,9 @@ export async function dev(options: DevOptions): Promise<void> {
     info(embedded ? 'stopped (the embedded Postgres too; its data stays in .convoy/)' : 'stopped');
     process.exit(code);
   };
-  process.once('SIGINT', () => void shutdown(0));
-  process.once('SIGTERM', () => void shutdown(0));
+  // `on`, not `once`: a second Ctrl-C while stopping must not kill the process half-way.
+  process.on('SIGINT', () => void shutdown(0));
+  process.on('SIGTERM', () => void shutdown(0));
 
   const checker = typecheck === 'enable' ? typecheckerFor(appDir, warn) : undefined;
   const warned = new Set<string>();
