@@ -8,6 +8,7 @@ import type { FunctionKind } from '../functions.js';
 import { ConvoyError } from '../values/errors.js';
 import type { LoadedApp } from './app.js';
 import { parsedArgs, refsIn } from './args.js';
+import { type CallOutcome, carriesSecret, type ServerExtensions } from './extensions.js';
 import { errorPayload } from './failures.js';
 import { contextFor, identify, isIdentifyCall } from './identity.js';
 import { type Engine, type FunctionCall, ReservedCall } from './native.js';
@@ -19,6 +20,8 @@ export interface DispatchOptions {
   log: (line: string) => void;
   /** Internal errors reach the client in full. */
   dev: boolean;
+  /** A tool's functions and call observer (`extensions.ts`). */
+  extensions?: ServerExtensions | undefined;
 }
 
 /** The JSON of a handler's result: the text it came from when it is a query's result untouched. */
@@ -30,17 +33,28 @@ function resultJson(result: unknown): string {
   return JSON.stringify(result ?? null);
 }
 
-async function run(engine: Engine, app: LoadedApp, call: FunctionCall, afterCommit: Array<() => unknown>) {
-  if (isIdentifyCall(call)) return identify(engine, app, call);
+async function run(
+  engine: Engine,
+  app: LoadedApp,
+  call: FunctionCall,
+  afterCommit: Array<() => unknown>,
+  extensions: ServerExtensions | undefined,
+) {
+  const trusted = extensions !== undefined && carriesSecret(call.headersJson, extensions.secret);
+  // The tool's stream and calls are its own: they share live results with nobody else.
+  if (isIdentifyCall(call)) return trusted ? JSON.stringify('internal:tool') : identify(engine, app, call);
   if (call.path === ReservedCall.health) return 'true';
   if (call.path === ReservedCall.validate) {
     const { path, args } = JSON.parse(call.argsJson) as { path: string; args: string };
-    const subscribed = app.functions.get(path);
+    // The core asks without the stream's headers. Checking args runs nothing, and a stream
+    // without the secret still gets NOT_FOUND when its subscription runs.
+    const subscribed = extensions?.functions.get(path) ?? app.functions.get(path);
     if (!subscribed) throw new ConvoyError('NOT_FOUND', `there is no function named ${JSON.stringify(path)}`);
     parsedArgs(subscribed, path, args);
     return 'true';
   }
-  const fn = app.functions.get(call.path);
+  const internal = trusted ? extensions.functions.get(call.path) : undefined;
+  const fn = internal ?? app.functions.get(call.path);
   if (!fn) throw new ConvoyError('NOT_FOUND', `there is no function named ${JSON.stringify(call.path)}`);
   const args = parsedArgs(fn, call.path, call.argsJson);
   // The generated `FunctionKind` enum's values are these strings.
@@ -48,12 +62,19 @@ async function run(engine: Engine, app: LoadedApp, call: FunctionCall, afterComm
   const db = createDatabase(engine, call.callId, app.schema, kind, refsIn(fn, args));
   const base: Record<string, unknown> =
     kind === 'mutation' ? { db, afterCommit: (effect: () => unknown) => afterCommit.push(effect) } : { db };
-  const ctx = await contextFor(app, call, base, { url: `/api/${kind}`, method: 'POST' });
+  const ctx = internal ? base : await contextFor(app, call, base, { url: `/api/${kind}`, method: 'POST' });
   return resultJson(await fn.handler(ctx, args));
 }
 
 /** The function the core calls with each `FunctionCall` (`startServer`'s `dispatch`). */
-export function dispatcher({ engine, app, log, dev }: DispatchOptions): (call: FunctionCall) => void {
+/** How a failed call's answer reads, for the observer: its code and message, and its stack in dev. */
+function failureOf(error: unknown, payload: string, dev: boolean): NonNullable<CallOutcome['error']> {
+  const { code, message } = JSON.parse(payload) as { code: string; message: string };
+  const stack = dev && error instanceof Error ? error.stack : undefined;
+  return stack ? { code, message, stack } : { code, message };
+}
+
+export function dispatcher({ engine, app, log, dev, extensions }: DispatchOptions): (call: FunctionCall) => void {
   const runAfterCommit = async (call: FunctionCall, effects: Array<() => unknown>) => {
     for (const effect of effects) {
       try {
@@ -64,19 +85,35 @@ export function dispatcher({ engine, app, log, dev }: DispatchOptions): (call: F
     }
   };
 
+  const observed = (call: FunctionCall) =>
+    extensions?.observe && !call.path.startsWith('#') && !extensions.functions.has(call.path)
+      ? extensions.observe(call)
+      : undefined;
+
   return (call) => {
     const afterCommit: Array<() => unknown> = [];
-    run(engine, app(), call, afterCommit).then(
+    const ended = observed(call);
+    run(engine, app(), call, afterCommit, extensions).then(
       (payload) => {
-        if (afterCommit.length === 0) return engine.respond(call.callId, true, payload);
+        // An observed mutation waits for its commit too, so that the observer knows how it ended.
+        if (afterCommit.length === 0 && !(ended && call.kind === 'mutation')) {
+          engine.respond(call.callId, true, payload);
+          ended?.({ ok: true });
+          return;
+        }
         engine.respondAwaitingCommit(call.callId, true, payload).then(
           async (committed) => {
+            ended?.({ ok: true, committed });
             if (committed) await runAfterCommit(call, afterCommit);
           },
           (error) => log(`convoy: ${call.path}: ${error}`),
         );
       },
-      (error) => engine.respond(call.callId, false, errorPayload(error, call.path, log, dev)),
+      (error) => {
+        const payload = errorPayload(error, call.path, log, dev);
+        engine.respond(call.callId, false, payload);
+        ended?.({ ok: false, error: failureOf(error, payload, dev) });
+      },
     );
   };
 }

@@ -5,7 +5,7 @@
  */
 import { describeSchema } from '../schema.js';
 import { ConvoyError } from '../values/errors.js';
-import type { LoadedApp } from './app.js';
+import type { AnyFunction, LoadedApp } from './app.js';
 import type { Engine } from './native.js';
 
 export interface SyncReport {
@@ -81,9 +81,16 @@ export async function requireChangeTrigger(engine: Engine): Promise<void> {
   }
 }
 
-/** Tells the core the app's functions, their timeouts, and whether streams authenticate. */
-export function installFunctions(engine: Engine, app: LoadedApp): void {
-  const functions = [...app.functions].map(([path, fn]) => ({
+/**
+ * Tells the core the app's functions (and a tool's internal ones, `extensions.ts`), their timeouts,
+ * and whether streams authenticate.
+ */
+export function installFunctions(
+  engine: Engine,
+  app: LoadedApp,
+  internal: ReadonlyMap<string, AnyFunction> = new Map(),
+): void {
+  const functions = [...app.functions, ...internal].map(([path, fn]) => ({
     path,
     kind: fn.kind,
     ...(fn.timeoutMs !== undefined ? { timeoutMs: fn.timeoutMs } : {}),

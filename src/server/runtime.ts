@@ -5,6 +5,7 @@
  */
 import { type LoadedApp, loadServedApp } from './app.js';
 import { dispatcher } from './dispatch.js';
+import type { ServerExtensions } from './extensions.js';
 import { connectEngine, readForTool, type ToolStatement } from './native.js';
 import { type ConvoyOptions, serverOptionsOf, serverUrlOf } from './options.js';
 import { installFunctions, prepareSchema, requireChangeTrigger, type SyncReport } from './prepare.js';
@@ -26,7 +27,8 @@ export interface ConvoyServer {
   stop(): Promise<void>;
 }
 
-export async function startConvoy(options: ConvoyOptions): Promise<ConvoyServer> {
+/** `extensions`: what a tool of Convoy's own (the dashboard) adds to the server (`extensions.ts`). */
+export async function startConvoy(options: ConvoyOptions, extensions?: ServerExtensions): Promise<ConvoyServer> {
   const log = options.log ?? ((line: string) => console.error(line));
   const dev = options.dev ?? false;
   const schema = { syncSchema: options.syncSchema ?? true, changeTrigger: options.changeTrigger ?? dev };
@@ -40,13 +42,13 @@ export async function startConvoy(options: ConvoyOptions): Promise<ConvoyServer>
   try {
     lastSync = await prepareSchema(engine, app, schema);
     if (schema.changeTrigger && !schema.syncSchema) await requireChangeTrigger(engine);
-    installFunctions(engine, app);
+    installFunctions(engine, app, extensions?.functions);
   } catch (error) {
     await engine.close();
     throw error;
   }
 
-  const dispatch = dispatcher({ engine, app: () => app, log, dev });
+  const dispatch = dispatcher({ engine, app: () => app, log, dev, extensions });
   const port = await engine.startServer(serverOptions, dispatch).catch(async (error) => {
     await engine.close();
     throw error;
@@ -66,7 +68,7 @@ export async function startConvoy(options: ConvoyOptions): Promise<ConvoyServer>
       const [next] = await Promise.all([load(), admit]);
       lastSync = await prepareSchema(engine, next, schema);
       app = next;
-      installFunctions(engine, app);
+      installFunctions(engine, app, extensions?.functions);
     },
     async stop() {
       await engine.close();
