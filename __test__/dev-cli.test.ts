@@ -35,6 +35,9 @@ describe('convoy --help, --version and a mistyped command', () => {
     const typo = await convoy('dve');
     assert.equal(typo.code, 1);
     assert.match(typo.output, /unknown command dve — did you mean dev\?/);
+    const withHelp = await convoy('dve', '--help');
+    assert.equal(withHelp.code, 1, 'not the global help and exit 0');
+    assert.match(withHelp.output, /unknown command dve — did you mean dev\?/);
     const far = await convoy('frobnicate');
     assert.equal(far.code, 1);
     assert.match(far.output, /unknown command frobnicate/);

@@ -59,20 +59,21 @@ cli
 
 cli.help();
 cli.version(version);
+const commandNames = cli.commands.map((command) => command.name.split(' ')[0]!).filter(Boolean);
+function unknownCommand(typed: string): never {
+  const nearest = nearestCommand(typed, commandNames);
+  console.error(`convoy: unknown command ${typed}${nearest ? ` — did you mean ${nearest}?` : ''} (see convoy --help)`);
+  process.exit(1);
+}
+// Before cac parses: with `--help` after an unknown command it would print the global help and exit 0.
+const typed = process.argv[2];
+if (typed !== undefined && !typed.startsWith('-') && !commandNames.includes(typed)) unknownCommand(typed);
 try {
   cli.parse(process.argv, { run: false });
   // cac has printed the help or the version already: once is enough.
   if (cli.options.help || cli.options.version) process.exit(0);
   if (!cli.matchedCommand) {
-    if (cli.args.length > 0) {
-      const typed = String(cli.args[0]);
-      const commands = cli.commands.map((command) => command.name.split(' ')[0]!).filter(Boolean);
-      const nearest = nearestCommand(typed, commands);
-      console.error(
-        `convoy: unknown command ${typed}${nearest ? ` — did you mean ${nearest}?` : ''} (see convoy --help)`,
-      );
-      process.exit(1);
-    }
+    if (cli.args.length > 0) unknownCommand(String(cli.args[0]));
     cli.outputHelp();
     process.exit(0);
   }

@@ -32,7 +32,8 @@ function holderOf(file: string): DevHolder | undefined {
 function isLiveConvoy(pid: number): boolean {
   if (pid === process.pid || !isAlive(pid)) return false;
   const command = commandOf(pid);
-  return command === undefined || /node|convoy|bun|deno/i.test(command);
+  // `node …/.bin/convoy dev`, `node …/@avvos/convoy/dist/cli/bin.js dev`: a reused pid is not.
+  return command === undefined || /convoy/i.test(command);
 }
 
 /** Takes the lock, or returns the live `convoy dev` that holds it. Released when this process exits. */
