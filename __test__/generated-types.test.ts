@@ -1,7 +1,8 @@
 /**
  * The types a user's TypeScript sees, as they set it up: the packed package installed into a fresh
- * app (the PRODUCT.md example, a `createContext` written with `defineContext`, and functions whose
- * inferred types name many of Convoy's), `convoy codegen` run in it, then `tsc -p` with each
+ * app (the PRODUCT.md example, a `createContext` written with `defineContext`, functions whose
+ * inferred types name many of Convoy's, and a React page exporting hooks), `convoy codegen` run in
+ * it, then `tsc -p` with each
  * tsconfig of __test__/fixtures/typescript-app on TypeScript 5.9 and 7. Found by a stranger's
  * trial (issue 16): `declaration: true`, which `tsc --init` sets, failed on
  * `convoy/_generated/server.ts` with TS2742 (TS2883 on 7), "The inferred type of 'query' cannot
@@ -26,6 +27,7 @@ const compilers = [
 
 const tsconfigs = [
   { file: 'tsconfig.init.json', what: 'what `tsc --init` writes (declaration: true, nodenext, strict)' },
+  { file: 'tsconfig.strictest.json', what: 'declaration: true + nodenext with every strict option tsc --init lists' },
   { file: 'tsconfig.node.json', what: 'declaration: true + nodenext, skipLibCheck off (a Node server)' },
   { file: 'tsconfig.bundler-declaration.json', what: 'declaration: true + bundler, skipLibCheck off' },
   { file: 'tsconfig.vite.json', what: "strict + bundler (Vite's React template)" },
@@ -38,7 +40,12 @@ let app: string;
 describe('the generated code and the app compile as users configure TypeScript', { timeout: 600_000 }, () => {
   before(async () => {
     work = await mkdtemp(path.join(tmpdir(), 'convoy-types-'));
-    app = await createStrangerApp(work, [await packPlatform(work), await packMain(work)]);
+    // React for page.tsx: the hooks and the client, as a Vite + React app exports them.
+    app = await createStrangerApp(
+      work,
+      [await packPlatform(work), await packMain(work)],
+      ['react@19', '@types/react@19'],
+    );
     await cp(fixture, app, { recursive: true });
     const codegen = await run('npx', ['convoy', 'codegen'], { cwd: app });
     assert.equal(codegen.code, 0, codegen.output);

@@ -20,7 +20,17 @@ const functionBrand = Symbol.for('@avvos/convoy/function');
 export interface ConvoyRequest {
   method: string;
   url: string;
-  headers: Record<string, string | undefined>;
+  headers: ConvoyRequestHeaders;
+}
+
+/**
+ * A request's headers by lower-case name. The ones an app reads to learn who is asking are named,
+ * so that `req.headers.authorization` passes `noPropertyAccessFromIndexSignature` too.
+ */
+export interface ConvoyRequestHeaders {
+  authorization?: string | undefined;
+  cookie?: string | undefined;
+  [name: string]: string | undefined;
 }
 
 /** What every handler's `ctx` has; `createContext` in `convoy/server.ts` may add more. */

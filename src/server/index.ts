@@ -8,7 +8,7 @@ import { initLogging } from './native.js';
 import { limitsFromEnv } from './options.js';
 import { startConvoy } from './runtime.js';
 
-export type { ConvoyRequest } from '../functions.js';
+export type { ConvoyRequest, ConvoyRequestHeaders } from '../functions.js';
 export type { CreateContext, LoadedApp } from './app.js';
 export { type ConvoyOptions, type Limits, limitsFromEnv } from './options.js';
 export type { SyncReport } from './prepare.js';
