@@ -8,6 +8,7 @@ import { watch } from 'node:fs';
 import path from 'node:path';
 import pc from 'picocolors';
 import { writeGenerated, writeStaticFiles } from '../codegen/index.js';
+import { devDashboard } from '../dashboard/dev.js';
 import { describeNotice, tighteningNotices } from '../graduation/tightening.js';
 import type { SchemaDefinition } from '../schema.js';
 import { convoyDir } from '../server/app.js';
@@ -27,6 +28,7 @@ export interface DevOptions {
   port?: number | string;
   dir?: string;
   typecheck?: string;
+  dashboardPort?: number | string;
 }
 
 function explain(error: unknown): string {
@@ -99,12 +101,15 @@ export async function dev(options: DevOptions): Promise<void> {
   };
 
   let databaseUrl = process.env.DATABASE_URL;
+  const dashboard = devDashboard(options.dashboardPort, port);
   const start = async (admit: Promise<void> | undefined) => {
-    server = await startConvoy({ appDir, databaseUrl: databaseUrl!, port, dev: true, ...limitsFromEnv(), admit });
+    const convoyOptions = { appDir, databaseUrl: databaseUrl!, port, dev: true, ...limitsFromEnv(), admit };
+    server = await startConvoy(convoyOptions, dashboard.extensions);
     await writeGenerated(appDir, server.app.files);
     await lock.serving(server.url);
     report(server);
     info(`serving ${pc.bold(server.url)} — watching convoy/ for changes`);
+    await dashboard.attach(server);
   };
 
   try {
