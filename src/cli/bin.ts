@@ -13,6 +13,7 @@ const cli = cac('convoy');
 cli
   .command('dev', 'Sync the schema, write convoy/_generated/, serve, and reload on change')
   .option('--port <port>', 'Port to serve on (default: PORT or 3737)')
+  .option('--dashboard-port <port>', "Port of the dashboard, /_dashboard/ (default: Convoy's port + 1)")
   .option('--dir <dir>', 'The folder that holds convoy/ (default: .)')
   .option(
     '--typecheck <mode>',
