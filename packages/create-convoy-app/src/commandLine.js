@@ -37,7 +37,8 @@ export function parseCommandLine(argv) {
       },
     });
   } catch (error) {
-    return { error: error.message };
+    // parseArgs goes on about positionals that start with '-': not what a typo needs.
+    return { error: error.message.replace(/\. To specify a positional argument.*$/s, '') };
   }
   const { values, positionals } = parsed;
   if (positionals.length > 1)

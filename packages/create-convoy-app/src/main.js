@@ -16,7 +16,7 @@ const { version } = JSON.parse(readFileSync(new URL('../package.json', import.me
 export async function main(argv) {
   const options = parseCommandLine(argv);
   if (options.error) {
-    console.error(`create-convoy-app: ${options.error}\n\n${usage}`);
+    console.error(`create-convoy-app: ${options.error} (see create-convoy-app --help)`);
     return 1;
   }
   if (options.help) {
