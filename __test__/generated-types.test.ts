@@ -70,17 +70,24 @@ describe('the generated code and the app compile as users configure TypeScript',
     }
   }
 
-  test('`convoy codegen` in a CommonJS package says in one line to set "type": "module"', async () => {
+  test('`convoy codegen` and `convoy dev` in a CommonJS package say in one line to set "type": "module"', async () => {
     const packageJson = path.join(app, 'package.json');
     const original = await readFile(packageJson, 'utf8');
+    const warningsIn = (output: string) => output.split('\n').filter((line) => line.includes('"type"'));
     try {
       // What `npm init -y` writes.
       await writeFile(packageJson, JSON.stringify({ ...JSON.parse(original), type: 'commonjs' }, null, 2));
       const codegen = await run('npx', ['convoy', 'codegen'], { cwd: app });
       assert.equal(codegen.code, 0, codegen.output);
-      const warnings = codegen.output.split('\n').filter((line) => line.includes('"type"'));
-      assert.equal(warnings.length, 1, codegen.output);
-      assert.match(warnings[0]!, /package\.json says "type": "commonjs".*add "type": "module" to package\.json/);
+      const [warning, ...more] = warningsIn(codegen.output);
+      assert.deepEqual(more, [], codegen.output);
+      assert.match(warning ?? '', /package\.json says "type": "commonjs".*add "type": "module" to package\.json/);
+      // convoy dev says it before it needs the database (here one that refuses, so it stops).
+      const dev = await run('npx', ['convoy', 'dev', '--port', '0'], {
+        cwd: app,
+        env: { ...process.env, DATABASE_URL: 'postgres://postgres@127.0.0.1:1/refused' },
+      });
+      assert.deepEqual(warningsIn(dev.output), [warning], dev.output);
     } finally {
       await writeFile(packageJson, original);
     }
