@@ -32,9 +32,10 @@ export type AnyFunction = RegisteredFunction<FunctionKind, unknown, unknown>;
 
 /**
  * `createContext` in `convoy/server.ts`: what it returns is every handler's `ctx` (SPEC §7). Write
- * it as a plain function, or check it with `satisfies CreateContext` so that `ctx` keeps the
- * returned type; annotating it `: CreateContext` alone leaves `ctx` untyped (or name the type:
- * `CreateContext<{ auth: … }>`).
+ * it with `defineContext` from `_generated/server.ts` (which types `req` and `base` for the app and
+ * returns the function as it is), as a plain function, or check it with `satisfies CreateContext`
+ * so that `ctx` keeps the returned type; annotating it `: CreateContext` alone leaves `ctx` untyped
+ * (or name the type: `CreateContext<{ auth: … }>`).
  */
 export type CreateContext<Context = unknown> = (
   req: ConvoyRequest,

@@ -8,6 +8,7 @@ import { initLogging } from './native.js';
 import { limitsFromEnv } from './options.js';
 import { startConvoy } from './runtime.js';
 
+export type { ContextBase, ContextFunction, DefineContext } from '../context.js';
 export type { ConvoyRequest, ConvoyRequestHeaders } from '../functions.js';
 export type { CreateContext, LoadedApp } from './app.js';
 export { type ConvoyOptions, type Limits, limitsFromEnv } from './options.js';
