@@ -7,16 +7,21 @@
  * optimistically before the server has it, and taken away again when the server refuses it.
  */
 import assert from 'node:assert/strict';
+import { spawn, spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
+import { stripVTControlCharacters } from 'node:util';
 import { type Browser, chromium, type Page, type Route } from 'playwright-core';
 import { packMain, packPlatform, root } from './helpers/pack.js';
 import { freePort, type Running, run, start, waitForHealth } from './helpers/process.js';
 
 const scaffolderDir = path.join(root, 'packages', 'create-convoy-app');
+// A terminal for the prompts' test: `script` from util-linux (Debian's bsdutils).
+const noPty =
+  spawnSync('script', ['--version']).status === 0 ? false : 'no `script` (util-linux) to give it a terminal';
 const chromiumPath = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 // CI installs Chromium (.ci/run); elsewhere the test says what it needs instead of failing.
 const skip =
@@ -152,6 +157,45 @@ describe('create-convoy-app from its tarball', { skip, timeout: 900_000 }, () =>
     assert.match(result.output, /cd "My Shiny App"/, 'a folder with spaces is quoted in the next steps');
     const written = JSON.parse(await readFile(path.join(work, 'My Shiny App', 'package.json'), 'utf8'));
     assert.equal(written.name, 'my-shiny-app');
+  });
+
+  test('on a terminal it asks where the app goes and whether to install', { skip: noPty }, async () => {
+    // util-linux's `script` gives the scaffolder a terminal; the answers are typed once each question shows.
+    const env = userEnv({ TERM: 'xterm-256color' });
+    delete env.CI;
+    const command = `stty cols 100 rows 40; npm exec --yes --package=${scaffolderTarball} -- create-convoy-app`;
+    const child = spawn('script', ['-qec', command, '/dev/null'], { cwd: work, env, stdio: ['pipe', 'pipe', 'pipe'] });
+    let output = '';
+    child.stdout.on('data', (chunk) => {
+      output += chunk;
+    });
+    child.stderr.on('data', (chunk) => {
+      output += chunk;
+    });
+    const exited = new Promise<number | null>((resolve) => child.once('exit', resolve));
+    // Without the colours and cursor moves: what the terminal shows.
+    const shown = () => stripVTControlCharacters(output);
+    try {
+      await waitUntil(
+        async () => shown().includes('Where should the app go?'),
+        'the first question (npm exec starting)',
+        60_000,
+      );
+      child.stdin.write('asked-app\r');
+      await waitUntil(async () => shown().includes('Install the dependencies with npm?'), 'the second question');
+      child.stdin.write('n');
+      child.stdin.write('\r');
+      assert.equal(await exited, 0, shown());
+    } catch (error) {
+      throw new Error(`${(error as Error).message}; the terminal showed:\n${shown()}`);
+    } finally {
+      child.stdin.end();
+      child.kill('SIGKILL');
+    }
+    assert.match(shown(), /cd asked-app\b/);
+    assert.match(shown(), /npm install/, 'told no: says to install');
+    assert.ok(existsSync(path.join(work, 'asked-app', 'convoy', 'schema.ts')));
+    assert.ok(!existsSync(path.join(work, 'asked-app', 'node_modules')), 'nothing installed');
   });
 
   test('refuses a folder that is not empty unless --force', async () => {
@@ -320,8 +364,8 @@ function names(rows: string[]): string[] {
   return rows.map((row) => row.replace(/\d{1,2}:\d{2}\s*(AM|PM)?$|saving…$/i, '').trim());
 }
 
-async function waitUntil(condition: () => Promise<boolean>, what: string) {
-  const deadline = Date.now() + 10_000;
+async function waitUntil(condition: () => Promise<boolean>, what: string, timeoutMs = 10_000) {
+  const deadline = Date.now() + timeoutMs;
   while (!(await condition())) {
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
     await new Promise((resolve) => setTimeout(resolve, 50));
