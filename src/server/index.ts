@@ -24,6 +24,9 @@ export { type ConvoyServer, startConvoy } from './runtime.js';
  * esbuild at run time; stack traces point into the sources through its source maps), and it never
  * changes the schema: on a database that does not match, it refuses to start and names
  * `npx convoy migrate`.
+ *
+ * With `CONVOY_ADMIN_KEY` set it serves the dashboard too, on `CONVOY_DASHBOARD_PORT` (default:
+ * `PORT` + 1), to requests that present the key (docs/dashboard.md).
  */
 export async function runProduction(options: { entry: string }): Promise<void> {
   const databaseUrl = process.env.DATABASE_URL;
@@ -39,20 +42,32 @@ export async function runProduction(options: { entry: string }): Promise<void> {
   // The bundle's .mjs.map files: stack traces name the app's own files and lines.
   process.setSourceMapsEnabled(true);
   try {
-    const server = await startConvoy({
-      appDir,
-      databaseUrl,
-      port: Number(process.env.PORT ?? 3737),
-      host: process.env.HOST ?? '0.0.0.0',
-      dev: false,
-      ...limitsFromEnv(),
-      load: 'bundle',
-      syncSchema: false,
-      // On unless turned off: writes made outside Convoy reach live queries (docs/postgres.md).
-      changeTrigger: process.env.CONVOY_CHANGE_TRIGGER !== '0',
-    });
+    const port = Number(process.env.PORT ?? 3737);
+    const host = process.env.HOST ?? '0.0.0.0';
+    // Nothing of the dashboard is loaded without the admin key (docs/dashboard.md).
+    const dashboard = process.env.CONVOY_ADMIN_KEY
+      ? (await import('../dashboard/production.js')).productionDashboard(process.env, port, host)
+      : undefined;
+    const server = await startConvoy(
+      {
+        appDir,
+        databaseUrl,
+        port,
+        host,
+        dev: false,
+        ...limitsFromEnv(),
+        load: 'bundle',
+        syncSchema: false,
+        // On unless turned off: writes made outside Convoy reach live queries (docs/postgres.md).
+        changeTrigger: process.env.CONVOY_CHANGE_TRIGGER !== '0',
+      },
+      dashboard?.extensions,
+    );
     console.log(`convoy: serving ${server.app.functions.size} functions on port ${server.port}`);
+    const running = await dashboard?.start(server);
+    if (running) console.log(`convoy: dashboard at ${running.url} (port ${running.port}), for CONVOY_ADMIN_KEY only`);
     const stop = async () => {
+      await running?.stop();
       await server.stop();
       process.exit(0);
     };
