@@ -133,6 +133,7 @@ describe('create-convoy-app from its tarball', { skip, timeout: 900_000 }, () =>
     const readme = await readFile(path.join(app, 'README.md'), 'utf8');
     assert.match(readme, /^npm install\nnpm run dev$/m, 'the README has the two commands');
     assert.match(await readFile(path.join(app, 'fly.toml'), 'utf8'), /^app = "my-app"$/m);
+    assert.match(await readFile(path.join(app, 'index.html'), 'utf8'), /<title>my-app<\/title>/);
   });
 
   test('says what it takes (--help, --version) and refuses what it does not know', async () => {
@@ -270,7 +271,7 @@ describe('create-convoy-app from its tarball', { skip, timeout: 900_000 }, () =>
     const pageUrl = `http://localhost:${webPort}/`;
     await waitForHealth(convoyUrl, dev, 180_000);
     await waitForPage(pageUrl, dev);
-    assert.match(dev.output(), /embedded Postgres/, 'Convoy runs on the embedded Postgres');
+    assert.match(stripVTControlCharacters(dev.output()), /embedded Postgres/, 'Convoy runs on the embedded Postgres');
 
     browser = await chromium.launch({ executablePath: chromiumPath, args: ['--no-sandbox'] });
     const open = async (): Promise<Page> => {
@@ -351,10 +352,10 @@ describe('create-convoy-app from its tarball', { skip, timeout: 900_000 }, () =>
 
     // Ctrl-C: both stop, and Convoy stops its embedded Postgres.
     const stopped = await dev.stop('SIGINT');
-    const output = dev.output();
+    const output = stripVTControlCharacters(dev.output());
     dev = undefined;
     assert.ok(stopped.code === 0 || stopped.signal === 'SIGINT', `exit ${stopped.code}, signal ${stopped.signal}`);
-    assert.match(output, /\[convoy\] .*stopped/, `convoy dev did not shut down cleanly:\n${output}`);
+    assert.match(output, /\[api\] convoy stopped/, `convoy dev did not shut down cleanly:\n${output}`);
     await assert.rejects(fetch(`${convoyUrl}/health`), 'Convoy still answers after Ctrl-C');
   });
 });

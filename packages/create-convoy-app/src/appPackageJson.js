@@ -29,7 +29,7 @@ export function appPackageJson({ name, convoyVersion }) {
     engines: { node: '>=20.12' },
     scripts: {
       // Convoy (on an embedded Postgres in .convoy/ unless DATABASE_URL is set) and the page, together.
-      dev: 'concurrently --names convoy,web --prefix-colors cyan,magenta --kill-others-on-fail "convoy dev" "vite"',
+      dev: 'concurrently --names api,web --prefix-colors cyan,magenta --kill-others-on-fail "convoy dev" "vite"',
       build: 'convoy build && vite build',
       start: 'node convoy/_generated/http.js',
       migrate: 'convoy migrate',

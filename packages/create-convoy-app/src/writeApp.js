@@ -11,7 +11,7 @@ export const templateDir = path.join(path.dirname(fileURLToPath(import.meta.url)
 const renamed = { _gitignore: '.gitignore' };
 
 // The template's files that name the app or the commands to type: `{{name}}`, `{{install}}`, `{{dev}}`.
-const filled = ['README.md', 'fly.toml'];
+const filled = ['README.md', 'fly.toml', 'index.html'];
 
 export async function writeApp({ target, name, convoyVersion, packageManager }) {
   await mkdir(target, { recursive: true });
