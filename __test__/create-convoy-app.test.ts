@@ -15,6 +15,7 @@ import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { stripVTControlCharacters } from 'node:util';
 import { type Browser, chromium, type Page, type Route } from 'playwright-core';
+import { copyOf, instructionsOf, readDockerfile, stageNamed, workdirOf } from './helpers/dockerfile.js';
 import { packMain, packPlatform, root } from './helpers/pack.js';
 import { freePort, type Running, run, start, waitForHealth } from './helpers/process.js';
 
@@ -255,11 +256,23 @@ describe('create-convoy-app from its tarball', { timeout: 900_000 }, () => {
     assert.equal(onSeven.code, 0, `TypeScript 7:\n${onSeven.output}`);
   });
 
-  test('`npm run build` bundles the functions and the page', async () => {
+  test('`npm run build` bundles the functions and the page: all the Dockerfile copies', async () => {
     const built = await run('npm', ['run', 'build'], { cwd: app });
     assert.equal(built.code, 0, built.output);
     assert.ok(existsSync(path.join(app, '.convoy', 'dist')), 'convoy build wrote .convoy/dist/');
     assert.match(await readFile(path.join(app, 'dist', 'index.html'), 'utf8'), /<script type="module"/);
+    // What the Dockerfile's later stages copy out of its build stage (which runs `npm run build`
+    // in WORKDIR /app) is all there.
+    const dockerfile = await readDockerfile(path.join(app, 'Dockerfile'));
+    const buildDir = workdirOf(stageNamed(dockerfile, 'build'));
+    const copied = dockerfile.stages
+      .flatMap((stage) => instructionsOf(stage, 'COPY').map((instruction) => copyOf(instruction.args)))
+      .filter((copy) => copy.from === 'build')
+      .flatMap((copy) => copy.sources);
+    assert.ok(copied.includes(`${buildDir}/dist`), `the web stage copies the page: ${copied.join(', ')}`);
+    for (const source of copied) {
+      assert.ok(existsSync(path.join(app, path.posix.relative(buildDir, source))), `${source} exists after the build`);
+    }
   });
 
   test('`npm run dev`: live in two pages, optimistic before the server answers, rolled back when it refuses', {
