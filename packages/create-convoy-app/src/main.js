@@ -62,7 +62,7 @@ export async function main(argv) {
 
   const relative = path.relative(process.cwd(), target);
   const next = [
-    ...(relative === '' ? [] : [`cd ${/\s/.test(relative) ? JSON.stringify(relative) : relative}`]),
+    ...(relative === '' ? [] : [`cd ${/\s/.test(relative) ? `"${relative}"` : relative}`]),
     ...(installed ? [] : [commands.install]),
     commands.run('dev'),
   ];
