@@ -98,7 +98,7 @@ export function LogsView() {
         </button>
       </form>
       <div className="scroll">
-        <table className="log" data-testid="log">
+        <table className="log stack-on-phone" data-testid="log">
           <thead>
             <tr>
               <th scope="col">Time</th>
@@ -113,17 +113,23 @@ export function LogsView() {
           <tbody>
             {shown.map((entry) => (
               <tr key={entry.id} className={entry.status === 'error' ? 'failed' : undefined}>
-                <td className="mono">{timeOf(entry.time)}</td>
-                <td className="mono">{entry.path}</td>
-                <td>{entry.kind}</td>
-                <td>
+                <td data-label="Time" className="mono">
+                  {timeOf(entry.time)}
+                </td>
+                <td data-label="Function" className="mono">
+                  {entry.path}
+                </td>
+                <td data-label="Kind">{entry.kind}</td>
+                <td data-label="Status">
                   <span className={`badge status-${entry.status}`}>
                     {entry.status === 'error' ? entry.code : entry.status}
                   </span>
                 </td>
-                <td className="mono">{entry.ms === undefined ? '' : `${entry.ms} ms`}</td>
-                <td>{entry.retries || ''}</td>
-                <td>
+                <td data-label="Duration" className="mono">
+                  {entry.ms === undefined ? '' : `${entry.ms} ms`}
+                </td>
+                <td data-label="Retries">{entry.retries || ''}</td>
+                <td data-label="Args">
                   <details>
                     <summary>{entry.message ?? entry.args}</summary>
                     <pre className="code">{entry.args}</pre>

@@ -74,8 +74,8 @@ export function TablesView() {
                 <span className={`badge stage-${item.stage}`}>{item.stage}</span>
                 <span className="muted count">
                   {item.rows === null
-                    ? 'missing'
-                    : `${item.rows.toLocaleString('en-US')}${item.rowsAtLeast ? '+' : ''} rows`}
+                    ? 'not in the database'
+                    : `${item.rows.toLocaleString('en-US')}${item.rowsAtLeast ? '+' : ''} ${item.rows === 1 && !item.rowsAtLeast ? 'row' : 'rows'}`}
                 </span>
               </button>
             </li>
@@ -246,7 +246,7 @@ function TableDocuments({ table, onChanged }: { table: TableInfo; onChanged: () 
       ) : null}
 
       <div className="scroll">
-        <table className="documents" data-testid="documents">
+        <table className="documents stack-on-phone" data-testid="documents">
           <thead>
             <tr>
               {columns.map((name) => (
@@ -263,7 +263,7 @@ function TableDocuments({ table, onChanged }: { table: TableInfo; onChanged: () 
             {live.value?.page.map((document) => (
               <tr key={String(document._id)}>
                 {columns.map((name) => (
-                  <td key={name} className={name.startsWith('_') ? 'mono muted' : undefined}>
+                  <td key={name} data-label={name} className={name.startsWith('_') ? 'mono muted' : undefined}>
                     {name === '_creationTime' && typeof document[name] === 'number'
                       ? new Date(document[name] as number).toISOString().replace('T', ' ').slice(0, 19)
                       : cell(document[name])}

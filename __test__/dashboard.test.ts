@@ -1,0 +1,353 @@
+/**
+ * The dashboard (issue 17, SPEC.md § 12) in a real browser (Debian's Chromium through
+ * playwright-core), against the example app served by `convoy dev` as built: its tables and
+ * functions are listed; a document written through the app's API appears without a reload; an
+ * edit with an invalid value shows the schema's error in place and writes nothing; a query and a
+ * mutation run from the form, and a query kept live follows a write; the log shows those calls;
+ * the page loads nothing from outside its server. Then the production server: no dashboard
+ * without CONVOY_ADMIN_KEY (404), and with one every API request lacking it is refused (401).
+ * It takes the screenshots under docs/ that the README and docs/dashboard.md show.
+ */
+import assert from 'node:assert/strict';
+import { existsSync } from 'node:fs';
+import { writeFile } from 'node:fs/promises';
+import { request as httpRequest } from 'node:http';
+import path from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import { fileURLToPath } from 'node:url';
+import { type Browser, chromium, type Page } from 'playwright-core';
+import { build } from 'vite';
+import { createDatabase, type TestDatabase } from './helpers/postgres.js';
+import { freePort, type Running, start } from './helpers/process.js';
+import { cliPath, convoy, copyApp, startProduction } from './helpers/production.js';
+
+const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+const exampleDir = path.join(root, 'examples', 'app');
+const docs = path.join(root, 'docs');
+const chromiumPath = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
+// CI installs Chromium (.ci/run); elsewhere the test says what it needs instead of failing.
+const skip =
+  !existsSync(chromiumPath) && !process.env.CI
+    ? `no Chromium at ${chromiumPath}: apt-get install chromium, or set CHROMIUM_PATH`
+    : false;
+
+/** The page as `npm run build:dashboard` writes it; built here when a clone has not yet. */
+async function ensurePageBuilt(): Promise<void> {
+  if (existsSync(path.join(root, 'dist', 'dashboard', 'page', 'index.html'))) return;
+  await build({ configFile: path.join(root, 'dashboard', 'vite.config.ts'), logLevel: 'warn' });
+}
+
+async function exampleCopy(): Promise<string> {
+  const app = await copyApp(exampleDir);
+  await writeFile(path.join(app, 'package.json'), '{ "name": "example", "private": true, "type": "module" }\n');
+  return app;
+}
+
+async function waitFor(running: Running, pattern: RegExp, what: string): Promise<RegExpExecArray> {
+  const deadline = Date.now() + 90_000;
+  for (;;) {
+    const match = pattern.exec(running.output());
+    if (match) return match;
+    if (running.child.exitCode !== null || Date.now() > deadline) assert.fail(`${what}:\n${running.output()}`);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+}
+
+async function call(url: string, kind: 'query' | 'mutation', path: string, args: unknown): Promise<any> {
+  const response = await fetch(`${url}/api/${kind}`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ path, args }),
+  });
+  const body = await response.json();
+  assert.equal(response.status, 200, JSON.stringify(body));
+  return body.value;
+}
+
+describe('the dashboard of convoy dev', { skip, timeout: 240_000 }, () => {
+  let database: TestDatabase;
+  let dev: Running;
+  let appUrl: string;
+  let dashboardUrl: string;
+  let browser: Browser;
+  let page: Page;
+  const requests: string[] = [];
+
+  before(async () => {
+    await ensurePageBuilt();
+    database = await createDatabase();
+    const app = await exampleCopy();
+    const [port, dashboardPort] = [await freePort(), await freePort()];
+    dev = start(
+      'node',
+      [cliPath, 'dev', '--port', String(port), '--dashboard-port', String(dashboardPort), '--typecheck', 'disable'],
+      { cwd: app, env: { ...process.env, DATABASE_URL: database.url, CONVOY_ADMIN_KEY: '' } },
+    );
+    dashboardUrl = (await waitFor(dev, /dashboard: (http:\/\/\S+)/, 'convoy dev printed no dashboard URL'))[1]!;
+    appUrl = `http://127.0.0.1:${port}`;
+    assert.equal(dashboardUrl, `http://127.0.0.1:${dashboardPort}/_dashboard/`);
+    browser = await chromium.launch({ executablePath: chromiumPath, args: ['--no-sandbox'] });
+    page = await browser.newPage({ viewport: { width: 1280, height: 800 } });
+    page.on('pageerror', (error) => console.error('page error:', error));
+    page.on('request', (request) => requests.push(request.url()));
+  });
+
+  after(async () => {
+    await browser?.close();
+    await dev?.stop('SIGINT');
+    await database?.drop();
+  });
+
+  test('tables: listed with stage and rows; a write through the API shows live; an invalid edit shows its error and writes nothing', async () => {
+    const ada = await call(appUrl, 'mutation', 'users:createUser', { name: 'Ada', email: 'ada@example.com' });
+    await page.goto(dashboardUrl);
+    const tables = page.getByTestId('tables');
+    await tables.getByText('users').waitFor({ timeout: 20_000 });
+    await tables.getByText('projects').waitFor();
+    assert.match((await tables.textContent()) ?? '', /usersdocuments1 rowprojects/);
+
+    await tables.getByRole('button', { name: /^projects/ }).click();
+    const documents = page.getByTestId('documents');
+    await page.getByText('live', { exact: true }).waitFor();
+    await call(appUrl, 'mutation', 'projects:createProject', { userId: ada, name: 'Rocket' });
+    await documents.getByText('Rocket').waitFor({ timeout: 10_000 });
+    await call(appUrl, 'mutation', 'projects:createProject', { userId: ada, name: 'Apollo' });
+    await documents.getByText('Apollo').waitFor({ timeout: 10_000 });
+    await tables.getByText('2 rows').waitFor({ timeout: 10_000 });
+
+    // Ordered by an index and filtered by a field.
+    await page.getByLabel('Field').selectOption('name');
+    await page.getByLabel('Value').fill('Rocket');
+    await page.getByRole('button', { name: 'Filter', exact: true }).click();
+    await documents.getByText('Apollo').waitFor({ state: 'detached', timeout: 10_000 });
+    await documents.getByText('Rocket').waitFor({ timeout: 10_000 });
+    assert.equal(await documents.locator('tbody tr').count(), 1);
+    await page.getByRole('button', { name: 'Clear' }).click();
+    await page.getByLabel('Order by').selectOption('by_userId');
+    await documents.getByText('Apollo').waitFor({ timeout: 10_000 });
+
+    // Insert through the form.
+    await page.getByRole('button', { name: 'Insert document' }).click();
+    const editor = page.getByLabel('Document (JSON, without _id and _creationTime)');
+    await editor.fill(JSON.stringify({ name: 'Gemini', userId: ada, status: 'active', createdAt: 3 }));
+    await page.getByRole('button', { name: 'Insert', exact: true }).click();
+    await documents.getByText('Gemini').waitFor({ timeout: 10_000 });
+
+    // An edit the schema refuses: the error in place, nothing written.
+    await tables.getByRole('button', { name: /^users/ }).click();
+    await documents.getByText('ada@example.com').waitFor({ timeout: 10_000 });
+    await page.getByRole('button', { name: `Edit ${ada}` }).click();
+    await editor.fill(JSON.stringify({ name: 42, email: 'ada@example.com', createdAt: 1 }, null, 2));
+    await page.getByRole('button', { name: 'Save' }).click();
+    const issues = page.getByRole('list', { name: 'Validation errors' });
+    await issues.waitFor({ timeout: 10_000 });
+    assert.match((await issues.textContent()) ?? '', /name line 2: .*expected string/i);
+    assert.equal(await editor.getAttribute('aria-invalid'), 'true');
+    const [stored] = await database.query(`SELECT data->>'name' AS name FROM users WHERE id = $1`, [ada]);
+    assert.equal(stored.name, 'Ada', 'the refused edit wrote nothing');
+    await page.screenshot({ path: path.join(docs, 'dashboard-tables.png') });
+
+    // A valid edit is saved and shows live.
+    await editor.fill(JSON.stringify({ name: 'Ada Lovelace', email: 'ada@example.com', createdAt: 1 }));
+    await page.getByRole('button', { name: 'Save' }).click();
+    await documents.getByText('Ada Lovelace').waitFor({ timeout: 10_000 });
+  });
+
+  test('functions: listed with their args; a query and a mutation run from the form; a query kept live', async () => {
+    await page.goto(`${dashboardUrl}#functions`);
+    const list = page.getByTestId('functions');
+    for (const name of ['users:createUser', 'users:listUsers', 'projects:createProject', 'projects:listProjects']) {
+      await list.getByText(name, { exact: true }).waitFor({ timeout: 20_000 });
+    }
+    await list.getByRole('button', { name: /^projects:listProjects/ }).click();
+    const [user] = await call(appUrl, 'query', 'users:listUsers', {});
+    const args = page.getByLabel('Args (JSON)');
+    await args.fill(JSON.stringify({ userId: user._id }));
+    await page.getByRole('button', { name: 'Run query' }).click();
+    await page.getByTestId('result').getByText('"Rocket"', { exact: false }).waitFor({ timeout: 10_000 });
+
+    await page.getByRole('button', { name: 'Keep live' }).click();
+    const live = page.getByTestId('live-result');
+    await live.getByText('"Gemini"', { exact: false }).waitFor({ timeout: 10_000 });
+    await call(appUrl, 'mutation', 'projects:createProject', { userId: user._id, name: 'Voyager' });
+    await live.getByText('"Voyager"', { exact: false }).waitFor({ timeout: 10_000 });
+
+    // Bad args: the function's own INVALID_ARGS.
+    await args.fill('{"userId": "not an id"}');
+    await page.getByRole('button', { name: 'Run query' }).click();
+    await page.getByTestId('result').getByText('INVALID_ARGS').waitFor({ timeout: 10_000 });
+
+    await list.getByRole('button', { name: /^users:createUser/ }).click();
+    await page.getByLabel('Args (JSON)').fill(JSON.stringify({ name: 'Grace', email: 'grace@example.com' }));
+    await page.getByRole('button', { name: 'Run mutation' }).click();
+    await page.getByTestId('result').getByText('Result').waitFor({ timeout: 10_000 });
+    const users = await call(appUrl, 'query', 'users:listUsers', {});
+    assert.ok(
+      users.some((candidate: any) => candidate.name === 'Grace'),
+      'the mutation ran',
+    );
+    await list.getByRole('button', { name: /^projects:listProjects/ }).click();
+    await page.getByLabel('Args (JSON)').fill(JSON.stringify({ userId: user._id }));
+    await page.getByRole('button', { name: 'Run query' }).click();
+    await page.getByTestId('result').getByText('"Voyager"', { exact: false }).waitFor({ timeout: 10_000 });
+    await page.screenshot({ path: path.join(docs, 'dashboard-functions.png') });
+  });
+
+  test('logs: the calls just made, live, with their status, and filtered', async () => {
+    await page.goto(`${dashboardUrl}#logs`);
+    const log = page.getByTestId('log');
+    await log.getByText('users:createUser').first().waitFor({ timeout: 20_000 });
+    await log.getByText('projects:listProjects').first().waitFor();
+    await log.getByText('INVALID_ARGS').first().waitFor();
+    // The tail is live: a call made now shows without a reload.
+    await call(appUrl, 'query', 'users:listUsers', {});
+    await log.getByText('users:listUsers').first().waitFor({ timeout: 10_000 });
+    await page.getByLabel('Status').selectOption('error');
+    await log.getByText('users:createUser').first().waitFor({ state: 'detached', timeout: 10_000 });
+    assert.ok((await log.locator('tbody tr').count()) >= 1);
+    await page.getByLabel('Status').selectOption('');
+    await log.getByText('users:createUser').first().waitFor();
+    await page.screenshot({ path: path.join(docs, 'dashboard-logs.png') });
+  });
+
+  test('graduation: the conformance report on demand and the commands', async () => {
+    await page.goto(`${dashboardUrl}#graduation`);
+    const card = page.getByRole('article', { name: /^projects/ });
+    await card.getByRole('button', { name: 'Check conformance' }).click();
+    await card.getByText(/All 4 documents fit the schema/).waitFor({ timeout: 20_000 });
+    await card.getByText('npx convoy graduate projects --dry-run').waitFor();
+    await page.screenshot({ path: path.join(docs, 'dashboard-graduation.png') });
+  });
+
+  test('readable on a phone (390×844), and nothing loaded from outside the server', async () => {
+    const phone = await browser.newPage({ viewport: { width: 390, height: 844 } });
+    phone.on('request', (request) => requests.push(request.url()));
+    await phone.goto(dashboardUrl);
+    await phone.getByTestId('documents').getByText('Ada Lovelace').waitFor({ timeout: 20_000 });
+    const overflow = await phone.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+    assert.ok(overflow <= 0, `the page is ${overflow} px wider than the screen`);
+    await phone.screenshot({ path: path.join(docs, 'dashboard-phone.png') });
+    await phone.close();
+    const origin = new URL(dashboardUrl).origin;
+    const foreign = requests.filter((url) => !url.startsWith(`${origin}/`) && !url.startsWith('data:'));
+    assert.deepEqual(foreign, [], 'every request went to the dashboard itself');
+    assert.ok(requests.length > 10);
+  });
+
+  test('its API refuses other origins and other host names', async () => {
+    const api = `${new URL(dashboardUrl).origin}/_dashboard/api/tables`;
+    const evil = await fetch(api, { method: 'POST', headers: { origin: 'http://evil.example' } });
+    assert.equal(evil.status, 403);
+    assert.equal(evil.headers.get('access-control-allow-origin'), null);
+    // A page of another site whose name was rebound to 127.0.0.1 names its own host (fetch
+    // cannot set Host, node:http can).
+    const rebound = await new Promise<number>((resolve, reject) => {
+      const request = httpRequest(api, { headers: { host: 'evil.example' } }, (response) => {
+        response.resume();
+        resolve(response.statusCode ?? 0);
+      });
+      request.on('error', reject);
+      request.end();
+    });
+    assert.equal(rebound, 403);
+    const own = await fetch(api);
+    assert.equal(own.status, 200);
+    // The dashboard's functions are not the app's: the app's server does not run them for others.
+    const response = await fetch(`${appUrl}/api/mutation`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ path: '_convoy/dashboard:delete', args: { table: 'users', id: 'x' } }),
+    });
+    assert.equal(response.status, 404);
+  });
+});
+
+describe('the dashboard of the production server', { timeout: 240_000 }, () => {
+  let database: TestDatabase;
+  let app: string;
+
+  before(async () => {
+    await ensurePageBuilt();
+    database = await createDatabase();
+    app = await exampleCopy();
+    const env = { ...process.env, DATABASE_URL: database.url };
+    for (const step of [['codegen'], ['build'], ['migrate']]) {
+      const result = await convoy(step, app, env);
+      assert.equal(result.code, 0, result.output);
+    }
+  });
+
+  after(async () => {
+    await database?.drop();
+  });
+
+  test('without CONVOY_ADMIN_KEY there is no dashboard', async () => {
+    const dashboardPort = await freePort();
+    const { running, url } = await startProduction(app, {
+      DATABASE_URL: database.url,
+      CONVOY_ADMIN_KEY: '',
+      CONVOY_DASHBOARD_PORT: String(dashboardPort),
+    });
+    try {
+      assert.equal((await fetch(`${url}/_dashboard/`)).status, 404);
+      assert.equal((await fetch(`${url}/_dashboard/api/tables`)).status, 404);
+      await assert.rejects(fetch(`http://127.0.0.1:${dashboardPort}/_dashboard/`), 'nothing listens on its port');
+      assert.doesNotMatch(running.output(), /dashboard/);
+    } finally {
+      await running.stop('SIGTERM');
+    }
+  });
+
+  test('with CONVOY_ADMIN_KEY every API request must present it', async () => {
+    const key = 'correct horse battery staple';
+    const { running } = await startProduction(app, {
+      DATABASE_URL: database.url,
+      CONVOY_ADMIN_KEY: key,
+      CONVOY_DASHBOARD_PORT: '0',
+    });
+    try {
+      const [, dashboardUrl] = await waitFor(running, /dashboard at (http:\/\/\S+)/, 'no dashboard URL printed');
+      const api = `${dashboardUrl}api`;
+      assert.equal((await fetch(`${api}/tables`)).status, 401);
+      assert.equal((await fetch(`${api}/tables`, { headers: { authorization: 'Bearer wrong' } })).status, 401);
+      assert.equal((await fetch(`${api}/logs/live`)).status, 401);
+      const insert = await fetch(`${api}/tables/users/documents`, {
+        method: 'POST',
+        body: JSON.stringify({ value: { name: 'x', email: 'x@example.com', createdAt: 1 } }),
+      });
+      assert.equal(insert.status, 401);
+      assert.equal((await database.query('SELECT count(*)::int AS n FROM users'))[0].n, 0, 'nothing written');
+      const tables = await fetch(`${api}/tables`, { headers: { authorization: `Bearer ${key}` } });
+      assert.equal(tables.status, 200);
+      assert.deepEqual(
+        (await tables.json()).map((table: { name: string }) => table.name),
+        ['users', 'projects'],
+      );
+      const foreign = await fetch(`${api}/tables`, {
+        headers: { authorization: `Bearer ${key}`, origin: 'https://evil.example' },
+      });
+      assert.equal(foreign.status, 403, 'never served cross-origin');
+
+      // The page asks for the key, keeps it for the tab, and then works.
+      if (!skip) {
+        const browser = await chromium.launch({ executablePath: chromiumPath, args: ['--no-sandbox'] });
+        try {
+          const page = await browser.newPage();
+          await page.goto(dashboardUrl!);
+          await page.getByLabel('Admin key').fill('wrong');
+          await page.getByRole('button', { name: 'Sign in' }).click();
+          await page.getByText('That key was refused.').waitFor({ timeout: 10_000 });
+          await page.getByLabel('Admin key').fill(key);
+          await page.getByRole('button', { name: 'Sign in' }).click();
+          await page.getByTestId('tables').getByText('projects').waitFor({ timeout: 10_000 });
+          await page.reload();
+          await page.getByTestId('tables').getByText('projects').waitFor({ timeout: 10_000 });
+        } finally {
+          await browser.close();
+        }
+      }
+    } finally {
+      await running.stop('SIGTERM');
+    }
+  });
+});
