@@ -44,6 +44,12 @@ const steps = [
     output: 'dist/index.js',
     inputs: ['src', 'tsconfig.json', 'tsconfig.build.json'],
   },
+  {
+    does: "building the dashboard's page",
+    npm: ['run', 'build:dashboard'],
+    output: 'dist/dashboard/page/index.html',
+    inputs: ['dashboard'],
+  },
 ];
 
 for (const step of steps) {

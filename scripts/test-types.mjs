@@ -23,6 +23,7 @@ const projects = [
   ['-p', 'examples/auth/tsconfig.json'],
   ['-p', 'bench/app/tsconfig.json'],
   ['-p', 'examples/app/web/tsconfig.json'],
+  ['-p', 'dashboard/tsconfig.json'],
 ];
 
 for (const { version, tsc } of compilers) {
