@@ -48,6 +48,7 @@ export {
   type RegisteredQuery,
   type ReturnsOfReference,
 } from './functions.js';
+export type { ColumnType, FieldColumn } from './graduation/mapping.js';
 export { paginationOptsValidator } from './pagination.js';
 export {
   type DataModelFromSchema,
@@ -64,13 +65,14 @@ export {
   type RefOptions,
   type RelationalOptions,
   type SchemaDefinition,
+  type SchemaDescription,
   type SystemFields,
   TableDefinition,
   type TableStorage,
   type TablesMap,
   type UnmanagedSystemFields,
 } from './schema.js';
-export { type SqlFragment, type SqlTag, sql } from './sql.js';
+export { type SqlFragment, type SqlIdentifier, type SqlTag, sql } from './sql.js';
 export {
   type BuiltinErrorCode,
   ConvoyError,

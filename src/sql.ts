@@ -5,7 +5,8 @@
 
 const fragmentBrand = Symbol.for('@avvos/convoy/sql');
 
-class Identifier {
+/** What `sql.identifier(name)` returns: a name to splice, double-quoted, rather than bind. */
+export class SqlIdentifier {
   constructor(readonly name: string) {}
 }
 
@@ -29,7 +30,7 @@ export class SqlFragment {
     this.values.forEach((value, index) => {
       if (isSqlFragment(value)) {
         text += value.render(values);
-      } else if (value instanceof Identifier) {
+      } else if (value instanceof SqlIdentifier) {
         text += quoteIdentifier(value.name);
       } else {
         values.push(value);
@@ -55,10 +56,10 @@ function quoteIdentifier(name: string): string {
 export interface SqlTag {
   (strings: TemplateStringsArray, ...values: unknown[]): SqlFragment;
   /** A table or column name chosen at run time, spliced double-quoted. */
-  identifier(name: string): Identifier;
+  identifier(name: string): SqlIdentifier;
 }
 
 export const sql: SqlTag = Object.assign(
   (strings: TemplateStringsArray, ...values: unknown[]) => new SqlFragment([...strings], values),
-  { identifier: (name: string) => new Identifier(name) },
+  { identifier: (name: string) => new SqlIdentifier(name) },
 );
