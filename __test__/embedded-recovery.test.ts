@@ -85,7 +85,8 @@ describe('the embedded Postgres of convoy dev', { timeout: 120_000 }, () => {
   });
 
   test('Ctrl-C stops quietly: no warning of the pool or the LISTEN connection, Postgres stopped', async () => {
-    const serving = running.pop()!;
+    // Left in `running` until it stopped, so that a failure here leaves nothing behind.
+    const serving = running.at(-1)!;
     const url = /serving (http:\/\/\S+)/.exec(serving.output())![1]!;
     // A live query, so that connections are busy when Ctrl-C comes.
     const stream = await fetch(`${url}/api/sync`);
@@ -98,9 +99,16 @@ describe('the embedded Postgres of convoy dev', { timeout: 120_000 }, () => {
     });
     await reader.read();
     const postgres = postmasterPid();
+    // The cause, checked whatever the timing: a terminal's Ctrl-C signals its foreground process
+    // group, and Postgres in it would shut down under Convoy's open connections.
+    const groupOf = (pid: number) =>
+      spawnSync('ps', ['-o', 'pgid=', '-p', String(pid)], { encoding: 'utf8' }).stdout.trim();
+    assert.equal(groupOf(serving.child.pid!), String(serving.child.pid), 'convoy dev leads its group');
+    assert.notEqual(groupOf(postgres), String(serving.child.pid), 'Postgres is not in the group Ctrl-C reaches');
     const before = serving.output().length;
     // To the whole process group, as a terminal's Ctrl-C.
     const { code } = await serving.stop('SIGINT');
+    running.pop();
     await reader.cancel().catch(() => {});
     const said = serving.output().slice(before);
     assert.equal(code, 0, said);
@@ -126,17 +134,19 @@ describe('the embedded Postgres of convoy dev', { timeout: 120_000 }, () => {
     }
   });
 
-  test('a pid file of a convoy dev that was killed is taken over, not obeyed', async () => {
-    // A pid that is surely dead, with a URL, as a kill -9 leaves it.
+  test('a pid file of a convoy dev that was killed is taken over, not obeyed, even when its pid was reused', async () => {
     const dead = start('node', ['-e', ''], { cwd: app, env: devEnv() });
     await dead.stop();
-    await writeFile(
-      path.join(app, '.convoy', 'dev.json'),
-      JSON.stringify({ pid: dead.child.pid, url: 'http://127.0.0.1:1' }),
-    );
-    const next = await dev();
-    assert.doesNotMatch(next.running.output(), /already running/);
-    assert.equal(await callOk(next.url, 'query', 'notes:count', {}), 1);
-    await running.pop()!.stop('SIGINT');
+    // A dead pid, as a kill -9 leaves it; then a live pid (this test's) that another program got since.
+    for (const holder of [
+      { pid: dead.child.pid, url: 'http://127.0.0.1:1' },
+      { pid: process.pid, command: 'node /elsewhere/convoy/dist/cli/bin.js dev', url: 'http://127.0.0.1:1' },
+    ]) {
+      await writeFile(path.join(app, '.convoy', 'dev.json'), JSON.stringify(holder));
+      const next = await dev();
+      assert.doesNotMatch(next.running.output(), /already running/);
+      assert.equal(await callOk(next.url, 'query', 'notes:count', {}), 1);
+      await running.pop()!.stop('SIGINT');
+    }
   });
 });

@@ -7,10 +7,12 @@ import { readFileSync, rmSync } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { stateDir } from '../server/stateDir.js';
-import { commandOf, isAlive } from './processes.js';
+import { commandOf, isSameProcess } from './processes.js';
 
 export interface DevHolder {
   pid: number;
+  /** Its command line, to tell it from a process that got its pid later. */
+  command?: string;
   /** Unset while it starts. */
   url?: string;
 }
@@ -29,32 +31,26 @@ function holderOf(file: string): DevHolder | undefined {
   }
 }
 
-function isLiveConvoy(pid: number): boolean {
-  if (pid === process.pid || !isAlive(pid)) return false;
-  const command = commandOf(pid);
-  // `node …/.bin/convoy dev`, `node …/@avvos/convoy/dist/cli/bin.js dev`: a reused pid is not.
-  return command === undefined || /convoy/i.test(command);
-}
-
 /** Takes the lock, or returns the live `convoy dev` that holds it. Released when this process exits. */
 export async function lockDev(appDir: string): Promise<DevLock | { heldBy: DevHolder }> {
   const file = path.join(stateDir(appDir), 'dev.json');
   const write = (holder: DevHolder, flag: 'wx' | 'w') =>
     writeFile(file, `${JSON.stringify(holder, null, 2)}\n`, { flag });
+  const me = { pid: process.pid, command: commandOf(process.pid) };
   for (let attempt = 0; ; attempt++) {
     try {
       // `wx`: of two that start at once, one creates the file.
-      await write({ pid: process.pid }, 'wx');
+      await write(me, 'wx');
       break;
     } catch (error) {
       if ((error as NodeJS.ErrnoException).code !== 'EEXIST' || attempt > 0) throw error;
       const holder = holderOf(file);
-      if (holder && isLiveConvoy(holder.pid)) return { heldBy: holder };
+      if (holder && holder.pid !== process.pid && isSameProcess(holder.pid, holder.command)) return { heldBy: holder };
       rmSync(file, { force: true });
     }
   }
   process.once('exit', () => {
     if (holderOf(file)?.pid === process.pid) rmSync(file, { force: true });
   });
-  return { serving: (url) => write({ pid: process.pid, url }, 'w') };
+  return { serving: (url) => write({ ...me, url }, 'w') };
 }

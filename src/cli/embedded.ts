@@ -22,7 +22,7 @@ import { createServer } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { ensureStateDir, stateDir } from '../server/stateDir.js';
-import { commandOf, isAlive, waitForExit } from './processes.js';
+import { commandOf, isAlive, isSameProcess, waitForExit } from './processes.js';
 
 export interface EmbeddedDatabase {
   url: string;
@@ -41,6 +41,8 @@ interface Settings {
   port: number;
   /** The pid of the Convoy process that started the running cluster; absent once it stopped it. */
   owner?: number;
+  /** Its command line, to tell it from a process that got its pid later. */
+  ownerCommand?: string;
 }
 
 const require = createRequire(import.meta.url);
@@ -183,13 +185,6 @@ function isPostgresOf(pid: number, dataDir: string): boolean {
   return command === undefined || (/postgres|postmaster/.test(command) && command.includes(dataDir));
 }
 
-/** A live Convoy process (the owner of a cluster), not a pid reused by another program. */
-function isConvoyProcess(pid: number | undefined): pid is number {
-  if (pid === undefined || !isAlive(pid)) return false;
-  const command = commandOf(pid);
-  return command === undefined || /node|convoy|bun|deno/i.test(command);
-}
-
 /** Fast shutdown (SIGINT), then immediate (SIGQUIT), then SIGKILL, each given its time. */
 async function stopPostmaster(pid: number): Promise<void> {
   for (const [signal, waitMs] of [
@@ -258,7 +253,12 @@ export function runningEmbeddedUrl(appDir: string): string | undefined {
   const { dataDir, settingsFile } = paths(appDir);
   const postmaster = postmasterOf(dataDir);
   const settings = readSettings(settingsFile);
-  if (!postmaster || !settings || !isPostgresOf(postmaster.pid, dataDir) || !isConvoyProcess(settings.owner)) {
+  if (
+    !postmaster ||
+    !settings ||
+    !isPostgresOf(postmaster.pid, dataDir) ||
+    !isSameProcess(settings.owner, settings.ownerCommand)
+  ) {
     return undefined;
   }
   return urlOf(postmaster.port);
@@ -293,7 +293,7 @@ export async function startEmbedded(appDir: string, log: (line: string) => void)
 
   const postmaster = postmasterOf(dataDir);
   if (postmaster && isPostgresOf(postmaster.pid, dataDir)) {
-    if (isConvoyProcess(settings.owner) && settings.owner !== process.pid) {
+    if (settings.owner !== process.pid && isSameProcess(settings.owner, settings.ownerCommand)) {
       log(`the embedded Postgres is running already (Convoy process ${settings.owner} started it): sharing it`);
       return { url: urlOf(postmaster.port), dataDir, stop: async () => {} };
     }
@@ -367,7 +367,11 @@ export async function startEmbedded(appDir: string, log: (line: string) => void)
 
   try {
     await ready(child, logFile);
-    await writeSettings(settingsFile, { port: settings.port, owner: process.pid });
+    await writeSettings(settingsFile, {
+      port: settings.port,
+      owner: process.pid,
+      ownerCommand: commandOf(process.pid),
+    });
     await ensureDatabase(settings.port);
   } catch (error) {
     await stop().catch(() => {});

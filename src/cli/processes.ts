@@ -33,6 +33,16 @@ export function commandOf(pid: number): string | undefined {
   return ps.status === 0 ? ps.stdout.trim() : undefined;
 }
 
+/**
+ * Whether `pid` is still the process that wrote it down with its `command`: alive, and running
+ * the same command line (a pid reused by another program runs another), where that can be read.
+ */
+export function isSameProcess(pid: number | undefined, command: string | undefined): pid is number {
+  if (pid === undefined || !isAlive(pid)) return false;
+  const now = commandOf(pid);
+  return command === undefined || now === undefined || now === command;
+}
+
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 /** Waits until `pid` is gone; false when it is still alive after `timeoutMs`. */
