@@ -28,7 +28,7 @@ export function LatestItems() {
   return (
     <>
       {items.isStale && (
-        <p className="notice">Showing the last items seen; they update again when the connection is back.</p>
+        <p className="notice">Showing the last items seen. What you add now is sent when the connection is back.</p>
       )}
       {shown.length === 0 ? (
         <p className="empty">Nothing here yet. Add the first item above.</p>
