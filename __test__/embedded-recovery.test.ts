@@ -117,6 +117,17 @@ describe('the embedded Postgres of convoy dev', { timeout: 120_000 }, () => {
     assert.ok(!isAlive(postgres), 'the embedded Postgres stopped with it');
   });
 
+  test('a postmaster.pid whose pid another program got since is no obstacle', async () => {
+    // As after a reboot or in a container: the pid of the dead postmaster now runs this test.
+    const lockFile = path.join(app, '.convoy', 'pg', 'postmaster.pid');
+    await writeFile(lockFile, `${process.pid}\n${path.join(app, '.convoy', 'pg')}\n0\n${savedPort()}\n\n127.0.0.1\n`);
+    const next = await dev();
+    assert.doesNotMatch(next.running.output(), /already exists|stopping it/);
+    assert.equal(await callOk(next.url, 'query', 'notes:count', {}), 1);
+    await next.running.stop('SIGINT');
+    running.pop();
+  });
+
   test('a port saved in .convoy/embedded.json that another program took is replaced, in one line', async () => {
     const taken = savedPort();
     const squatter: Server = createServer();
