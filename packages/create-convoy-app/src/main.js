@@ -60,9 +60,10 @@ export async function main(argv) {
     }
   }
 
-  const relative = path.relative(process.cwd(), target);
+  // The folder as the user named it: `my-app`, or `/tmp/my-app` rather than `../../tmp/my-app`.
+  const folder = chosen.folder;
   const next = [
-    ...(relative === '' ? [] : [`cd ${/\s/.test(relative) ? `"${relative}"` : relative}`]),
+    ...(target === process.cwd() ? [] : [`cd ${/\s/.test(folder) ? `"${folder}"` : folder}`]),
     ...(installed ? [] : [commands.install]),
     commands.run('dev'),
   ];
