@@ -21,12 +21,12 @@ const entries = ['index.d.ts', 'client/index.d.ts', 'react/index.d.ts', 'server/
 );
 
 /**
- * Folders whose modules are others' to export from (the client, React, the server): what they
- * leave out is told, not failed on, while they are being worked on. `QuerySuccessResult` is one a
- * user meets (`return result.status === 'success' ? result : null` under declaration: true is
- * TS2883).
+ * Folders whose unexported types only the generated entry (`http.js`) and the dashboard meet, not
+ * a user's own declarations: what they leave out is told, not failed on. The client's and React's
+ * are held to the rule (`QuerySuccessResult` was one a user meets: `return result.status ===
+ * 'success' ? result : null` under declaration: true was TS2883).
  */
-const toldOnly = ['client/', 'react/', 'server/', 'dashboard/'];
+const toldOnly = ['server/', 'dashboard/'];
 
 function forgottenTypes(): Set<string> {
   const program = ts.createProgram(entries, {

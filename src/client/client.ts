@@ -27,7 +27,7 @@ export interface MutationOptions<Args> {
 }
 
 /** A mutation's args (optional when it takes none), then its options. */
-type MutationParameters<Ref> =
+export type MutationParameters<Ref> =
   {} extends ArgsOfReference<Ref>
     ? [args?: ArgsOfReference<Ref>, options?: MutationOptions<ArgsOfReference<Ref>>]
     : [args: ArgsOfReference<Ref>, options?: MutationOptions<ArgsOfReference<Ref>>];

@@ -4,6 +4,15 @@
  */
 export type { FunctionReference } from '../functions.js';
 export { ConvoyError, isConvoyError } from '../values/errors.js';
-export { ConvoyClient, type ConvoyClientOptions, type MutationOptions } from './client.js';
-export type { OptimisticLocalStore, OptimisticUpdate } from './optimistic.js';
+export { ConvoyClient, type ConvoyClientOptions, type MutationOptions, type MutationParameters } from './client.js';
+export type { ArgsParameter, OptimisticLocalStore, OptimisticUpdate } from './optimistic.js';
+export type { PaginatedQueryResult, PaginationStatus } from './paginatedQuery.js';
+export type {
+  QueryErrorResult,
+  QueryPendingResult,
+  QueryResult,
+  QueryResultBase,
+  QueryStatus,
+  QuerySuccessResult,
+} from './queryResult.js';
 export type { ConnectionState } from './stream.js';

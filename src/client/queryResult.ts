@@ -6,7 +6,7 @@
 import type { ConvoyError } from '../values/errors.js';
 import type { ConnectionState } from './stream.js';
 
-interface QueryResultBase {
+export interface QueryResultBase {
   /** The stream is down: `data` may be out of date until it reconnects (it does by itself). */
   isStale: boolean;
   connectionState: ConnectionState;

@@ -5,9 +5,16 @@
  * (structural sharing).
  */
 
-export type { OptimisticLocalStore, OptimisticUpdate } from '../client/optimistic.js';
+export type { ArgsParameter, OptimisticLocalStore, OptimisticUpdate } from '../client/optimistic.js';
 export type { PaginatedQueryResult, PaginationStatus } from '../client/paginatedQuery.js';
-export type { QueryResult } from '../client/queryResult.js';
+export type {
+  QueryErrorResult,
+  QueryPendingResult,
+  QueryResult,
+  QueryResultBase,
+  QueryStatus,
+  QuerySuccessResult,
+} from '../client/queryResult.js';
 export { shareStructure } from '../client/structuralSharing.js';
 export { ConvoyProvider } from './provider.js';
 export { type SkipToken, skipToken } from './skipToken.js';
