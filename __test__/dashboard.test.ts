@@ -17,6 +17,8 @@ import { after, before, describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { type Browser, chromium, type Page } from 'playwright-core';
 import { build } from 'vite';
+import { CallLog } from '../dist/dashboard/callLog.js';
+import type { FunctionCall } from '../dist/server/native.js';
 import { createDatabase, type TestDatabase } from './helpers/postgres.js';
 import { freePort, type Running, start } from './helpers/process.js';
 import { cliPath, convoy, copyApp, startProduction } from './helpers/production.js';
@@ -66,6 +68,7 @@ async function call(url: string, kind: 'query' | 'mutation', path: string, args:
 
 describe('the dashboard of convoy dev', { skip, timeout: 240_000 }, () => {
   let database: TestDatabase;
+  let app: string;
   let dev: Running;
   let appUrl: string;
   let dashboardUrl: string;
@@ -73,10 +76,13 @@ describe('the dashboard of convoy dev', { skip, timeout: 240_000 }, () => {
   let page: Page;
   const requests: string[] = [];
 
+  const ada = async () =>
+    (await call(appUrl, 'query', 'users:listUsers', {})).find((user: any) => user.email === 'ada@example.com');
+
   before(async () => {
     await ensurePageBuilt();
     database = await createDatabase();
-    const app = await exampleCopy();
+    app = await exampleCopy();
     const [port, dashboardPort] = [await freePort(), await freePort()];
     dev = start(
       'node',
@@ -151,6 +157,20 @@ describe('the dashboard of convoy dev', { skip, timeout: 240_000 }, () => {
     await editor.fill(JSON.stringify({ name: 'Ada Lovelace', email: 'ada@example.com', createdAt: 1 }));
     await page.getByRole('button', { name: 'Save' }).click();
     await documents.getByText('Ada Lovelace').waitFor({ timeout: 10_000 });
+
+    // With the keyboard: an insert opened, cancelled with Escape; a delete confirmed.
+    await page.getByRole('button', { name: 'Insert document' }).focus();
+    await page.keyboard.press('Enter');
+    await editor.waitFor();
+    await page.keyboard.press('Escape');
+    await editor.waitFor({ state: 'detached' });
+    const doomed = await call(appUrl, 'mutation', 'users:createUser', { name: 'Doomed', email: 'doomed@example.com' });
+    await documents.getByText('Doomed', { exact: true }).waitFor({ timeout: 10_000 });
+    page.once('dialog', (dialog) => void dialog.accept());
+    await page.getByRole('button', { name: `Delete ${doomed}` }).focus();
+    await page.keyboard.press('Enter');
+    await documents.getByText('Doomed', { exact: true }).waitFor({ state: 'detached', timeout: 10_000 });
+    assert.equal((await database.query('SELECT count(*)::int AS n FROM users WHERE id = $1', [doomed]))[0].n, 0);
   });
 
   test('functions: listed with their args; a query and a mutation run from the form; a query kept live', async () => {
@@ -160,7 +180,7 @@ describe('the dashboard of convoy dev', { skip, timeout: 240_000 }, () => {
       await list.getByText(name, { exact: true }).waitFor({ timeout: 20_000 });
     }
     await list.getByRole('button', { name: /^projects:listProjects/ }).click();
-    const [user] = await call(appUrl, 'query', 'users:listUsers', {});
+    const user = await ada();
     const args = page.getByLabel('Args (JSON)');
     await args.fill(JSON.stringify({ userId: user._id }));
     await page.getByRole('button', { name: 'Run query' }).click();
@@ -232,6 +252,25 @@ describe('the dashboard of convoy dev', { skip, timeout: 240_000 }, () => {
     const foreign = requests.filter((url) => !url.startsWith(`${origin}/`) && !url.startsWith('data:'));
     assert.deepEqual(foreign, [], 'every request went to the dashboard itself');
     assert.ok(requests.length > 10);
+  });
+
+  test('graduation: a run under way shows its progress and the commands that apply to it', async () => {
+    const graduated = await convoy(['graduate', 'projects'], app, { ...process.env, DATABASE_URL: database.url });
+    assert.equal(graduated.code, 0, graduated.output);
+    await page.goto(`${dashboardUrl}#graduation`);
+    const card = page.getByRole('article', { name: /^projects/ });
+    await card.getByText(/columns: 4 of 4 rows/).waitFor({ timeout: 20_000 });
+    await card.getByText('npx convoy graduate projects --complete').waitFor();
+    await card.getByText('npx convoy graduate projects --abort').waitFor();
+    await page.goto(`${dashboardUrl}#tables`);
+    await page
+      .getByTestId('tables')
+      .getByRole('button', { name: /^projects\s*graduating/ })
+      .click();
+    // Served from the columns now, and still live.
+    const user = await ada();
+    await call(appUrl, 'mutation', 'projects:createProject', { userId: user._id, name: 'Columbia' });
+    await page.getByTestId('documents').getByText('Columbia').waitFor({ timeout: 10_000 });
   });
 
   test('its API refuses other origins and other host names', async () => {
@@ -349,5 +388,37 @@ describe('the dashboard of the production server', { timeout: 240_000 }, () => {
     } finally {
       await running.stop('SIGTERM');
     }
+  });
+});
+
+describe('the call log', () => {
+  const call = (callId: number, argsJson = '{}') =>
+    ({ callId, kind: 'mutation', path: 'notes:add', argsJson, headersJson: '{}' }) as FunctionCall;
+
+  test('counts a conflicting mutation run again as a retry of one call, and keeps the newest entries', () => {
+    const log = new CallLog(3);
+    log.observe(call(1))?.({ ok: true, committed: false });
+    assert.equal(log.recent()[0]?.code, 'NOT_COMMITTED');
+    log.observe(call(2))?.({ ok: true, committed: true });
+    const [entry] = log.recent();
+    assert.equal(log.recent().length, 1, 'the retry joined the first attempt');
+    assert.equal(entry?.status, 'ok');
+    assert.equal(entry?.retries, 1);
+    assert.equal(entry?.code, undefined);
+    // Other args: another call.
+    log.observe(call(3, '{"x":1}'))?.({ ok: false, error: { code: 'INVALID_ARGS', message: 'no' } });
+    assert.deepEqual(
+      log.recent().map((logged) => [logged.status, logged.code]),
+      [
+        ['ok', undefined],
+        ['error', 'INVALID_ARGS'],
+      ],
+    );
+    for (let id = 4; id < 8; id++) log.observe(call(id, `{"n":${id}}`))?.({ ok: true });
+    assert.deepEqual(
+      log.recent().map((logged) => logged.args),
+      ['{"n":5}', '{"n":6}', '{"n":7}'],
+      'bounded: the oldest go first',
+    );
   });
 });
