@@ -6,12 +6,14 @@
  * mutation run from the form, and a query kept live follows a write; the log shows those calls;
  * the page loads nothing from outside its server. Then the production server: no dashboard
  * without CONVOY_ADMIN_KEY (404), and with one every API request lacking it is refused (401).
- * It takes the screenshots under docs/ that the README and docs/dashboard.md show.
+ * It takes the screenshots under docs/ that the README and docs/dashboard.md show (written there
+ * with CONVOY_DASHBOARD_SCREENSHOTS=1).
  */
 import assert from 'node:assert/strict';
-import { existsSync } from 'node:fs';
+import { existsSync, mkdtempSync } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
 import { request as httpRequest } from 'node:http';
+import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
@@ -25,7 +27,12 @@ import { cliPath, convoy, copyApp, startProduction } from './helpers/production.
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const exampleDir = path.join(root, 'examples', 'app');
-const docs = path.join(root, 'docs');
+// The screenshots the docs show are written there only when asked (CONVOY_DASHBOARD_SCREENSHOTS=1):
+// each run's ids and times differ, and CI fails on any file a run changes.
+const screenshots =
+  process.env.CONVOY_DASHBOARD_SCREENSHOTS === '1'
+    ? path.join(root, 'docs')
+    : mkdtempSync(path.join(tmpdir(), 'convoy-dashboard-'));
 const chromiumPath = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 // CI installs Chromium (.ci/run); elsewhere the test says what it needs instead of failing.
 const skip =
@@ -151,7 +158,7 @@ describe('the dashboard of convoy dev', { skip, timeout: 240_000 }, () => {
     assert.equal(await editor.getAttribute('aria-invalid'), 'true');
     const [stored] = await database.query(`SELECT data->>'name' AS name FROM users WHERE id = $1`, [ada]);
     assert.equal(stored.name, 'Ada', 'the refused edit wrote nothing');
-    await page.screenshot({ path: path.join(docs, 'dashboard-tables.png') });
+    await page.screenshot({ path: path.join(screenshots, 'dashboard-tables.png') });
 
     // A valid edit is saved and shows live.
     await editor.fill(JSON.stringify({ name: 'Ada Lovelace', email: 'ada@example.com', createdAt: 1 }));
@@ -210,7 +217,7 @@ describe('the dashboard of convoy dev', { skip, timeout: 240_000 }, () => {
     await page.getByLabel('Args (JSON)').fill(JSON.stringify({ userId: user._id }));
     await page.getByRole('button', { name: 'Run query' }).click();
     await page.getByTestId('result').getByText('"Voyager"', { exact: false }).waitFor({ timeout: 10_000 });
-    await page.screenshot({ path: path.join(docs, 'dashboard-functions.png') });
+    await page.screenshot({ path: path.join(screenshots, 'dashboard-functions.png') });
   });
 
   test('logs: the calls just made, live, with their status, and filtered', async () => {
@@ -227,7 +234,7 @@ describe('the dashboard of convoy dev', { skip, timeout: 240_000 }, () => {
     assert.ok((await log.locator('tbody tr').count()) >= 1);
     await page.getByLabel('Status').selectOption('');
     await log.getByText('users:createUser').first().waitFor();
-    await page.screenshot({ path: path.join(docs, 'dashboard-logs.png') });
+    await page.screenshot({ path: path.join(screenshots, 'dashboard-logs.png') });
   });
 
   test('graduation: the conformance report on demand and the commands', async () => {
@@ -236,7 +243,7 @@ describe('the dashboard of convoy dev', { skip, timeout: 240_000 }, () => {
     await card.getByRole('button', { name: 'Check conformance' }).click();
     await card.getByText(/All 4 documents fit the schema/).waitFor({ timeout: 20_000 });
     await card.getByText('npx convoy graduate projects --dry-run').waitFor();
-    await page.screenshot({ path: path.join(docs, 'dashboard-graduation.png') });
+    await page.screenshot({ path: path.join(screenshots, 'dashboard-graduation.png') });
   });
 
   test('readable on a phone (390×844), and nothing loaded from outside the server', async () => {
@@ -246,7 +253,7 @@ describe('the dashboard of convoy dev', { skip, timeout: 240_000 }, () => {
     await phone.getByTestId('documents').getByText('Ada Lovelace').waitFor({ timeout: 20_000 });
     const overflow = await phone.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
     assert.ok(overflow <= 0, `the page is ${overflow} px wider than the screen`);
-    await phone.screenshot({ path: path.join(docs, 'dashboard-phone.png') });
+    await phone.screenshot({ path: path.join(screenshots, 'dashboard-phone.png') });
     await phone.close();
     const origin = new URL(dashboardUrl).origin;
     const foreign = requests.filter((url) => !url.startsWith(`${origin}/`) && !url.startsWith('data:'));
