@@ -137,6 +137,11 @@ describe('create-convoy-app from its tarball', { timeout: 900_000 }, () => {
     assert.match(readme, /^npm install\nnpm run dev$/m, 'the README has the two commands');
     assert.match(await readFile(path.join(app, 'fly.toml'), 'utf8'), /^app = "my-app"$/m);
     assert.match(await readFile(path.join(app, 'index.html'), 'utf8'), /<title>my-app<\/title>/);
+    // The deploy files that deploy.test.ts runs in examples/app, the same here.
+    for (const file of ['deploy/start.sh', 'deploy/healthcheck.mjs', 'compose.yaml', 'railway.json']) {
+      const example = await readFile(path.join(root, 'examples', 'app', file), 'utf8');
+      assert.equal(await readFile(path.join(app, file), 'utf8'), example, `${file} is examples/app's`);
+    }
   });
 
   test('says what it takes (--help, --version) and refuses what it does not know', async () => {
