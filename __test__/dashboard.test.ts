@@ -284,6 +284,9 @@ describe('the dashboard of convoy dev', { skip, timeout: 240_000 }, () => {
     const api = `${new URL(dashboardUrl).origin}/_dashboard/api/tables`;
     const evil = await fetch(api, { method: 'POST', headers: { origin: 'http://evil.example' } });
     assert.equal(evil.status, 403);
+    for (const headers of [{ origin: 'null' }, { origin: 'not a url' }, { 'sec-fetch-site': 'cross-site' }]) {
+      assert.equal((await fetch(api, { headers })).status, 403, JSON.stringify(headers));
+    }
     assert.equal(evil.headers.get('access-control-allow-origin'), null);
     // A page of another site whose name was rebound to 127.0.0.1 names its own host (fetch
     // cannot set Host, node:http can).

@@ -16,7 +16,9 @@ function upsert(entries: LogEntry[], entry: LogEntry): LogEntry[] {
   return next.length > KEEP ? next.slice(next.length - KEEP) : next;
 }
 
-const timeOf = (ms: number) => new Date(ms).toISOString().slice(11, 23);
+/** The local time of day, to the millisecond. */
+const timeOf = (ms: number) =>
+  `${new Date(ms).toLocaleTimeString('en-GB', { hour12: false })}.${String(ms % 1000).padStart(3, '0')}`;
 
 export function LogsView() {
   const [entries, setEntries] = useState<LogEntry[]>([]);

@@ -291,7 +291,10 @@ function TableDocuments({ table, onChanged }: { table: TableInfo; onChanged: () 
             ))}
           </tbody>
         </table>
-        {live.value && live.value.page.length === 0 ? <p className="muted">No documents.</p> : null}
+        {live.value === undefined && !live.error ? <p className="muted">Loading…</p> : null}
+        {live.value && live.value.page.length === 0 ? (
+          <p className="muted">{query.filter ? 'No documents match.' : 'No documents.'}</p>
+        ) : null}
       </div>
       <nav className="pager" aria-label="Pages">
         <button type="button" disabled={cursors.length === 0} onClick={() => setCursors((all) => all.slice(0, -1))}>

@@ -29,6 +29,15 @@ function hostnameOf(host: string | undefined): string | undefined {
   }
 }
 
+/** The `host:port` an `Origin` names; undefined for `null` (an opaque origin) and for nonsense. */
+function hostOfOrigin(origin: string): string | undefined {
+  try {
+    return origin === 'null' ? undefined : new URL(origin).host;
+  } catch {
+    return undefined;
+  }
+}
+
 /** Why `request` may not use the API, or undefined when it may. */
 export function refusal(request: IncomingMessage, adminKey: string | undefined): Refusal | undefined {
   const origin = request.headers.origin;
@@ -36,10 +45,9 @@ export function refusal(request: IncomingMessage, adminKey: string | undefined):
   if (site === 'cross-site' || site === 'same-site') {
     return { status: 403, message: 'the dashboard is not served to other origins' };
   }
-  if (origin !== undefined && origin !== 'null' && new URL(origin).host !== request.headers.host) {
+  if (origin !== undefined && hostOfOrigin(origin) !== request.headers.host) {
     return { status: 403, message: `the dashboard is not served to ${origin}` };
   }
-  if (origin === 'null') return { status: 403, message: 'the dashboard is not served to opaque origins' };
   if (adminKey === undefined) {
     const hostname = hostnameOf(request.headers.host);
     if (hostname === undefined || !LOOPBACK_HOSTS.has(hostname)) {
