@@ -284,7 +284,12 @@ describe('the dashboard of convoy dev', { skip, timeout: 240_000 }, () => {
     const api = `${new URL(dashboardUrl).origin}/_dashboard/api/tables`;
     const evil = await fetch(api, { method: 'POST', headers: { origin: 'http://evil.example' } });
     assert.equal(evil.status, 403);
-    for (const headers of [{ origin: 'null' }, { origin: 'not a url' }, { 'sec-fetch-site': 'cross-site' }]) {
+    const foreign: Array<Record<string, string>> = [
+      { origin: 'null' },
+      { origin: 'not a url' },
+      { 'sec-fetch-site': 'cross-site' },
+    ];
+    for (const headers of foreign) {
       assert.equal((await fetch(api, { headers })).status, 403, JSON.stringify(headers));
     }
     assert.equal(evil.headers.get('access-control-allow-origin'), null);
