@@ -15,7 +15,7 @@
  * saved port that another program has taken since (a free one is chosen and saved).
  */
 import { spawn, spawnSync } from 'node:child_process';
-import { existsSync, openSync, readFileSync, statSync } from 'node:fs';
+import { closeSync, existsSync, openSync, readFileSync, statSync } from 'node:fs';
 import { chmod, chown, lstat, mkdir, readFile, rm, symlink, writeFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { createServer } from 'node:net';
@@ -345,6 +345,8 @@ export async function startEmbedded(appDir: string, log: (line: string) => void)
     },
   );
   child.unref();
+  // The child holds its own copy of the log's descriptor.
+  closeSync(logFd);
   const pid = child.pid!;
   let stopped = false;
   // If this process ends without stop() (an uncaught error), Postgres shuts down on its own.
