@@ -84,6 +84,18 @@ describe('the embedded Postgres of convoy dev', { timeout: 120_000 }, () => {
     assert.equal(first.child.exitCode, null);
   });
 
+  test('another command while convoy dev runs shares its Postgres and leaves it running', async () => {
+    const serving = running.at(-1)!;
+    const postgres = postmasterPid();
+    const check = await run('node', [cliPath, 'graduate', 'notes', '--check'], { cwd: app, env: devEnv() });
+    assert.equal(check.code, 0, check.output);
+    assert.match(check.output, /using the embedded Postgres that convoy dev is running/);
+    assert.equal(postmasterPid(), postgres, 'the same cluster');
+    assert.ok(isAlive(postgres), 'still running for convoy dev');
+    const url = /serving (http:\/\/\S+)/.exec(serving.output())![1]!;
+    assert.equal(await callOk(url, 'query', 'notes:count', {}), 1);
+  });
+
   test('Ctrl-C stops quietly: no warning of the pool or the LISTEN connection, Postgres stopped', async () => {
     // Left in `running` until it stopped, so that a failure here leaves nothing behind.
     const serving = running.at(-1)!;
