@@ -10,13 +10,14 @@
  * with CONVOY_DASHBOARD_SCREENSHOTS=1).
  */
 import assert from 'node:assert/strict';
-import { existsSync, mkdtempSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
 import { request as httpRequest } from 'node:http';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
+import { gzipSync } from 'node:zlib';
 import { type Browser, chromium, type Page } from 'playwright-core';
 import { build } from 'vite';
 import { CallLog } from '../dist/dashboard/callLog.js';
@@ -404,6 +405,20 @@ describe('the dashboard of the production server', { timeout: 240_000 }, () => {
       await running.stop('SIGTERM');
     }
   });
+});
+
+test("the page is a static bundle under 300 KB gzipped, with nothing inline a CSP of 'self' refuses", async () => {
+  await ensurePageBuilt();
+  const page = path.join(root, 'dist', 'dashboard', 'page');
+  const files = readdirSync(path.join(page, 'assets')).map((name) => path.join(page, 'assets', name));
+  const gzipped = files.reduce((total, file) => total + gzipSync(readFileSync(file)).length, 0);
+  assert.ok(gzipped < 300 * 1024, `${gzipped} bytes gzipped`);
+  const html = readFileSync(path.join(page, 'index.html'), 'utf8');
+  assert.doesNotMatch(
+    html,
+    /<script(?![^>]*\bsrc=)[^>]*>|<style|https?:\/\//,
+    'no inline script or style, no absolute URL',
+  );
 });
 
 describe('the call log', () => {
