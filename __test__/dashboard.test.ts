@@ -307,6 +307,27 @@ describe('the dashboard of convoy dev', { skip, timeout: 240_000 }, () => {
     assert.equal(rebound, 403);
     const own = await fetch(api);
     assert.equal(own.status, 200);
+    // Its writes are ctx.db's: a patch merged and validated, a missing document NOT_FOUND, an
+    // invalid document INVALID_ARGS with Zod's issues, and nothing written by either.
+    const documents = `${new URL(dashboardUrl).origin}/_dashboard/api/tables/users/documents`;
+    const send = async (url: string, method: string, body?: unknown) => {
+      const answer = await fetch(url, { method, ...(body === undefined ? {} : { body: JSON.stringify(body) }) });
+      return { status: answer.status, body: (await answer.json()) as any };
+    };
+    const user = await ada();
+    assert.equal((await send(`${documents}/${user._id}`, 'PATCH', { patch: { name: 'Augusta Ada' } })).status, 200);
+    assert.equal((await ada()).name, 'Augusta Ada');
+    assert.equal((await ada()).createdAt, user.createdAt, 'a patch keeps the other fields');
+    const invalid = await send(`${documents}/${user._id}`, 'PATCH', { patch: { email: 7 } });
+    assert.equal(invalid.status, 400);
+    assert.equal(invalid.body.error.code, 'INVALID_ARGS');
+    assert.deepEqual(invalid.body.error.data.issues[0].path, ['email']);
+    assert.equal((await ada()).email, 'ada@example.com');
+    const missing = await send(`${documents}/01900000-0000-7000-8000-000000000000`, 'DELETE');
+    assert.equal(missing.status, 404);
+    assert.equal((await send(`${documents}`, 'POST', { value: { name: 'x' } })).status, 400);
+    assert.equal((await send(`${documents}`, 'POST', '[')).status, 400, 'a body that is not an object');
+
     // The dashboard's functions are not the app's: the app's server does not run them for others.
     const response = await fetch(`${appUrl}/api/mutation`, {
       method: 'POST',
