@@ -5,7 +5,7 @@
  * database of its own on the test Postgres.
  */
 import assert from 'node:assert/strict';
-import { writeFile } from 'node:fs/promises';
+import { rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { callOk } from './helpers/call.js';
@@ -91,6 +91,22 @@ describe('convoy dev', { timeout: 120_000 }, () => {
     await writeFile(path.join(app, 'convoy', 'functions', 'notes.ts'), notesFile('2'));
     await waitForOutput(served, /reloaded/);
     assert.equal(await callOk(url, 'query', 'notes:count', {}), 2);
+  });
+
+  test('deleting a function file reloads: the stale _generated/api.ts naming it does not hold the next version up', async () => {
+    const extra = "import { query } from '@avvos/convoy';\nexport const x = query({ handler: async () => 1 });\n";
+    const app = await makeDevApp({ 'convoy/functions/extra.ts': extra });
+    const { running: served, url } = await dev(app, { env: withDatabase() });
+    assert.equal(await callOk(url, 'query', 'extra:x', {}), 1);
+    await rm(path.join(app, 'convoy', 'functions', 'extra.ts'));
+    await waitForOutput(served, /reloaded/);
+    assert.doesNotMatch(served.output(), /type error/);
+    const gone = await fetch(`${url}/api/query`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ path: 'extra:x', args: {} }),
+    });
+    assert.equal(gone.status, 404);
   });
 
   test('type errors at the first start: nothing is served until a save type-checks', async () => {
