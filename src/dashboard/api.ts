@@ -134,6 +134,14 @@ function idOf(server: ConvoyServer, table: string, text: string): string | numbe
   return server.app.schema.tables[table]?.isUnmanaged && /^-?\d+$/.test(text) ? Number(text) : text;
 }
 
+function decodePart(part: string): string {
+  try {
+    return decodeURIComponent(part);
+  } catch {
+    throw new ConvoyError('INVALID_ARGS', `${JSON.stringify(part)} is not a well-formed URL path segment`);
+  }
+}
+
 /** Answers one API request; `route` is the path after `/_dashboard/api/`. */
 export async function handleApi(
   context: ApiContext,
@@ -144,8 +152,8 @@ export async function handleApi(
 ): Promise<void> {
   const { server, internal, log, dev } = context;
   const method = request.method ?? 'GET';
-  const [first, second, third, fourth] = route.map(decodeURIComponent);
   try {
+    const [first, second, third, fourth] = route.map(decodePart);
     if (method === 'GET' && first === 'info' && route.length === 1) {
       return sendJson(response, 200, {
         dev,
