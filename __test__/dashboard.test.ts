@@ -20,6 +20,7 @@ import { fileURLToPath } from 'node:url';
 import { gzipSync } from 'node:zlib';
 import { type Browser, chromium, type Page } from 'playwright-core';
 import { build } from 'vite';
+import { ConvoyClient } from '../dist/client/index.js';
 import { CallLog } from '../dist/dashboard/callLog.js';
 import type { FunctionCall } from '../dist/server/native.js';
 import { createDatabase, type TestDatabase } from './helpers/postgres.js';
@@ -327,6 +328,29 @@ describe('the dashboard of convoy dev', { skip, timeout: 240_000 }, () => {
     assert.equal(missing.status, 404);
     assert.equal((await send(`${documents}`, 'POST', { value: { name: 'x' } })).status, 400);
     assert.equal((await send(`${documents}`, 'POST', '[')).status, 400, 'a body that is not an object');
+
+    // A write from the dashboard wakes the app's own live queries, as a mutation's does.
+    const client = new ConvoyClient(appUrl);
+    try {
+      const seen: string[][] = [];
+      const unsubscribe = client.subscribe(
+        { path: 'projects:listProjects', kind: 'query' } as never,
+        { userId: user._id } as never,
+        (projects: any) => seen.push(projects.map((project: any) => project.name)),
+      );
+      while (seen.length === 0) await new Promise((resolve) => setTimeout(resolve, 20));
+      const projects = `${new URL(dashboardUrl).origin}/_dashboard/api/tables/projects/documents`;
+      const value = { name: 'Skylab', userId: user._id, status: 'active', createdAt: 9 };
+      assert.equal((await send(projects, 'POST', { value })).status, 200);
+      const deadline = Date.now() + 10_000;
+      while (!seen.at(-1)?.includes('Skylab')) {
+        assert.ok(Date.now() < deadline, `the live query saw ${JSON.stringify(seen)}`);
+        await new Promise((resolve) => setTimeout(resolve, 20));
+      }
+      unsubscribe();
+    } finally {
+      client.close();
+    }
 
     // The dashboard's functions are not the app's: the app's server does not run them for others.
     const response = await fetch(`${appUrl}/api/mutation`, {
