@@ -121,6 +121,25 @@ describe('convoy dev', { timeout: 120_000 }, () => {
     assert.equal(await callOk(url, 'query', 'notes:count', {}), 3);
   });
 
+  test("PRODUCT.md's createContext(req, base) under strict is an implicit any said, not a version held back", async () => {
+    // PRODUCT.md's auth example as typed in, a stand-in for its verifyJwt beside it.
+    const server = `async function verifyJwt(token: string | undefined) {
+  return { sub: token ?? 'anonymous' };
+}
+export async function createContext(req, base) {
+  const token = req.headers.authorization?.replace(/^Bearer /, '');
+  const user = await verifyJwt(token);
+  return { ...base, auth: { userId: user.sub } };
+}
+`;
+    const app = await makeDevApp({ 'convoy/server.ts': server });
+    const { running: served, url } = await dev(app, { env: withDatabase() });
+    assert.match(served.output(), /implicit anys in convoy\/.*defineContext/s);
+    assert.match(served.output(), /convoy\/server\.ts\(4,\d+\): error TS7006/);
+    assert.doesNotMatch(served.output(), /not serving until/);
+    assert.equal(await callOk(url, 'query', 'notes:count', {}), 1);
+  });
+
   test('--typecheck disable serves a version with type errors', async () => {
     const app = await makeDevApp({ 'convoy/functions/notes.ts': notesFile("'str'") });
     const { url, running: served } = await dev(app, { env: withDatabase(), args: ['--typecheck', 'disable'] });

@@ -38,7 +38,8 @@ export async function runProduction(options: { entry: string }): Promise<void> {
   }
   // <app>/convoy/_generated/http.js → <app>
   const appDir = path.resolve(path.dirname(realpathSync(options.entry)), '..', '..');
-  initLogging('warn,convoy::request=info', !process.stderr.isTTY);
+  // The pool's warning of a failed connection says less than Convoy's own (`convoy::database`).
+  initLogging('warn,deadpool.postgres=error,convoy::request=info', !process.stderr.isTTY);
   // The bundle's .mjs.map files: stack traces name the app's own files and lines.
   process.setSourceMapsEnabled(true);
   try {

@@ -28,8 +28,9 @@ pub struct Engine {
 impl Engine {
     #[napi(factory)]
     pub async fn connect(options: ConnectOptions) -> Result<Engine> {
-        // Warnings at least, unless the caller started the log already.
-        init_logging("warn".into(), false);
+        // Warnings at least, unless the caller started the log already. The pool's own warning
+        // of a failed connection says less than Convoy's (`convoy::database`) of the same one.
+        init_logging("warn,deadpool.postgres=error".into(), false);
         let database = Database::connect_with(options.into())
             .await
             .map_err(to_js)?;
