@@ -6,7 +6,7 @@
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
-import { rm, writeFile } from 'node:fs/promises';
+import { rm, symlink, writeFile } from 'node:fs/promises';
 import { createServer, type Server } from 'node:net';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
@@ -92,6 +92,34 @@ describe('the embedded Postgres of convoy dev', { timeout: 120_000 }, () => {
     assert.match(check.output, /using the embedded Postgres that convoy dev is running/);
     assert.equal(postmasterPid(), postgres, 'the same cluster');
     assert.ok(isAlive(postgres), 'still running for convoy dev');
+    const url = /serving (http:\/\/\S+)/.exec(serving.output())![1]!;
+    assert.equal(await callOk(url, 'query', 'notes:count', {}), 1);
+  });
+
+  test('a command through a symlinked app folder shares the running Postgres: no second postmaster on its data', async () => {
+    const serving = running.at(-1)!;
+    const postgres = postmasterPid();
+    const pidFile = readFileSync(path.join(app, '.convoy', 'pg', 'postmaster.pid'), 'utf8');
+    const link = `${app}-link`;
+    await symlink(app, link);
+    try {
+      const check = await run('node', [cliPath, 'graduate', 'notes', '--check', '--dir', link], {
+        cwd: path.dirname(app),
+        env: devEnv(),
+      });
+      assert.equal(check.code, 0, check.output);
+      assert.match(check.output, /using the embedded Postgres that convoy dev is running/);
+    } finally {
+      await rm(link, { force: true });
+    }
+    assert.equal(
+      readFileSync(path.join(app, '.convoy', 'pg', 'postmaster.pid'), 'utf8'),
+      pidFile,
+      'the lock file intact',
+    );
+    assert.ok(isAlive(postgres), 'still running for convoy dev');
+    const postmasters = spawnSync('pgrep', ['-f', `postgres -D .*${path.basename(app)}`], { encoding: 'utf8' });
+    assert.deepEqual(postmasters.stdout.trim().split('\n'), [String(postgres)], 'one postmaster on the data folder');
     const url = /serving (http:\/\/\S+)/.exec(serving.output())![1]!;
     assert.equal(await callOk(url, 'query', 'notes:count', {}), 1);
   });

@@ -22,6 +22,7 @@ import { createServer } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { ensureStateDir, stateDir } from '../server/stateDir.js';
+import { collectOutput } from './collectOutput.js';
 import { commandOf, isAlive, isSameProcess, waitForExit } from './processes.js';
 
 export interface EmbeddedDatabase {
@@ -130,19 +131,9 @@ async function letPostgresReach(dir: string, log: (line: string) => void): Promi
   }
 }
 
-function run(command: string, args: string[], user: { uid: number; gid: number } | undefined): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(command, args, { ...user, stdio: ['ignore', 'pipe', 'pipe'], windowsHide: true });
-    let output = '';
-    child.stdout.on('data', (chunk) => {
-      output += chunk;
-    });
-    child.stderr.on('data', (chunk) => {
-      output += chunk;
-    });
-    child.once('error', reject);
-    child.once('close', (code) => (code === 0 ? resolve(output) : reject(new Error(output.trim()))));
-  });
+async function run(command: string, args: string[], user: { uid: number; gid: number } | undefined): Promise<void> {
+  const { code, output } = await collectOutput(command, args, { ...user });
+  if (code !== 0) throw new Error(output.trim());
 }
 
 async function initialise(dataDir: string, user: { uid: number; gid: number } | undefined): Promise<void> {
@@ -178,12 +169,51 @@ function postmasterOf(dataDir: string): { pid: number; port: number } | undefine
   }
 }
 
-/** A live Postgres serving `dataDir` (not a dead pid, nor another program that reused it). */
-function isPostgresOf(pid: number, dataDir: string): boolean {
-  if (!isAlive(pid)) return false;
-  const command = commandOf(pid);
-  return command === undefined || (/postgres|postmaster/.test(command) && command.includes(dataDir));
+/**
+ * Who holds the pid of `postmaster.pid`: nobody (dead), the Postgres serving this data folder, a
+ * program that is clearly no Postgres (the pid was reused), or a Postgres Convoy cannot tell apart
+ * from this folder's. The last one is never stopped nor its lock file removed: were it this
+ * cluster after all, a second postmaster on the same data would corrupt it.
+ */
+type Holder = 'nobody' | 'this-cluster' | 'not-postgres' | 'unsure';
+
+/** Device and inode, so that two spellings of one folder (a symlink, a bind mount) compare equal. */
+function identityOf(dir: string): string | undefined {
+  try {
+    const { dev, ino } = statSync(dir);
+    return `${dev}:${ino}`;
+  } catch {
+    return undefined;
+  }
 }
+
+/**
+ * The data folder a running Postgres serves: its working directory on Linux (the postmaster
+ * changes into its data folder; unreadable for another user's process), else the `-D` folder of
+ * its command line as it was spelled when it started (Convoy passes `-D` first, then `-p`).
+ */
+function servedDirOf(pid: number, command: string): string | undefined {
+  if (process.platform === 'linux' && identityOf(`/proc/${pid}/cwd`) !== undefined) return `/proc/${pid}/cwd`;
+  return /\s-D\s+(.+?)(?:\s+-[A-Za-z]\s|$)/.exec(command)?.[1];
+}
+
+function holderOf(pid: number, dataDir: string): Holder {
+  if (!isAlive(pid)) return 'nobody';
+  const command = commandOf(pid);
+  // Where a command line cannot be read (Windows), a live pid is taken for the cluster's.
+  if (command === undefined) return 'this-cluster';
+  if (!/postgres|postmaster/.test(command)) return 'not-postgres';
+  const served = servedDirOf(pid, command);
+  const ours = identityOf(dataDir);
+  return served !== undefined && ours !== undefined && identityOf(served) === ours ? 'this-cluster' : 'unsure';
+}
+
+const refuseUnsure = (pid: number, dataDir: string) =>
+  new Error(
+    `${path.join(dataDir, 'postmaster.pid')} names pid ${pid}, a running Postgres that Convoy cannot tell ` +
+      `apart from this app's (${commandOf(pid)}); not starting a second one on the same data. ` +
+      `If it is not this app's cluster, remove that file; if it is, stop it: kill ${pid}`,
+  );
 
 /** Fast shutdown (SIGINT), then immediate (SIGQUIT), then SIGKILL, each given its time. */
 async function stopPostmaster(pid: number): Promise<void> {
@@ -256,7 +286,7 @@ export function runningEmbeddedUrl(appDir: string): string | undefined {
   if (
     !postmaster ||
     !settings ||
-    !isPostgresOf(postmaster.pid, dataDir) ||
+    holderOf(postmaster.pid, dataDir) !== 'this-cluster' ||
     !isSameProcess(settings.owner, settings.ownerCommand)
   ) {
     return undefined;
@@ -292,7 +322,8 @@ export async function startEmbedded(appDir: string, log: (line: string) => void)
   const settings: Settings = readSettings(settingsFile) ?? { port: await freePort() };
 
   const postmaster = postmasterOf(dataDir);
-  if (postmaster && isPostgresOf(postmaster.pid, dataDir)) {
+  const holder = postmaster ? holderOf(postmaster.pid, dataDir) : 'nobody';
+  if (postmaster && holder === 'this-cluster') {
     if (settings.owner !== process.pid && isSameProcess(settings.owner, settings.ownerCommand)) {
       log(`the embedded Postgres is running already (Convoy process ${settings.owner} started it): sharing it`);
       return { url: urlOf(postmaster.port), dataDir, stop: async () => {} };
@@ -301,7 +332,9 @@ export async function startEmbedded(appDir: string, log: (line: string) => void)
       `a Postgres (pid ${postmaster.pid}) left running by a convoy process that was killed holds .convoy/pg: stopping it`,
     );
     await stopPostmaster(postmaster.pid).catch((error) => Promise.reject(failed('stop', error)));
-  } else if (postmaster && isAlive(postmaster.pid)) {
+  } else if (postmaster && holder === 'unsure') {
+    throw failed('start', refuseUnsure(postmaster.pid, dataDir));
+  } else if (postmaster && holder === 'not-postgres') {
     // The pid was reused by another program: Postgres would take it for a live postmaster.
     await rm(path.join(dataDir, 'postmaster.pid'), { force: true });
   }
@@ -344,10 +377,19 @@ export async function startEmbedded(appDir: string, log: (line: string) => void)
       env: { ...process.env, LC_MESSAGES: 'C' },
     },
   );
+  // A spawn that fails (EACCES on the binary, a missing library loader) says so through
+  // `ready()`, not as an uncaught exception.
+  const spawnFailed = new Promise<never>((_, reject) =>
+    child.once('error', (error) => reject(new Error(`could not run ${binary('postgres')}: ${error.message}`))),
+  );
+  spawnFailed.catch(() => {});
   child.unref();
   // The child holds its own copy of the log's descriptor.
   closeSync(logFd);
-  const pid = child.pid!;
+  if (child.pid === undefined) {
+    await spawnFailed.catch((error) => Promise.reject(failed('start', error)));
+  }
+  const pid = child.pid as number;
   let stopped = false;
   // If this process ends without stop() (an uncaught error), Postgres shuts down on its own.
   const stopOnExit = () => {
@@ -368,7 +410,7 @@ export async function startEmbedded(appDir: string, log: (line: string) => void)
   };
 
   try {
-    await ready(child, logFile);
+    await Promise.race([ready(child, logFile), spawnFailed]);
     await writeSettings(settingsFile, {
       port: settings.port,
       owner: process.pid,

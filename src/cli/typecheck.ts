@@ -3,10 +3,10 @@
  * process so that serving never waits on it, as Convex's `npx convex dev --typecheck` does. Only
  * errors in `convoy/` count: the rest of the app (a React page) is its bundler's business.
  */
-import { spawn } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import path from 'node:path';
+import { collectOutput } from './collectOutput.js';
 
 export type TypecheckMode = 'enable' | 'disable';
 
@@ -93,25 +93,8 @@ export function typecheckerFor(appDir: string, says: (line: string) => void): Ty
     return undefined;
   }
   const tsc = (flags: string[]) =>
-    new Promise<{ code: number | null; output: string }>((resolve, reject) => {
-      const child = spawn(
-        process.execPath,
-        [typescript.tsc, '--noEmit', '--pretty', 'false', '-p', tsconfig, ...flags],
-        {
-          cwd: appDir,
-          stdio: ['ignore', 'pipe', 'pipe'],
-          windowsHide: true,
-        },
-      );
-      let output = '';
-      child.stdout.on('data', (chunk) => {
-        output += chunk;
-      });
-      child.stderr.on('data', (chunk) => {
-        output += chunk;
-      });
-      child.once('error', reject);
-      child.once('close', (code) => resolve({ code, output }));
+    collectOutput(process.execPath, [typescript.tsc, '--noEmit', '--pretty', 'false', '-p', tsconfig, ...flags], {
+      cwd: appDir,
     });
   // Incremental: a save re-checks what changed, not the whole program (about half the time). A
   // tsconfig that refuses it (an option error, TS5xxx) is checked whole from then on.
