@@ -104,7 +104,8 @@ export class ConvoyClient {
     try {
       return await this.call('mutation', ref, args);
     } finally {
-      // Landed: the stream carries the write already, so the queries show it without the update.
+      // Failed: rolled back. Landed: the answer waited for the stream to carry the write (when a
+      // stream was open), so the queries show it without the update.
       drop?.();
     }
   }
@@ -128,13 +129,14 @@ export class ConvoyClient {
   private async call(kind: FunctionKind, ref: FunctionReference, args: unknown): Promise<any> {
     if (kind !== 'mutation') return this.send(kind, ref, args, undefined);
     const key = idempotencyKey();
+    const place = this.outbox.place();
     const send = () => this.send(kind, ref, args, key);
-    if (this.outbox.mustWait) return this.outbox.hold(send);
+    if (this.outbox.mustWait) return this.outbox.hold(place, send);
     try {
       return await send();
     } catch (error) {
       if (!Outbox.unanswered(error)) throw error;
-      return this.outbox.hold(send, 1);
+      return this.outbox.hold(place, send, true);
     }
   }
 

@@ -30,6 +30,8 @@ export class SubscriptionStream {
   private abort: AbortController | null = null;
   private failures = 0;
   private retryTimer: ReturnType<typeof setTimeout> | null = null;
+  /** Settles when the open stream's subscriptions are back on the server after it opened. */
+  private resubscribing: Promise<void> = Promise.resolve();
 
   constructor(private readonly transport: StreamTransport) {}
 
@@ -66,6 +68,16 @@ export class SubscriptionStream {
   /** See `StreamSession.caughtUp`: what a mutation's answer waits for. */
   caughtUp(session: string, seq: number): Promise<void> {
     return this.session.caughtUp(session, seq);
+  }
+
+  /**
+   * Resolves when the subscriptions are back on the server after the stream opened: a mutation
+   * held while it was down is sent after that, so that its answer's wait for the stream covers
+   * them (their first results after the outage would otherwise come after it, showing the write
+   * late).
+   */
+  resubscribed(): Promise<void> {
+    return this.resubscribing;
   }
 
   /** See `Subscriptions.addUpdate`: a pending mutation's optimistic update, until it settles. */
@@ -173,7 +185,7 @@ export class SubscriptionStream {
       this.setState('open');
       // A new stream knows nothing: subscribe to everything again.
       const add = [...this.subscriptions.all()].map(wireSubscription);
-      if (add.length > 0) void this.change({ add });
+      this.resubscribing = add.length > 0 ? this.change({ add }) : Promise.resolve();
       return;
     }
     const subscription = this.subscriptions.get(message.id);

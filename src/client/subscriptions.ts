@@ -64,8 +64,13 @@ export class Subscriptions {
     }
     subscription.listeners.add(listener);
     if (created && this.updates.size > 0) this.reshow();
-    const shown = subscription.shown;
-    if (shown) queueMicrotask(() => deliver(listener, shown));
+    // What it shows then, not now: an update or a result may come before the microtask.
+    if (subscription.shown) {
+      queueMicrotask(() => {
+        const { shown } = subscription;
+        if (shown && subscription.listeners.has(listener)) deliver(listener, shown);
+      });
+    }
     return { subscription, created };
   }
 

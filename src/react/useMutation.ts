@@ -1,7 +1,8 @@
 /**
  * `useMutation`: a function that runs a mutation on the provider's client, carrying the state of
  * its latest call (TanStack Query's `useMutation` result, on a function as Convex's is) and
- * `withOptimisticUpdate` (Convex's).
+ * `withOptimisticUpdate` (Convex's). The function is the same object for the component's life;
+ * its state fields are those of the latest render.
  */
 import * as React from 'react';
 import type { ArgsParameter, OptimisticUpdate } from '../client/optimistic.js';
@@ -32,7 +33,8 @@ export type ReactMutation<Ref extends FunctionReference<'mutation'>> = MutationS
    * The same mutation, changing what the client's live queries show as soon as it is called
    * (`store.setQuery`), until it settles: rolled back exactly when it fails, replaced by the
    * server's results when it lands. Calls made while the server cannot be reached show their
-   * updates while they wait to be sent.
+   * updates while they wait to be sent. Call it at each render; it is the same function each
+   * time, with the update of the latest render.
    */
   withOptimisticUpdate(update: OptimisticUpdate<ArgsOfReference<Ref>>): ReactMutation<Ref>;
 };
@@ -83,24 +85,41 @@ export function useMutation<Ref extends FunctionReference<'mutation'>>(ref: Ref)
     setState(idle);
   }, []);
 
-  return React.useMemo(() => bind(run, state, reset, undefined), [run, state, reset]);
+  // One function for the hook's life (per client and ref), so that it can sit in an effect's
+  // dependencies without running it again on every change of state; the state is copied onto it
+  // at each render, which every change of state causes. `withOptimisticUpdate` keeps the update
+  // it was given last (it is called at each render, with a new function each time).
+  const optimisticUpdate = React.useRef<OptimisticUpdate<ArgsOfReference<Ref>> | undefined>(undefined);
+  const functions = React.useMemo(() => {
+    const plain = bind(run, reset, () => undefined);
+    const optimistic = bind(run, reset, () => optimisticUpdate.current);
+    const withOptimisticUpdate = (update: OptimisticUpdate<ArgsOfReference<Ref>>) => {
+      optimisticUpdate.current = update;
+      return optimistic;
+    };
+    return {
+      plain: Object.assign(plain, { withOptimisticUpdate }),
+      optimistic: Object.assign(optimistic, { withOptimisticUpdate }),
+    };
+  }, [run, reset]);
+  Object.assign(functions.plain, state);
+  Object.assign(functions.optimistic, state);
+  return functions.plain as ReactMutation<Ref>;
 }
 
 function bind<Ref extends FunctionReference<'mutation'>>(
   run: (args: unknown, update: OptimisticUpdate<ArgsOfReference<Ref>> | undefined) => Promise<ReturnsOfReference<Ref>>,
-  state: MutationState<ReturnsOfReference<Ref>>,
   reset: () => void,
-  update: OptimisticUpdate<ArgsOfReference<Ref>> | undefined,
-): ReactMutation<Ref> {
-  const mutation = (...args: ArgsParameter<Ref>) => run(args[0], update);
-  return Object.assign(mutation, state, {
+  update: () => OptimisticUpdate<ArgsOfReference<Ref>> | undefined,
+) {
+  const mutation = (...args: ArgsParameter<Ref>) => run(args[0], update());
+  return Object.assign(mutation, {
     mutate: (...args: ArgsParameter<Ref>) => {
       // The error is in the state; nobody is there to handle the rejection.
-      run(args[0], update).catch(() => {});
+      run(args[0], update()).catch(() => {});
     },
     reset,
-    withOptimisticUpdate: (next: OptimisticUpdate<ArgsOfReference<Ref>>) => bind(run, state, reset, next),
-  }) as ReactMutation<Ref>;
+  });
 }
 
 /** What the state shows of a failure: a `ConvoyError`, whatever was thrown (an update's own error). */
