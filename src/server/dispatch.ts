@@ -66,7 +66,6 @@ async function run(
   return resultJson(await fn.handler(ctx, args));
 }
 
-/** The function the core calls with each `FunctionCall` (`startServer`'s `dispatch`). */
 /** How a failed call's answer reads, for the observer: its code and message, and its stack in dev. */
 function failureOf(error: unknown, payload: string, dev: boolean): NonNullable<CallOutcome['error']> {
   const { code, message } = JSON.parse(payload) as { code: string; message: string };
@@ -74,6 +73,7 @@ function failureOf(error: unknown, payload: string, dev: boolean): NonNullable<C
   return stack ? { code, message, stack } : { code, message };
 }
 
+/** The function the core calls with each `FunctionCall` (`startServer`'s `dispatch`). */
 export function dispatcher({ engine, app, log, dev, extensions }: DispatchOptions): (call: FunctionCall) => void {
   const runAfterCommit = async (call: FunctionCall, effects: Array<() => unknown>) => {
     for (const effect of effects) {
@@ -85,10 +85,31 @@ export function dispatcher({ engine, app, log, dev, extensions }: DispatchOption
     }
   };
 
-  const observed = (call: FunctionCall) =>
-    extensions?.observe && !call.path.startsWith('#') && !extensions.functions.has(call.path)
-      ? extensions.observe(call)
-      : undefined;
+  // The observer is a tool's (the dashboard's log): its failure is logged and never changes
+  // how the call is answered, nor skips its afterCommit callbacks.
+  const observerFailed = (call: FunctionCall, error: unknown) =>
+    log(`convoy: the call observer failed on ${call.path}: ${(error as Error)?.stack ?? error}`);
+
+  const observed = (call: FunctionCall): ((outcome: CallOutcome) => void) | undefined => {
+    if (!extensions?.observe || call.path.startsWith('#') || extensions.functions.has(call.path)) return undefined;
+    let ended: ((outcome: CallOutcome) => unknown) | undefined;
+    try {
+      ended = extensions.observe(call) ?? undefined;
+    } catch (error) {
+      observerFailed(call, error);
+      return undefined;
+    }
+    if (!ended) return undefined;
+    const end = ended;
+    return (outcome) => {
+      try {
+        // An async observer's rejection is caught too, so that Node does not exit on it.
+        Promise.resolve(end(outcome)).catch((error) => observerFailed(call, error));
+      } catch (error) {
+        observerFailed(call, error);
+      }
+    };
+  };
 
   return (call) => {
     const afterCommit: Array<() => unknown> = [];
