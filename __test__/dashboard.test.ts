@@ -328,6 +328,12 @@ describe('the dashboard of convoy dev', { skip, timeout: 240_000 }, () => {
     assert.equal(missing.status, 404);
     assert.equal((await send(`${documents}`, 'POST', { value: { name: 'x' } })).status, 400);
     assert.equal((await send(`${documents}`, 'POST', '[')).status, 400, 'a body that is not an object');
+    // Args of a page of documents that are JSON but no object: refused, not a TypeError's 500.
+    for (const args of ['null', '5', '[]', '"x"']) {
+      const answer = await send(`${documents}?args=${encodeURIComponent(args)}`, 'GET');
+      assert.equal(answer.status, 400, `?args=${args}: ${JSON.stringify(answer.body)}`);
+      assert.equal(answer.body.error.code, 'INVALID_ARGS');
+    }
 
     // A write from the dashboard wakes the app's own live queries, as a mutation's does.
     const client = new ConvoyClient(appUrl);

@@ -76,7 +76,11 @@ function jsonParam(url: URL, name: string, fallback: unknown): unknown {
 }
 
 function documentsArgs(table: string, url: URL): DocumentsArgs {
-  const given = jsonParam(url, 'args', {}) as Partial<DocumentsArgs>;
+  const args = jsonParam(url, 'args', {});
+  if (typeof args !== 'object' || args === null || Array.isArray(args)) {
+    throw new ConvoyError('INVALID_ARGS', 'the parameter args must be a JSON object');
+  }
+  const given = args as Partial<DocumentsArgs>;
   return {
     table,
     index: given.index ?? null,
@@ -111,7 +115,17 @@ async function callAsClient(server: ConvoyServer, body: Record<string, unknown>)
     headers: { 'content-type': 'application/json', ...headersParam(body.headers) },
     body: JSON.stringify({ path, args: body.args ?? {} }),
   });
-  const answer = (await response.json()) as { value?: unknown; error?: unknown };
+  // The app's server answers JSON; anything else (a proxy's page, a crash) is said, not thrown raw.
+  const text = await response.text();
+  let answer: { value?: unknown; error?: unknown };
+  try {
+    answer = JSON.parse(text) as { value?: unknown; error?: unknown };
+  } catch {
+    throw new ConvoyError(
+      'UNAVAILABLE',
+      `the app's server answered ${path} with HTTP ${response.status} and no JSON: ${text.slice(0, 200)}`,
+    );
+  }
   return { status: response.status, ms: Math.round(performance.now() - started), ...answer };
 }
 
