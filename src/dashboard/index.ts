@@ -6,6 +6,7 @@
 import { randomBytes } from 'node:crypto';
 import { ConvoyClient } from '../client/client.js';
 import { INTERNAL_HEADER, type ServerExtensions } from '../server/extensions.js';
+import { serverUrlOf } from '../server/options.js';
 import type { ConvoyServer } from '../server/runtime.js';
 import { CallLog } from './callLog.js';
 import { internalFunctions } from './functions.js';
@@ -39,10 +40,9 @@ export function prepareDashboard(options: DashboardOptions): Dashboard {
       const internal = new ConvoyClient(server.url, { headers: { [INTERNAL_HEADER]: secret } });
       const context = { server, internal, log, dev: options.dev, keyed: options.adminKey !== undefined };
       const listener = await listen(context, options.adminKey, { port, host });
-      const shown = host === '0.0.0.0' || host === '::' ? '127.0.0.1' : host;
       return {
         port: listener.port,
-        url: `http://${shown}:${listener.port}/_dashboard/`,
+        url: `${serverUrlOf({ host }, listener.port)}/_dashboard/`,
         async stop() {
           internal.close();
           await listener.close();

@@ -2,6 +2,7 @@
  * What a Convoy server is started with: `ConvoyOptions`, the limits the environment may set, and
  * the options the native HTTP server gets from them.
  */
+import { isIPv6 } from 'node:net';
 import { ConvoyError } from '../values/errors.js';
 import type { ServerOptions } from './native.js';
 
@@ -144,7 +145,15 @@ export function serverOptionsOf(options: ConvoyOptions): ServerOptions {
   };
 }
 
-/** The URL the server answers on, once it listens on `port`. */
-export function serverUrlOf(options: ConvoyOptions, port: number): string {
-  return `http://${options.host && options.host !== '0.0.0.0' ? options.host : '127.0.0.1'}:${port}`;
+/**
+ * The URL the server is reached on from this machine once it listens on `port` (what it prints,
+ * and what the dashboard's own client calls). A wildcard host is no address to connect to:
+ * `0.0.0.0` is reached on 127.0.0.1, and `::` on `[::1]` (Rust binds `::` without setting
+ * IPV6_V6ONLY, so it is dual-stack on Linux's default but IPv6 only on Windows and where
+ * `net.ipv6.bindv6only` is set: `::1` is reached in both). An IPv6 literal goes in brackets.
+ */
+export function serverUrlOf(options: Pick<ConvoyOptions, 'host'>, port: number): string {
+  const host = options.host ?? '127.0.0.1';
+  const reached = host === '0.0.0.0' || host === '' ? '127.0.0.1' : host === '::' ? '::1' : host;
+  return `http://${isIPv6(reached) ? `[${reached}]` : reached}:${port}`;
 }
