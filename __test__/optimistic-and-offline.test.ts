@@ -123,6 +123,17 @@ const addOptimistically = (text: string) => ({
   },
 });
 
+/**
+ * No result shows the made-up note beside the server's: the server's result holding the write
+ * waits for the mutation's answer, which drops the update, and both change at once.
+ */
+function assertNeverTwice(seen: Note[][], text: string) {
+  for (const value of seen) {
+    const copies = value.filter((note) => note.text === text);
+    assert.ok(copies.length <= 1, `${text} shown twice: ${JSON.stringify(value)}`);
+  }
+}
+
 describe('optimistic updates', { timeout: 60_000 }, () => {
   test('shown before the server answers, then replaced by the server’s result', async () => {
     const { client, held, release } = heldClient();
@@ -144,6 +155,7 @@ describe('optimistic updates', { timeout: 60_000 }, () => {
       JSON.stringify(landed),
     );
     assert.ok(!landed.some((note) => note._id.startsWith('optimistic-')), JSON.stringify(landed));
+    assertNeverTwice(notes.seen, 'optimistic one');
   });
 
   test('rolled back exactly when the mutation fails, and nothing written', async () => {
@@ -188,6 +200,8 @@ describe('optimistic updates', { timeout: 60_000 }, () => {
     await Promise.all([first, second]);
     assert.ok(!notes.now!.some((note) => note._id.startsWith('optimistic-')));
     assert.equal(notes.now!.filter((note) => note.text.startsWith('stacked ')).length, 2);
+    assertNeverTwice(notes.seen, 'stacked 1');
+    assertNeverTwice(notes.seen, 'stacked 2');
   });
 
   test('an update that throws sends nothing and the call rejects with its error', async () => {

@@ -100,13 +100,13 @@ export class ConvoyClient {
   ): Promise<ReturnsOfReference<Ref>> {
     const update = options?.optimisticUpdate;
     // Shown before anything is sent; an update that throws sends nothing.
-    const drop = update ? this.stream.addOptimisticUpdate((store) => update(store, args as never)) : undefined;
+    const shown = update ? this.stream.addOptimisticUpdate((store) => update(store, args as never)) : undefined;
     try {
-      return await this.call('mutation', ref, args);
+      return await this.call('mutation', ref, args, shown?.sent);
     } finally {
       // Failed: rolled back. Landed: the answer waited for the stream to carry the write (when a
       // stream was open), so the queries show it without the update.
-      drop?.();
+      shown?.drop();
     }
   }
 
@@ -126,11 +126,14 @@ export class ConvoyClient {
    * server could not answer (`UNAVAILABLE`, or no answer at all) waits in the outbox and is sent
    * again, and applies at most once.
    */
-  private async call(kind: FunctionKind, ref: FunctionReference, args: unknown): Promise<any> {
+  private async call(kind: FunctionKind, ref: FunctionReference, args: unknown, onSend?: () => void): Promise<any> {
     if (kind !== 'mutation') return this.send(kind, ref, args, undefined);
     const key = idempotencyKey();
     const place = this.outbox.place();
-    const send = () => this.send(kind, ref, args, key);
+    const send = () => {
+      onSend?.();
+      return this.send(kind, ref, args, key);
+    };
     if (this.outbox.mustWait) return this.outbox.hold(place, send);
     try {
       return await send();

@@ -56,7 +56,7 @@ export type BoundUpdate = (store: OptimisticLocalStore) => void;
 
 /**
  * The results the pending updates make, played in the order their mutations were called over the
- * server's results: the key of each query they set and what it shows. An update that throws is
+ * server's results: the key of each query they set and what it shows, and which keys each set. An update that throws is
  * left out (said on the console), so that one bad update cannot hide every other — except
  * `strict`, the one being added, whose error is the caller's to see.
  */
@@ -64,8 +64,9 @@ export function playUpdates(
   updates: Iterable<BoundUpdate>,
   queries: ReadonlyMap<string, ShownQuery>,
   strict?: BoundUpdate,
-): Map<string, unknown> {
+): { shown: Map<string, unknown>; setBy: Map<BoundUpdate, Set<string>> } {
   const shown = new Map<string, unknown>();
+  const setBy = new Map<BoundUpdate, Set<string>>();
   const read = (key: string) => (shown.has(key) ? shown.get(key) : queries.get(key)?.value);
   for (const update of updates) {
     const written = new Map<string, unknown>();
@@ -92,6 +93,7 @@ export function playUpdates(
       continue;
     }
     for (const [key, value] of written) shown.set(key, value);
+    setBy.set(update, new Set(written.keys()));
   }
-  return shown;
+  return { shown, setBy };
 }

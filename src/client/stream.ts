@@ -8,7 +8,7 @@ import { ConvoyError, type ConvoyErrorShape } from '../values/errors.js';
 import type { BoundUpdate } from './optimistic.js';
 import { StreamSession } from './session.js';
 import { readEvents } from './sse.js';
-import { type Listener, type Subscription, Subscriptions } from './subscriptions.js';
+import { type Listener, type Subscription, Subscriptions, type UpdateHandle } from './subscriptions.js';
 
 export type ConnectionState = 'connecting' | 'open' | 'reconnecting' | 'closed';
 
@@ -81,7 +81,7 @@ export class SubscriptionStream {
   }
 
   /** See `Subscriptions.addUpdate`: a pending mutation's optimistic update, until it settles. */
-  addOptimisticUpdate(update: BoundUpdate): () => void {
+  addOptimisticUpdate(update: BoundUpdate): UpdateHandle {
     return this.subscriptions.addUpdate(update);
   }
 

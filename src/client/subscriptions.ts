@@ -26,15 +26,41 @@ export interface Subscription {
   last?: Outcome;
   /** What the listeners were told last: `last`, or what the optimistic updates make of it. */
   shown?: Outcome;
+  /**
+   * The server's outcome the updates are played over while a newer one waits (see `publish`):
+   * set only while it waits.
+   */
+  playedOver?: Outcome | undefined;
 }
+
+/** An optimistic update of a pending mutation. */
+interface PendingUpdate {
+  update: BoundUpdate;
+  /** Its mutation has been sent: a result from the server may hold its write from now on. */
+  sent: boolean;
+}
+
+/** What a pending mutation's caller does with its update. */
+export interface UpdateHandle {
+  /** The mutation is being sent. */
+  sent(): void;
+  /** The mutation settled: the update goes. */
+  drop(): void;
+}
+
+/** How long a new result may wait for a sent mutation's answer before it is shown anyway. */
+const WAIT_FOR_ANSWER_MS = 1_000;
 
 export class Subscriptions {
   private readonly byKey = new Map<string, Subscription>();
   private readonly byId = new Map<string, Subscription>();
   private nextId = 1;
   /** The optimistic updates of pending mutations, in the order the mutations were called. */
-  private readonly updates = new Map<number, BoundUpdate>();
+  private readonly updates = new Map<number, PendingUpdate>();
   private nextUpdate = 1;
+  /** The queries the updates of sent mutations set, as of the last play. */
+  private setBySent = new Set<string>();
+  private waitTimer: ReturnType<typeof setTimeout> | null = null;
 
   get size(): number {
     return this.byKey.size;
@@ -86,41 +112,88 @@ export class Subscriptions {
     return true;
   }
 
-  /** `outcome` is the subscription's result now: every listener hears it (or what the updates make of it). */
+  /**
+   * `outcome` is the subscription's result now: every listener hears it, or what the updates make
+   * of it. A result for a query that the update of a sent mutation sets may already hold that
+   * mutation's write: shown over the update it would show the write twice (the made-up document
+   * and the real one), so it waits for the mutation's answer — which drops the update — and both
+   * change in one step; a second at most.
+   */
   publish(subscription: Subscription, outcome: Outcome): void {
+    const before = subscription.last;
     subscription.last = outcome;
-    if (this.updates.size > 0) this.reshow();
-    else show(subscription, outcome);
+    if (this.updates.size === 0) {
+      show(subscription, outcome);
+      return;
+    }
+    if (this.setBySent.has(subscription.key)) {
+      if (!('playedOver' in subscription)) subscription.playedOver = before;
+      this.waitTimer ??= setTimeout(() => this.stopWaiting(), WAIT_FOR_ANSWER_MS);
+      return;
+    }
+    this.reshow();
   }
 
   /**
-   * Adds a pending mutation's optimistic update, shown at once; returns the function that drops it
-   * (its mutation settled), after which every subscription shows what the server sent and the
-   * updates still pending. An update that throws now is not added, and its error is thrown.
+   * Adds a pending mutation's optimistic update, shown at once; the handle tells when the
+   * mutation is sent and when it settled (after which every subscription shows what the server
+   * sent and the updates still pending). An update that throws now is not added, and its error is
+   * thrown.
    */
-  addUpdate(update: BoundUpdate): () => void {
+  addUpdate(update: BoundUpdate): UpdateHandle {
     const id = this.nextUpdate++;
-    this.updates.set(id, update);
+    const pending: PendingUpdate = { update, sent: false };
+    this.updates.set(id, pending);
     try {
       this.reshow(update);
     } catch (error) {
       this.updates.delete(id);
       throw error;
     }
-    return () => {
-      if (this.updates.delete(id)) this.reshow();
+    return {
+      sent: () => {
+        if (pending.sent || !this.updates.has(id)) return;
+        pending.sent = true;
+        this.reshow();
+      },
+      drop: () => {
+        if (!this.updates.delete(id)) return;
+        this.stopWaiting();
+      },
     };
+  }
+
+  /** Results that waited for an answer are shown now. */
+  private stopWaiting(): void {
+    if (this.waitTimer) clearTimeout(this.waitTimer);
+    this.waitTimer = null;
+    for (const subscription of this.byKey.values()) delete subscription.playedOver;
+    this.reshow();
   }
 
   /** Plays the pending updates over the server's results and tells listeners what changed. */
   private reshow(strict?: BoundUpdate): void {
     const queries = new Map<string, ShownQuery>();
-    for (const { key, path, args, last } of this.byKey.values()) {
-      queries.set(key, { path, args, value: last && 'value' in last ? last.value : undefined });
-    }
-    const made = playUpdates(this.updates.values(), queries, strict);
     for (const subscription of this.byKey.values()) {
-      const outcome = made.has(subscription.key) ? { value: made.get(subscription.key) } : subscription.last;
+      const base = 'playedOver' in subscription ? subscription.playedOver : subscription.last;
+      queries.set(subscription.key, {
+        path: subscription.path,
+        args: subscription.args,
+        value: base && 'value' in base ? base.value : undefined,
+      });
+    }
+    const pending = [...this.updates.values()];
+    const { shown: made, setBy } = playUpdates(
+      pending.map(({ update }) => update),
+      queries,
+      strict,
+    );
+    this.setBySent = new Set(
+      pending.filter(({ sent }) => sent).flatMap(({ update }) => [...(setBy.get(update) ?? [])]),
+    );
+    for (const subscription of this.byKey.values()) {
+      const base = 'playedOver' in subscription ? subscription.playedOver : subscription.last;
+      const outcome = made.has(subscription.key) ? { value: made.get(subscription.key) } : base;
       // A query with no result from the server and no update left keeps what it showed.
       if (outcome) show(subscription, outcome);
     }
