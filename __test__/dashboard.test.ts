@@ -96,7 +96,8 @@ describe('the dashboard of convoy dev', { skip, timeout: 240_000 }, () => {
     dev = start(
       'node',
       [cliPath, 'dev', '--port', String(port), '--dashboard-port', String(dashboardPort), '--typecheck', 'disable'],
-      { cwd: app, env: { ...process.env, DATABASE_URL: database.url, CONVOY_ADMIN_KEY: '' } },
+      // Without colours: CI=true turns picocolors on, and the URL is read from the output.
+      { cwd: app, env: { ...process.env, DATABASE_URL: database.url, CONVOY_ADMIN_KEY: '', NO_COLOR: '1' } },
     );
     dashboardUrl = (await waitFor(dev, /dashboard: (http:\/\/\S+)/, 'convoy dev printed no dashboard URL'))[1]!;
     appUrl = `http://127.0.0.1:${port}`;
