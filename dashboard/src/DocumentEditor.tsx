@@ -6,6 +6,7 @@
  */
 import { useEffect, useId, useRef, useState } from 'react';
 import { ApiError, api, type ErrorShape, shapeOf } from './api.js';
+import { templateOf } from './template.js';
 import type { Doc, JsonSchema } from './types.js';
 
 interface Issue {
@@ -14,26 +15,6 @@ interface Issue {
 }
 
 export type EditorTarget = { mode: 'insert' } | { mode: 'edit'; document: Doc };
-
-/** An empty value of each field, so that an insert starts from the schema's shape. */
-function templateOf(schema: JsonSchema): unknown {
-  if (schema.enum && schema.enum.length > 0) return schema.enum[0];
-  if (schema.const !== undefined) return schema.const;
-  const type = Array.isArray(schema.type) ? schema.type[0] : schema.type;
-  if (type === 'object' || schema.properties) {
-    const required = new Set(schema.required ?? []);
-    return Object.fromEntries(
-      Object.entries(schema.properties ?? {})
-        .filter(([name]) => required.has(name))
-        .map(([name, field]) => [name, templateOf(field)]),
-    );
-  }
-  if (type === 'string') return '';
-  if (type === 'number' || type === 'integer') return 0;
-  if (type === 'boolean') return false;
-  if (type === 'array') return [];
-  return null;
-}
 
 function fieldsOf(document: Doc): Record<string, unknown> {
   const { _id, _creationTime, ...fields } = document;

@@ -7,31 +7,14 @@
 import { useEffect, useId, useMemo, useState } from 'react';
 import { api, type ErrorShape, encodeArgs, shapeOf } from './api.js';
 import { useLiveValue } from './live.js';
-import type { FunctionInfo, JsonSchema } from './types.js';
+import { templateOf } from './template.js';
+import type { FunctionInfo } from './types.js';
 
 interface RunResult {
   status: number;
   ms: number;
   value?: unknown;
   error?: ErrorShape;
-}
-
-function exampleOf(schema: JsonSchema): unknown {
-  if (schema.enum && schema.enum.length > 0) return schema.enum[0];
-  const type = Array.isArray(schema.type) ? schema.type[0] : schema.type;
-  if (type === 'object' || schema.properties) {
-    const required = new Set(schema.required ?? []);
-    return Object.fromEntries(
-      Object.entries(schema.properties ?? {})
-        .filter(([name]) => required.has(name))
-        .map(([name, field]) => [name, exampleOf(field)]),
-    );
-  }
-  if (type === 'string') return '';
-  if (type === 'number' || type === 'integer') return 0;
-  if (type === 'boolean') return false;
-  if (type === 'array') return [];
-  return null;
 }
 
 const pretty = (value: unknown) => JSON.stringify(value, null, 2);
@@ -77,7 +60,7 @@ export function FunctionsView() {
 }
 
 function FunctionForm({ fn }: { fn: FunctionInfo }) {
-  const [argsText, setArgsText] = useState(() => pretty(exampleOf(fn.args)));
+  const [argsText, setArgsText] = useState(() => pretty(templateOf(fn.args)));
   const [headersText, setHeadersText] = useState('{}');
   const [result, setResult] = useState<RunResult | undefined>();
   const [inputError, setInputError] = useState<string | undefined>();

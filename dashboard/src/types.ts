@@ -1,4 +1,13 @@
-/** What the dashboard's API answers (src/dashboard/ on the server side). */
+/**
+ * What the dashboard's API answers. The server's own types (src/dashboard/) where they are
+ * plain data, so that the page and the server cannot drift; the JSON Schema the page reads is
+ * spelled out here, where the server passes it on as any object.
+ */
+import type { LogEntry } from '../../src/dashboard/callLog.js';
+import type { GraduationProgress } from '../../src/dashboard/graduation.js';
+import type { TableInfo as ServerTableInfo, Stage } from '../../src/dashboard/tables.js';
+
+export type { GraduationProgress, LogEntry, Stage };
 
 export type JsonSchema = {
   type?: string | string[];
@@ -20,17 +29,7 @@ export interface Info {
   functions: number;
 }
 
-export type Stage = 'documents' | 'relational' | 'graduating' | 'unmanaged';
-
-export interface TableInfo {
-  name: string;
-  stage: Stage;
-  declared: Stage;
-  rows: number | null;
-  rowsAtLeast: boolean;
-  indexes: Array<{ name: string; fields: string[] }>;
-  fields: JsonSchema;
-}
+export type TableInfo = Omit<ServerTableInfo, 'fields'> & { fields: JsonSchema };
 
 export type Doc = Record<string, unknown> & { _id: string | number; _creationTime?: number };
 
@@ -45,31 +44,6 @@ export interface FunctionInfo {
   kind: 'query' | 'mutation';
   args: JsonSchema;
   timeoutMs?: number;
-}
-
-export interface LogEntry {
-  id: number;
-  time: number;
-  path: string;
-  kind: 'query' | 'mutation';
-  status: 'running' | 'ok' | 'error';
-  code?: string;
-  message?: string;
-  stack?: string;
-  ms?: number;
-  retries: number;
-  args: string;
-}
-
-export interface GraduationProgress {
-  table: string;
-  step: string;
-  rowsDone: number;
-  rowsTotal: number;
-  batchSize: number;
-  startedAt: string;
-  updatedAt: string;
-  rate: number;
 }
 
 export interface FailureGroup {
