@@ -5,7 +5,7 @@
  * database of its own on the test Postgres.
  */
 import assert from 'node:assert/strict';
-import { rm, writeFile } from 'node:fs/promises';
+import { readFile, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { callOk } from './helpers/call.js';
@@ -42,6 +42,13 @@ describe('convoy --help, --version and a mistyped command', () => {
     assert.equal(far.code, 1);
     assert.match(far.output, /unknown command frobnicate/);
     assert.doesNotMatch(far.output, /did you mean/, 'no suggestion that is not near');
+  });
+
+  test('an unknown option without a command says so and exits 1, not the help and 0', async () => {
+    const bogus = await convoy('--bogus');
+    assert.equal(bogus.code, 1, bogus.output);
+    assert.match(bogus.output, /unknown option --bogus/);
+    assert.doesNotMatch(bogus.output, /Usage/);
   });
 
   test('--typecheck takes enable or disable only', async () => {
@@ -138,6 +145,22 @@ export async function createContext(req, base) {
     assert.match(served.output(), /convoy\/server\.ts\(4,\d+\): error TS7006/);
     assert.doesNotMatch(served.output(), /not serving until/);
     assert.equal(await callOk(url, 'query', 'notes:count', {}), 1);
+  });
+
+  test('a mended tsconfig.json is noticed without a save in convoy/', async () => {
+    // An unused local, which the first tsconfig refuses and the second does not.
+    const unused = `import { query } from '@avvos/convoy';\nconst unused = 1;\nexport const count = query({ handler: async (): Promise<number> => 4 });\n`;
+    const app = await makeDevApp({ 'convoy/functions/notes.ts': unused });
+    const tsconfig = JSON.parse(await readFile(path.join(app, 'tsconfig.json'), 'utf8'));
+    await writeFile(
+      path.join(app, 'tsconfig.json'),
+      JSON.stringify({ ...tsconfig, compilerOptions: { ...tsconfig.compilerOptions, noUnusedLocals: true } }),
+    );
+    const { running: waiting, url } = await dev(app, { env: withDatabase(), until: /not serving until/ });
+    assert.match(waiting.output(), /error TS6133/);
+    await writeFile(path.join(app, 'tsconfig.json'), JSON.stringify(tsconfig));
+    await waitForOutput(waiting, /serving http/);
+    assert.equal(await callOk(url, 'query', 'notes:count', {}), 4);
   });
 
   test('--typecheck disable serves a version with type errors', async () => {

@@ -75,6 +75,12 @@ try {
   if (cli.options.help || cli.options.version) process.exit(0);
   if (!cli.matchedCommand) {
     if (cli.args.length > 0) unknownCommand(String(cli.args[0]));
+    // `convoy --bogus`: cac takes any option when no command is named.
+    if (Object.keys(cli.options).some((name) => name !== '--')) {
+      const typedOption = process.argv.slice(2).find((arg) => arg.startsWith('-')) ?? '';
+      console.error(`convoy: unknown option ${typedOption.split('=')[0]} (see convoy --help)`);
+      process.exit(1);
+    }
     cli.outputHelp();
     process.exit(0);
   }

@@ -157,8 +157,7 @@ export async function dev(options: DevOptions): Promise<void> {
 
   let timer: NodeJS.Timeout | undefined;
   let reloading = Promise.resolve();
-  watch(convoyDir(appDir), { recursive: true }, (_event, file) => {
-    if (!file || file.startsWith('_generated') || path.basename(file).startsWith('.')) return;
+  const scheduleReload = () => {
     clearTimeout(timer);
     timer = setTimeout(() => {
       reloading = reloading.then(async () => {
@@ -185,6 +184,15 @@ export async function dev(options: DevOptions): Promise<void> {
         }
       });
     }, 100);
+  };
+  watch(convoyDir(appDir), { recursive: true }, (_event, file) => {
+    if (!file || file.startsWith('_generated') || path.basename(file).startsWith('.')) return;
+    scheduleReload();
+  });
+  // What the type check reads besides convoy/: "type": "module" added, a tsconfig mended. The
+  // folder, not the files, is watched: editors replace a file they save.
+  watch(appDir, (_event, file) => {
+    if (file === 'package.json' || file === 'tsconfig.json') scheduleReload();
   });
 }
 
@@ -203,7 +211,9 @@ function noticeTightening(server: ConvoyServer, before: SchemaDefinition): void 
 
 function report(server: ConvoyServer): void {
   for (const statement of server.lastSync.statements) {
-    if (/^(CREATE|DROP)/.test(statement)) info(pc.dim(statement.split('\n')[0]!));
+    // The first line of each, marked as cut when the statement goes on.
+    const [first, ...rest] = statement.split('\n');
+    if (/^(CREATE|DROP)/.test(statement)) info(pc.dim(rest.length > 0 ? `${first} …` : first!));
   }
   for (const note of server.lastSync.notes) info(pc.yellow(note));
   const names = [...server.app.functions.keys()];
