@@ -241,7 +241,8 @@ describe('the production server', { timeout: 300_000 }, () => {
     await Promise.all(stopped.map((running) => running.stop('SIGTERM')));
     // Every load bundled into a directory of its own and removed it; the bundle is whole.
     assert.deepEqual(await readdir(path.join(shared, '.convoy', 'build')), []);
-    assert.deepEqual((await readdir(path.join(shared, '.convoy'))).sort(), ['build', 'dist']);
+    // And .convoy/ keeps itself out of git; convoy dev's pid file went with it.
+    assert.deepEqual((await readdir(path.join(shared, '.convoy'))).sort(), ['.gitignore', 'build', 'dist']);
   });
 });
 
