@@ -7,7 +7,8 @@
  * authentication, a missing database), each named in its error.
  */
 import assert from 'node:assert/strict';
-import { rm } from 'node:fs/promises';
+import { copyFile, mkdir, mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
@@ -35,12 +36,16 @@ after(async () => {
 });
 
 /** Connects the native core the way every server and the CLI do, and proves TLS was used. */
-async function connectsOverTls(params: Record<string, string>, options?: { host?: string; user?: string }) {
+async function connectsOverTls(
+  params: Record<string, string>,
+  options?: { host?: string; user?: string },
+  on: TlsCluster = cluster,
+) {
   const application = `convoy_tls_${Math.random().toString(36).slice(2, 10)}`;
-  const url = cluster.url({ ...params, application_name: application }, options);
+  const url = on.url({ ...params, application_name: application }, options);
   const engine = await connectEngine(url, 1, '');
   try {
-    const ssl = cluster.psql(
+    const ssl = on.psql(
       `SELECT bool_and(s.ssl) FROM pg_stat_ssl s JOIN pg_stat_activity a USING (pid) WHERE a.application_name = '${application}'`,
     );
     assert.equal(ssl.trim(), 't', `the connections of ${url} use TLS`);
@@ -54,9 +59,22 @@ async function refusal(url: string): Promise<string> {
     const engine = await connectEngine(url, 1, '');
     await engine.close();
   } catch (error) {
-    return (error as Error).message;
+    const message = (error as Error).message;
+    assert.doesNotMatch(message, /OtherError|Other\(/, 'no Rust debug text in the message');
+    return message;
   }
   assert.fail(`${url} connected`);
+}
+
+/** Runs `body` with HOME (where libpq's default ~/.postgresql/root.crt is looked for) at `home`. */
+async function withHome<T>(home: string, body: () => Promise<T>): Promise<T> {
+  const saved = process.env.HOME;
+  process.env.HOME = home;
+  try {
+    return await body();
+  } finally {
+    process.env.HOME = saved;
+  }
 }
 
 describe('sslmode against a server that accepts only TLS', () => {
@@ -81,7 +99,8 @@ describe('sslmode against a server that accepts only TLS', () => {
       cluster.url({ sslmode: 'verify-full', sslrootcert: cluster.otherCaFile }, { host: 'localhost' }),
     );
     assert.match(message, /TLS failed \(sslmode=verify-full\)/);
-    assert.match(message, /certificate is not signed by a CA Convoy trusts/);
+    assert.match(message, /certificate has an unknown issuer: it is not signed by a CA Convoy trusts/);
+    assert.match(message, new RegExp(`the certificates in sslrootcert=${cluster.otherCaFile}`));
     assert.match(message, /sslrootcert=/);
   });
 
@@ -92,7 +111,7 @@ describe('sslmode against a server that accepts only TLS', () => {
 
   test('verify-full by a name the certificate does not carry says so, and points at verify-ca', async () => {
     const message = await refusal(cluster.url({ sslmode: 'verify-full', sslrootcert: cluster.caFile }));
-    assert.match(message, /not made out to "127\.0\.0\.1"/);
+    assert.match(message, /not made out to "127\.0\.0\.1": it is made out to localhost\./);
     assert.match(message, /verify-ca/);
   });
 
@@ -135,6 +154,73 @@ describe('sslmode against a server that accepts only TLS', () => {
   test('a missing certificate file is named', async () => {
     const message = await refusal(cluster.url({ sslmode: 'verify-full', sslrootcert: '/nonexistent/ca.pem' }));
     assert.match(message, /sslrootcert=\/nonexistent\/ca\.pem/);
+  });
+});
+
+describe("a self-signed server certificate made by the Postgres docs' recipe (CA:TRUE)", () => {
+  let selfSigned: TlsCluster;
+
+  before(async () => {
+    selfSigned = await startTlsCluster({ selfSigned: true });
+  });
+
+  after(async () => {
+    await selfSigned?.stop();
+  });
+
+  test('verify-full with that certificate as sslrootcert connects, by either name it carries', async () => {
+    const params = { sslmode: 'verify-full', sslrootcert: selfSigned.serverCertFile };
+    await connectsOverTls(params, { host: 'localhost' }, selfSigned);
+    await connectsOverTls(params, {}, selfSigned);
+  });
+
+  test('verify-ca with that certificate as sslrootcert connects', async () => {
+    await connectsOverTls({ sslmode: 'verify-ca', sslrootcert: selfSigned.serverCertFile }, {}, selfSigned);
+    await connectsOverTls({ sslmode: 'require', sslrootcert: selfSigned.serverCertFile }, {}, selfSigned);
+  });
+
+  test('verify-full by a name it does not carry is refused, naming the host', async () => {
+    const message = await refusal(
+      selfSigned.url(
+        { sslmode: 'verify-full', sslrootcert: selfSigned.serverCertFile, hostaddr: '127.0.0.1' },
+        { host: 'wrong-name.example' },
+      ),
+    );
+    assert.match(message, /not made out to "wrong-name\.example": it is made out to localhost, 127\.0\.0\.1/);
+    assert.match(message, /sslmode=verify-ca/);
+  });
+
+  test('another CA file says the certificate is a CA certificate, and that giving it as sslrootcert works', async () => {
+    for (const sslmode of ['verify-full', 'verify-ca']) {
+      const message = await refusal(selfSigned.url({ sslmode, sslrootcert: selfSigned.otherCaFile }));
+      assert.match(message, new RegExp(`TLS failed \\(sslmode=${sslmode}\\)`));
+      assert.match(message, /is a CA certificate \(basicConstraints CA:TRUE/);
+      assert.match(message, new RegExp(`not one of the certificates in sslrootcert=${selfSigned.otherCaFile}`));
+      assert.match(message, /give that very certificate as sslrootcert=/);
+    }
+  });
+
+  test("sslrootcert=system says the operating system's CAs were trusted", async () => {
+    const message = await refusal(selfSigned.url({ sslrootcert: 'system' }, { host: 'localhost' }));
+    assert.match(message, /(the operating system's CAs \(sslrootcert=system\)|no trusted CA certificates were found)/);
+  });
+
+  test("no sslrootcert: libpq's default ~/.postgresql/root.crt is read, and its absence is said", async () => {
+    const home = await mkdtemp(path.join(tmpdir(), 'convoy-home-'));
+    try {
+      const missing = await withHome(home, () => refusal(selfSigned.url({ sslmode: 'verify-full' })));
+      assert.match(
+        missing,
+        new RegExp(
+          `no sslrootcert was given, and libpq's default file ${home}/\\.postgresql/root\\.crt does not exist`,
+        ),
+      );
+      await mkdir(path.join(home, '.postgresql'));
+      await copyFile(selfSigned.serverCertFile, path.join(home, '.postgresql', 'root.crt'));
+      await withHome(home, () => connectsOverTls({ sslmode: 'verify-full' }, {}, selfSigned));
+    } finally {
+      await rm(home, { recursive: true, force: true });
+    }
   });
 });
 

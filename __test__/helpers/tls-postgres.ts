@@ -4,7 +4,9 @@
  * (or PG_BIN); run as the `postgres` user when the tests run as root, since initdb refuses root.
  *
  * The server certificate names `localhost` only, so that connecting to 127.0.0.1 with
- * `verify-full` is a name mismatch and `verify-ca` is not.
+ * `verify-full` is a name mismatch and `verify-ca` is not. With `selfSigned`, the server's
+ * certificate is made by the Postgres docs' recipe instead: self-signed, for localhost and
+ * 127.0.0.1, and CA:TRUE (openssl's default for `req -x509`), trusted by giving it as `sslrootcert`.
  */
 import { execFileSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
@@ -29,6 +31,8 @@ export interface TlsCluster {
   caFile: string;
   /** A CA that signed nothing of this server's. */
   otherCaFile: string;
+  /** The server's own certificate (with `selfSigned`, the one to give as `sslrootcert`). */
+  serverCertFile: string;
   /** A user that logs in with a SCRAM password (channel binding needs one). */
   scramUser: { name: string; password: string };
   /** `postgresql://postgres@<host>:<port>/<database>?<params>`. */
@@ -74,11 +78,31 @@ async function makeCa(dir: string, name: string): Promise<void> {
   );
 }
 
-export async function startTlsCluster(): Promise<TlsCluster> {
-  if (!pgBin) throw new Error('no Postgres binaries found: set PG_BIN to the folder holding initdb');
-  const dir = await mkdtemp(path.join(tmpdir(), 'convoy-tls-'));
-  await makeCa(dir, 'ca');
-  await makeCa(dir, 'other-ca');
+/** The server's certificate as https://www.postgresql.org/docs/current/ssl-tcp.html makes it. */
+function makeSelfSignedByDocsRecipe(dir: string): void {
+  openssl(
+    [
+      'req',
+      '-new',
+      '-x509',
+      '-days',
+      '2',
+      '-nodes',
+      '-text',
+      '-out',
+      'server.crt',
+      '-keyout',
+      'server.key',
+      '-subj',
+      '/CN=localhost',
+      '-addext',
+      'subjectAltName=DNS:localhost,IP:127.0.0.1',
+    ],
+    dir,
+  );
+}
+
+async function makeCaSigned(dir: string): Promise<void> {
   openssl(
     ['req', '-newkey', 'rsa:2048', '-nodes', '-keyout', 'server.key', '-out', 'server.csr', '-subj', '/CN=localhost'],
     dir,
@@ -107,6 +131,15 @@ export async function startTlsCluster(): Promise<TlsCluster> {
     ],
     dir,
   );
+}
+
+export async function startTlsCluster(options: { selfSigned?: boolean } = {}): Promise<TlsCluster> {
+  if (!pgBin) throw new Error('no Postgres binaries found: set PG_BIN to the folder holding initdb');
+  const dir = await mkdtemp(path.join(tmpdir(), 'convoy-tls-'));
+  await makeCa(dir, 'ca');
+  await makeCa(dir, 'other-ca');
+  if (options.selfSigned) makeSelfSignedByDocsRecipe(dir);
+  else await makeCaSigned(dir);
   await chmod(path.join(dir, 'server.key'), 0o600);
   await chmod(dir, 0o755);
   if (asRoot) execFileSync('chown', ['-R', 'postgres:postgres', dir]);
@@ -152,6 +185,7 @@ export async function startTlsCluster(): Promise<TlsCluster> {
     port,
     caFile: path.join(dir, 'ca.crt'),
     otherCaFile: path.join(dir, 'other-ca.crt'),
+    serverCertFile: path.join(dir, 'server.crt'),
     scramUser,
     url(params, options = {}) {
       // Percent-encoded as libpq decodes it (URLSearchParams would write a space as `+`).

@@ -6,6 +6,7 @@ use std::error::Error as _;
 use tokio_postgres::config::Host;
 use tokio_postgres::error::SqlState;
 
+use super::tls::Trusted;
 use super::url::SslMode;
 use crate::error::ConvoyError;
 
@@ -13,6 +14,8 @@ use crate::error::ConvoyError;
 pub struct Attempt<'a> {
     pub config: &'a tokio_postgres::Config,
     pub mode: SslMode,
+    /// What the server's certificate was checked against.
+    pub trusted: &'a Trusted,
     /// The variable the URL came from: `DATABASE_URL` or `DATABASE_DIRECT_URL`.
     pub source: &'a str,
 }
@@ -143,42 +146,152 @@ fn tls_problem(error: &tokio_postgres::Error) -> Option<TlsProblem<'_>> {
 }
 
 fn tls_message(attempt: &Attempt<'_>, problem: TlsProblem<'_>) -> String {
-    let fix_ca =
-        "Give the CA that signed the server's certificate with sslrootcert=/path/to/ca.pem \
-                  (your host's console offers it for download), or sslrootcert=system if it is \
-                  a public CA";
     match problem {
         TlsProblem::NotOffered => format!(
             "sslmode={} needs TLS, and the server does not offer it (its `ssl` setting is off). \
              Turn ssl on in postgresql.conf, or use sslmode=prefer or disable on a network you trust.",
             attempt.mode.name()
         ),
-        TlsProblem::Certificate(problem) => {
-            use rustls::CertificateError as E;
-            let reason = match problem {
-                E::UnknownIssuer => {
-                    format!("the server's TLS certificate is not signed by a CA Convoy trusts. {fix_ca}.")
-                }
-                E::NotValidForName | E::NotValidForNameContext { .. } => format!(
-                    "the server's TLS certificate is not made out to {:?} ({problem}). Connect by a \
-                     name the certificate carries, or use sslmode=verify-ca to check only the CA.",
-                    attempt.host()
-                ),
-                E::Expired | E::ExpiredContext { .. } => format!(
-                    "the server's TLS certificate has expired ({problem}); the server must renew it."
-                ),
-                E::NotValidYet | E::NotValidYetContext { .. } => format!(
-                    "the server's TLS certificate is not valid yet ({problem}); check both clocks."
-                ),
-                other => format!(
-                    "the server's TLS certificate was refused: {other}. {fix_ca}, or use \
-                     sslmode=require to encrypt without checking it."
-                ),
-            };
-            format!("TLS failed (sslmode={}): {reason}", attempt.mode.name())
-        }
+        TlsProblem::Certificate(problem) => format!(
+            "TLS failed (sslmode={}): {}",
+            attempt.mode.name(),
+            certificate_message(attempt, problem)
+        ),
         TlsProblem::Other(text) => format!("TLS failed (sslmode={}): {text}", attempt.mode.name()),
     }
+}
+
+const FIX_CA: &str = "Give the CA that signed the server's certificate with \
+    sslrootcert=/path/to/ca.pem (your host's console offers it for download; for a self-signed \
+    certificate, that certificate itself), or sslrootcert=system if it is a public CA";
+
+/// Why the server's certificate was refused, in words, with what was trusted and the fix.
+fn certificate_message(attempt: &Attempt<'_>, problem: &rustls::CertificateError) -> String {
+    use rustls::CertificateError as E;
+    let trusted = trusted_phrase(attempt.trusted);
+    match problem {
+        E::UnknownIssuer => format!(
+            "the server's TLS certificate has an unknown issuer: it is not signed by a CA Convoy \
+             trusts, which is {trusted}. {FIX_CA}."
+        ),
+        E::Other(other) if is_ca_as_server_certificate(other) => format!(
+            "the server's TLS certificate is a CA certificate (basicConstraints CA:TRUE, which \
+             `openssl req -x509` sets unless told otherwise), and it is not one of {trusted}. A CA \
+             certificate is taken as the server's own only when it is trusted as it is: if it is \
+             self-signed (as the Postgres docs make it), give that very certificate as \
+             sslrootcert=/path/to/server.crt; otherwise give the server a certificate with \
+             CA:FALSE, signed by the CA you give as sslrootcert."
+        ),
+        E::NotValidForName => format!(
+            "the server's TLS certificate is not made out to {:?}. Connect by a name the \
+             certificate carries, or use sslmode=verify-ca to check only the CA.",
+            attempt.host()
+        ),
+        E::NotValidForNameContext { presented, .. } => {
+            let names: Vec<String> = presented.iter().map(|name| presented_name(name)).collect();
+            let carries = if names.is_empty() {
+                "it carries no names (no subjectAltName)".to_owned()
+            } else {
+                format!("it is made out to {}", names.join(", "))
+            };
+            format!(
+                "the server's TLS certificate is not made out to {:?}: {carries}. Connect by a \
+                 name the certificate carries, or use sslmode=verify-ca to check only the CA.",
+                attempt.host()
+            )
+        }
+        E::Expired => "the server's TLS certificate has expired; the server must renew it.".into(),
+        E::ExpiredContext { time, not_after } => format!(
+            "the server's TLS certificate expired on {} ({} days ago); the server must renew it.",
+            utc_date(not_after.as_secs()),
+            time.as_secs().saturating_sub(not_after.as_secs()) / 86_400
+        ),
+        E::NotValidYet => {
+            "the server's TLS certificate is not valid yet; check both clocks.".into()
+        }
+        E::NotValidYetContext { not_before, .. } => format!(
+            "the server's TLS certificate is not valid before {}; check the clocks of this \
+             machine and of the server.",
+            utc_date(not_before.as_secs())
+        ),
+        E::InvalidPurpose | E::InvalidPurposeContext { .. } => {
+            "the server's TLS certificate is not for a TLS server (its extendedKeyUsage lacks \
+             serverAuth); the server needs a certificate made for serverAuth."
+                .into()
+        }
+        E::BadSignature => format!(
+            "the signature on the server's TLS certificate does not verify against the CA it \
+             names as its issuer, among {trusted}. {FIX_CA}."
+        ),
+        E::Other(other) => format!(
+            "the server's TLS certificate was refused ({other}), checked against {trusted}. \
+             {FIX_CA}, or use sslmode=require to encrypt without checking it."
+        ),
+        other => format!(
+            "the server's TLS certificate was refused ({other}), checked against {trusted}. \
+             {FIX_CA}, or use sslmode=require to encrypt without checking it."
+        ),
+    }
+}
+
+/// webpki's refusal of a CA certificate as a server's own (rustls passes it on as `Other`).
+fn is_ca_as_server_certificate(other: &rustls::OtherError) -> bool {
+    matches!(
+        other.0.downcast_ref::<webpki::Error>(),
+        Some(webpki::Error::CaUsedAsEndEntity)
+    )
+}
+
+fn trusted_phrase(trusted: &Trusted) -> String {
+    match trusted {
+        Trusted::Unchecked => "nothing".into(),
+        Trusted::File(path) => format!("the certificates in sslrootcert={}", path.display()),
+        Trusted::DefaultFile(path) => format!(
+            "the certificates in {} (libpq's default file, read as no sslrootcert was given)",
+            path.display()
+        ),
+        Trusted::System => "the operating system's CAs (sslrootcert=system)".into(),
+        Trusted::SystemForMissingDefault(Some(path)) => format!(
+            "the operating system's CAs (no sslrootcert was given, and libpq's default file {} \
+             does not exist)",
+            path.display()
+        ),
+        Trusted::SystemForMissingDefault(None) => "the operating system's CAs (no sslrootcert \
+            was given, and there is no home folder for libpq's default ~/.postgresql/root.crt)"
+            .into(),
+    }
+}
+
+/// A name of the certificate as webpki reports it (`DnsName("localhost")`), as written in it.
+fn presented_name(name: &str) -> String {
+    for (prefix, suffix) in [("DnsName(\"", "\")"), ("IpAddress(", ")")] {
+        if let Some(inner) = name
+            .strip_prefix(prefix)
+            .and_then(|rest| rest.strip_suffix(suffix))
+        {
+            return inner.to_owned();
+        }
+    }
+    name.to_owned()
+}
+
+/// `2026-12-01` for seconds since 1970 (UTC), by Howard Hinnant's days-to-civil algorithm.
+fn utc_date(seconds: u64) -> String {
+    let days = i64::try_from(seconds / 86_400).unwrap_or(i64::MAX / 2) + 719_468;
+    let era = days.div_euclid(146_097);
+    let day_of_era = days.rem_euclid(146_097);
+    let year_of_era =
+        (day_of_era - day_of_era / 1_460 + day_of_era / 36_524 - day_of_era / 146_096) / 365;
+    let day_of_year = day_of_era - (365 * year_of_era + year_of_era / 4 - year_of_era / 100);
+    let month_index = (5 * day_of_year + 2) / 153;
+    let day = day_of_year - (153 * month_index + 2) / 5 + 1;
+    let month = if month_index < 10 {
+        month_index + 3
+    } else {
+        month_index - 9
+    };
+    let year = year_of_era + era * 400 + i64::from(month <= 2);
+    format!("{year:04}-{month:02}-{day:02} (UTC)")
 }
 
 /// No answer from Postgres: the connection could not be made (DNS, TCP), or was made and then
@@ -260,4 +373,118 @@ fn io_cause(error: &tokio_postgres::Error) -> Option<String> {
         source = cause.source();
     }
     None
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::PathBuf;
+    use std::sync::Arc;
+
+    use rustls::pki_types::{ServerName, UnixTime};
+    use rustls::{CertificateError, OtherError};
+
+    use super::*;
+
+    fn message(trusted: &Trusted, host: &str, problem: &CertificateError) -> String {
+        let mut config = tokio_postgres::Config::new();
+        config.host(host).port(5432);
+        let attempt = Attempt {
+            config: &config,
+            mode: SslMode::VerifyFull,
+            trusted,
+            source: "DATABASE_URL",
+        };
+        let text = certificate_message(&attempt, problem);
+        assert!(!text.contains("OtherError"), "{text}");
+        text
+    }
+
+    fn at(seconds: u64) -> UnixTime {
+        UnixTime::since_unix_epoch(std::time::Duration::from_secs(seconds))
+    }
+
+    fn file() -> Trusted {
+        Trusted::File(PathBuf::from("/etc/db/root.pem"))
+    }
+
+    #[test]
+    fn a_ca_certificate_as_the_servers_own_is_named_with_the_fix() {
+        let problem =
+            CertificateError::Other(OtherError(Arc::new(webpki::Error::CaUsedAsEndEntity)));
+        let text = message(&file(), "localhost", &problem);
+        assert!(
+            text.contains("is a CA certificate (basicConstraints CA:TRUE"),
+            "{text}"
+        );
+        assert!(text.contains("not one of the certificates in sslrootcert=/etc/db/root.pem"));
+        assert!(text.contains("give that very certificate as sslrootcert="));
+    }
+
+    #[test]
+    fn an_unknown_issuer_says_what_was_trusted() {
+        let text = message(&file(), "localhost", &CertificateError::UnknownIssuer);
+        assert!(text.contains("unknown issuer"), "{text}");
+        assert!(text.contains("the certificates in sslrootcert=/etc/db/root.pem"));
+        let text = message(
+            &Trusted::System,
+            "localhost",
+            &CertificateError::UnknownIssuer,
+        );
+        assert!(
+            text.contains("the operating system's CAs (sslrootcert=system)"),
+            "{text}"
+        );
+        let missing =
+            Trusted::SystemForMissingDefault(Some("/home/me/.postgresql/root.crt".into()));
+        let text = message(&missing, "localhost", &CertificateError::UnknownIssuer);
+        assert!(
+            text.contains("no sslrootcert was given, and libpq's default file /home/me/.postgresql/root.crt does not exist"),
+            "{text}"
+        );
+        let default = Trusted::DefaultFile("/home/me/.postgresql/root.crt".into());
+        let text = message(&default, "localhost", &CertificateError::UnknownIssuer);
+        assert!(
+            text.contains("/home/me/.postgresql/root.crt (libpq's default file"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn a_wrong_host_name_names_the_host_and_the_names_the_certificate_carries() {
+        let problem = CertificateError::NotValidForNameContext {
+            expected: ServerName::try_from("db.example.com").unwrap().to_owned(),
+            presented: vec![
+                "DnsName(\"localhost\")".into(),
+                "IpAddress(127.0.0.1)".into(),
+            ],
+        };
+        let text = message(&file(), "db.example.com", &problem);
+        assert!(
+            text.contains(
+                "not made out to \"db.example.com\": it is made out to localhost, 127.0.0.1"
+            ),
+            "{text}"
+        );
+        assert!(text.contains("sslmode=verify-ca"));
+    }
+
+    #[test]
+    fn an_expired_certificate_gives_the_date() {
+        let problem = CertificateError::ExpiredContext {
+            time: at(1_798_761_600 + 86_400 * 3),
+            not_after: at(1_798_761_600),
+        };
+        let text = message(&file(), "localhost", &problem);
+        assert!(
+            text.contains("expired on 2027-01-01 (UTC) (3 days ago)"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn utc_dates() {
+        assert_eq!(utc_date(0), "1970-01-01 (UTC)");
+        assert_eq!(utc_date(951_782_400), "2000-02-29 (UTC)");
+        assert_eq!(utc_date(4_954_435_199), "2126-12-31 (UTC)");
+    }
 }

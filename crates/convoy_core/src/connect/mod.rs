@@ -30,17 +30,20 @@ pub struct Endpoint {
     pub config: tokio_postgres::Config,
     pub mode: SslMode,
     pub tls: MakeRustlsConnect,
+    /// What the server's certificate is checked against, for the messages of `diagnose`.
+    pub trusted: tls::Trusted,
 }
 
 impl Endpoint {
     pub fn parse(url: &str, source: &'static str) -> Result<Self> {
         let parsed = url::parse(url)?;
-        let tls = tls::connector(&parsed.tls)?;
+        let (tls, trusted) = tls::connector(&parsed.tls)?;
         let mut endpoint = Self {
             source,
             config: parsed.config,
             mode: parsed.tls.mode,
             tls,
+            trusted,
         };
         endpoint.config.ssl_mode(transport_of(endpoint.mode));
         Ok(endpoint)
@@ -86,6 +89,7 @@ impl Endpoint {
             &diagnose::Attempt {
                 config: &self.config,
                 mode: self.mode,
+                trusted: &self.trusted,
                 source: self.source,
             },
             error,
