@@ -31,7 +31,10 @@ const tsconfigs = [
   { file: 'tsconfig.node.json', what: 'declaration: true + nodenext, skipLibCheck off (a Node server)' },
   { file: 'tsconfig.bundler-declaration.json', what: 'declaration: true + bundler, skipLibCheck off' },
   { file: 'tsconfig.vite.json', what: "strict + bundler (Vite's React template)" },
-  { file: 'tsconfig.convoy-bundler.json', what: "module preserve + bundler (docs/typescript.md's convoy/tsconfig.json)" },
+  {
+    file: 'tsconfig.convoy-bundler.json',
+    what: "module preserve + bundler (docs/typescript.md's convoy/tsconfig.json)",
+  },
   { file: 'tsconfig.json', what: 'strict + bundler, skipLibCheck off (the stranger app)' },
   // TypeScript 7 has no node10 resolution any more; 5.9 still reads it (typesVersions).
   { file: 'tsconfig.node10.json', what: 'moduleResolution node (node10), an older project', only: '5.9' },
