@@ -5,23 +5,18 @@
  * recovers by itself.
  */
 import assert from 'node:assert/strict';
-import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { after, before, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
-import { type Browser, chromium, type Page } from 'playwright-core';
+import type { Browser, Page } from 'playwright-core';
 import { createServer, type ViteDevServer } from 'vite';
 import { type ConvoyServer, startConvoy } from '../dist/server/index.js';
+import { launchChromium, noChromium } from './helpers/chromium.js';
 import { createDatabase, type TestDatabase } from './helpers/postgres.js';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const appDir = path.join(root, 'examples', 'app');
-const chromiumPath = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
-// CI installs Chromium (.ci/run); elsewhere the test says what it needs instead of failing.
-const skip =
-  !existsSync(chromiumPath) && !process.env.CI
-    ? `no Chromium at ${chromiumPath}: apt-get install chromium, or set CHROMIUM_PATH`
-    : false;
+const skip = noChromium;
 
 let database: TestDatabase;
 let convoy: ConvoyServer | undefined;
@@ -46,7 +41,7 @@ before(async () => {
     logLevel: 'silent',
   });
   await web.listen();
-  browser = await chromium.launch({ executablePath: chromiumPath, args: ['--no-sandbox'] });
+  browser = await launchChromium();
 });
 
 after(async () => {

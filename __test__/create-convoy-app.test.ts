@@ -9,26 +9,21 @@
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { stripVTControlCharacters } from 'node:util';
-import { type Browser, chromium, type Page, type Route } from 'playwright-core';
+import type { Browser, Page, Route } from 'playwright-core';
+import { launchChromium, noChromium } from './helpers/chromium.js';
 import { copyOf, instructionsOf, readDockerfile, stageNamed, workdirOf } from './helpers/dockerfile.js';
-import { packMain, packPlatform, root } from './helpers/pack.js';
+import { pack, packMain, packPlatform, root } from './helpers/pack.js';
 import { freePort, type Running, run, start, waitForHealth } from './helpers/process.js';
 
 const scaffolderDir = path.join(root, 'packages', 'create-convoy-app');
 // A terminal for the prompts' test: `script` from util-linux (Debian's bsdutils).
 const noPty =
   spawnSync('script', ['--version']).status === 0 ? false : 'no `script` (util-linux) to give it a terminal';
-const chromiumPath = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
-// CI installs Chromium (.ci/run); elsewhere the test says what it needs instead of failing.
-const noChromium =
-  !existsSync(chromiumPath) && !process.env.CI
-    ? `no Chromium at ${chromiumPath}: apt-get install chromium, or set CHROMIUM_PATH`
-    : false;
 
 let work: string;
 let scaffolderTarball: string;
@@ -42,15 +37,6 @@ function userEnv(extra: Record<string, string> = {}): NodeJS.ProcessEnv {
   const env: NodeJS.ProcessEnv = { ...process.env, CI: 'true', ...extra };
   delete env.DATABASE_URL;
   return env;
-}
-
-async function npmPack(directory: string, destination: string): Promise<string> {
-  await mkdir(destination, { recursive: true });
-  const packed = await run('npm', ['pack', '--pack-destination', destination], { cwd: directory });
-  assert.equal(packed.code, 0, packed.output);
-  const tarball = (await readdir(destination)).find((name) => name.endsWith('.tgz'));
-  assert.ok(tarball, `npm pack wrote no tarball:\n${packed.output}`);
-  return path.join(destination, tarball);
 }
 
 /** The scaffolder's bin from its tarball, as `npm create convoy-app` runs it. */
@@ -78,7 +64,7 @@ describe('create-convoy-app from its tarball', { timeout: 900_000 }, () => {
   before(async () => {
     work = await mkdtemp(path.join(tmpdir(), 'convoy-create-'));
     const [scaffolder, platform, main] = await Promise.all([
-      npmPack(scaffolderDir, path.join(work, 'scaffolder')),
+      pack(scaffolderDir, work, 'scaffolder'),
       packPlatform(work),
       packMain(work),
     ]);
@@ -295,7 +281,7 @@ describe('create-convoy-app from its tarball', { timeout: 900_000 }, () => {
     await waitForPage(pageUrl, dev);
     assert.match(stripVTControlCharacters(dev.output()), /embedded Postgres/, 'Convoy runs on the embedded Postgres');
 
-    browser = await chromium.launch({ executablePath: chromiumPath, args: ['--no-sandbox'] });
+    browser = await launchChromium();
     const open = async (): Promise<Page> => {
       const page = await browser!.newPage();
       page.on('pageerror', (error) => console.error('page error:', error));

@@ -18,11 +18,12 @@ import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { gzipSync } from 'node:zlib';
-import { type Browser, chromium, type Page } from 'playwright-core';
+import type { Browser, Page } from 'playwright-core';
 import { build } from 'vite';
 import { ConvoyClient } from '../dist/client/index.js';
 import { CallLog } from '../dist/dashboard/callLog.js';
 import type { FunctionCall } from '../dist/server/native.js';
+import { launchChromium, noChromium } from './helpers/chromium.js';
 import { createDatabase, type TestDatabase } from './helpers/postgres.js';
 import { freePort, type Running, start } from './helpers/process.js';
 import { cliPath, convoy, copyApp, startProduction } from './helpers/production.js';
@@ -35,12 +36,7 @@ const screenshots =
   process.env.CONVOY_DASHBOARD_SCREENSHOTS === '1'
     ? path.join(root, 'docs')
     : mkdtempSync(path.join(tmpdir(), 'convoy-dashboard-'));
-const chromiumPath = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
-// CI installs Chromium (.ci/run); elsewhere the test says what it needs instead of failing.
-const skip =
-  !existsSync(chromiumPath) && !process.env.CI
-    ? `no Chromium at ${chromiumPath}: apt-get install chromium, or set CHROMIUM_PATH`
-    : false;
+const skip = noChromium;
 
 /** The page as `npm run build:dashboard` writes it; built here when a clone has not yet. */
 async function ensurePageBuilt(): Promise<void> {
@@ -102,7 +98,7 @@ describe('the dashboard of convoy dev', { skip, timeout: 240_000 }, () => {
     dashboardUrl = (await waitFor(dev, /dashboard: (http:\/\/\S+)/, 'convoy dev printed no dashboard URL'))[1]!;
     appUrl = `http://127.0.0.1:${port}`;
     assert.equal(dashboardUrl, `http://127.0.0.1:${dashboardPort}/_dashboard/`);
-    browser = await chromium.launch({ executablePath: chromiumPath, args: ['--no-sandbox'] });
+    browser = await launchChromium();
     page = await browser.newPage({ viewport: { width: 1280, height: 800 } });
     page.on('pageerror', (error) => console.error('page error:', error));
     page.on('request', (request) => requests.push(request.url()));
@@ -437,7 +433,7 @@ describe('the dashboard of the production server', { timeout: 240_000 }, () => {
 
       // The page asks for the key, keeps it for the tab, and then works.
       if (!skip) {
-        const browser = await chromium.launch({ executablePath: chromiumPath, args: ['--no-sandbox'] });
+        const browser = await launchChromium();
         try {
           const page = await browser.newPage();
           await page.goto(dashboardUrl!);

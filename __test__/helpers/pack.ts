@@ -25,7 +25,7 @@ export function hostPlatform(): string {
 }
 
 /** Runs `npm pack` in `directory` into a new folder under `work`; returns the tarball's path. */
-async function pack(directory: string, work: string, folder: string): Promise<string> {
+export async function pack(directory: string, work: string, folder: string): Promise<string> {
   const destination = path.join(work, folder);
   await mkdir(destination, { recursive: true });
   const packed = await run('npm', ['pack', '--pack-destination', destination], { cwd: directory });

@@ -6,8 +6,9 @@
 import type { LogEntry } from '../../src/dashboard/callLog.js';
 import type { GraduationProgress } from '../../src/dashboard/graduation.js';
 import type { TableInfo as ServerTableInfo, Stage } from '../../src/dashboard/tables.js';
+import type { ConformanceReport, FailureGroup } from '../../src/graduation/conformance.js';
 
-export type { GraduationProgress, LogEntry, Stage };
+export type { ConformanceReport, FailureGroup, GraduationProgress, LogEntry, Stage };
 
 export type JsonSchema = {
   type?: string | string[];
@@ -44,27 +45,4 @@ export interface FunctionInfo {
   kind: 'query' | 'mutation';
   args: JsonSchema;
   timeoutMs?: number;
-}
-
-export interface FailureGroup {
-  field: string;
-  reason: string;
-  rule: string;
-  count: number;
-  sampleIds: string[];
-  foundBy: string[];
-  fix: { kind: string; text: string; sql?: string };
-}
-
-export interface ConformanceReport {
-  table: string;
-  conforms: boolean;
-  documents: number;
-  failingDocuments: number;
-  failures: FailureGroup[];
-  fast: { ms: number };
-  exact: { ms: number; batches: number };
-  warnings: Array<{ message: string }>;
-  zodOnly: Array<{ field: string; rules: string[] }>;
-  notes: string[];
 }

@@ -9,29 +9,12 @@ import { buildApp, distDir, findSources, type LoadedApp, loadApp, loadBuiltApp }
 import { connectEngine } from '../server/native.js';
 import { setAppSchema, syncApp } from '../server/prepare.js';
 import { isConvoyError } from '../values/errors.js';
+import { databaseOf } from './databaseUrl.js';
 import { warnAboutModuleType } from './moduleType.js';
 import { fail, info, resolveAppDir } from './project.js';
 
 export function explain(error: unknown): string {
   return isConvoyError(error) ? error.message : ((error as Error)?.stack ?? String(error));
-}
-
-/** Which database a URL names, without its password: `app on db.example.com:5432`. */
-function databaseOf(url: string): string {
-  if (!/^postgres(ql)?:\/\//.test(url.trim())) {
-    // libpq's other form: `host=… port=… dbname=…`.
-    const value = (key: string) => new RegExp(`(?:^|\\s)${key}\\s*=\\s*'?([^'\\s]*)`).exec(url)?.[1];
-    const host = value('host') ?? 'localhost';
-    const port = value('port');
-    return `${value('dbname') ?? '(the default database)'} on ${host}${port ? `:${port}` : ''}`;
-  }
-  try {
-    const parsed = new URL(url);
-    const name = decodeURIComponent(parsed.pathname.replace(/^\//, '')) || '(the default database)';
-    return parsed.host ? `${name} on ${parsed.host}` : name;
-  } catch {
-    return 'DATABASE_URL';
-  }
 }
 
 /**

@@ -15,24 +15,20 @@ import { convoyDir } from '../server/app.js';
 import { limitsFromEnv } from '../server/options.js';
 import { type ConvoyServer, startConvoy } from '../server/runtime.js';
 import { ensureStateDir } from '../server/stateDir.js';
-import { isConvoyError } from '../values/errors.js';
+import { explain } from './commands.js';
 import { maskedDatabaseUrl } from './databaseUrl.js';
 import { lockDev } from './devLock.js';
 import { type EmbeddedDatabase, startEmbedded } from './embedded.js';
 import { loadEnvFiles } from './envFiles.js';
 import { misplacedFunctionFiles } from './misplacedFunctions.js';
 import { fail, info, resolveAppDir } from './project.js';
-import { type Typechecker, type TypecheckMode, TypeErrors, typecheckerFor } from './typecheck.js';
+import { splitImplicitAnys, type Typechecker, type TypecheckMode, TypeErrors, typecheckerFor } from './typecheck.js';
 
 export interface DevOptions {
   port?: number | string;
   dir?: string;
   typecheck?: string;
   dashboardPort?: number | string;
-}
-
-function explain(error: unknown): string {
-  return isConvoyError(error) ? error.message : ((error as Error)?.stack ?? String(error));
 }
 
 const warn = (line: string) => info(pc.yellow(line));
@@ -43,25 +39,19 @@ function typecheckModeOf(value: string | undefined): TypecheckMode {
 }
 
 /**
- * A promise of the check that rejects with `TypeErrors`, for `admit`. Implicit `any`s (TS7xxx:
- * `noImplicitAny` under `strict`) are said but do not hold a version back: the code is untyped,
- * not wrong — PRODUCT.md's `createContext(req, base)` is one.
+ * A promise of the check that rejects with `TypeErrors`, for `admit`. Implicit `any`s are said
+ * but do not hold a version back (see `splitImplicitAnys`).
  */
 async function typeChecked(checker: Typechecker): Promise<void> {
-  const errors = await checker.check();
-  const untyped = errors.filter((error) => IMPLICIT_ANY.test(error));
+  const { untyped, blocking } = splitImplicitAnys(await checker.check());
   if (untyped.length > 0) {
     warn(
       `${untyped.length} implicit any${untyped.length === 1 ? '' : 's'} in convoy/ (served all the same; type them, ` +
         `or write createContext with defineContext from ./_generated/server.js):\n${untyped.join('\n')}`,
     );
   }
-  const blocking = errors.filter((error) => !IMPLICIT_ANY.test(error));
   if (blocking.length > 0) throw new TypeErrors(blocking);
 }
-
-// `…(3,5): error TS7006: Parameter 'req' implicitly has an 'any' type.`, and the rest of TS7xxx.
-const IMPLICIT_ANY = /\berror TS7\d{3}:/;
 
 function printTypeErrors(error: TypeErrors, consequence: string): void {
   console.error(`${pc.red('convoy:')} ${error.message}:\n${error.errors.join('\n')}\n${pc.dim(consequence)}`);

@@ -75,6 +75,20 @@ function errorsIn(output: string, appDir: string): string[] {
   return errors;
 }
 
+// `…(3,5): error TS7006: Parameter 'req' implicitly has an 'any' type.`, and the rest of TS7xxx.
+const IMPLICIT_ANY = /\berror TS7\d{3}:/;
+
+/**
+ * The errors apart from implicit `any`s (TS7xxx: `noImplicitAny` under `strict`), which say the
+ * code is untyped, not wrong — PRODUCT.md's `createContext(req, base)` is one.
+ */
+export function splitImplicitAnys(errors: string[]): { untyped: string[]; blocking: string[] } {
+  return {
+    untyped: errors.filter((error) => IMPLICIT_ANY.test(error)),
+    blocking: errors.filter((error) => !IMPLICIT_ANY.test(error)),
+  };
+}
+
 /**
  * The app's type checker, or undefined when it has none: `says` gets one line saying why the
  * check is skipped (no TypeScript installed, no tsconfig.json).
