@@ -49,6 +49,23 @@ describe('finding 6: a session is bound to the identity that opened it', { timeo
     for (const reader of streams) await reader.cancel().catch(() => {});
   });
 
+  test('a context that is not plain data: its owner changes its stream and names it in a mutation; another is 403', async () => {
+    const owner = { authorization: 'Bearer helper-owner', 'x-context-helper': '1' };
+    const session = await openSession(owner);
+    const changed = await change(session, owner);
+    assert.equal(changed.status, 200, await changed.text());
+    const named = await mutation({ ...owner, 'x-convoy-session': session }, 'helper context');
+    assert.equal(named.status, 200, await named.text());
+    const stranger = { authorization: 'Bearer helper-stranger', 'x-context-helper': '1' };
+    assert.equal((await change(session, stranger)).status, 403);
+    const refused = await mutation({ ...stranger, 'x-convoy-session': session }, 'not run');
+    assert.equal(refused.status, 403);
+    const [{ n }] = await suite.database.query(
+      `SELECT count(*)::int AS n FROM notes WHERE ${fieldText('text')} = 'not run'`,
+    );
+    assert.equal(n, 0, 'refused before it ran');
+  });
+
   for (const scheme of ['x-api-key', 'authorization'] as const) {
     const as = (user: string): Record<string, string> =>
       scheme === 'authorization' ? { authorization: `Bearer ${user}` } : { 'x-api-key': user };

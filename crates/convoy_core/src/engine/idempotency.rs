@@ -42,7 +42,12 @@ impl Engine {
     /// The answer recorded for `key`, if a mutation with it committed.
     pub async fn recorded_result(&self, key: &str) -> Result<Option<String>> {
         let client = self.database.connection().await?;
-        match client.query_opt(LOOKUP, &[&key]).await {
+        // Prepared once per connection: every client mutation asks this before it runs.
+        let looked_up = match client.prepare_cached(LOOKUP).await {
+            Ok(statement) => client.query_opt(&statement, &[&key]).await,
+            Err(error) => Err(error),
+        };
+        match looked_up {
             Ok(row) => Ok(row.map(|row| row.get(0))),
             // Not migrated yet: nothing was ever recorded.
             Err(error) if error.code() == Some(&SqlState::UNDEFINED_TABLE) => Ok(None),
