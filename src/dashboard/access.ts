@@ -6,19 +6,12 @@
  * never served cross-origin: it sends no CORS headers, and a request a browser marks as coming
  * from another origin is refused.
  */
-import { createHash, timingSafeEqual } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
+import { secretMatches } from '../server/secrets.js';
 
 export type Refusal = { status: 401 | 403; message: string };
 
 const LOOPBACK_HOSTS = new Set(['localhost', '127.0.0.1', '[::1]']);
-
-const digest = (text: string) => createHash('sha256').update(text).digest();
-
-/** `presented` equals `key`; hashed first, so that the comparison is of equal lengths. */
-export function keyMatches(presented: string, key: string): boolean {
-  return timingSafeEqual(digest(presented), digest(key));
-}
 
 function hostnameOf(host: string | undefined): string | undefined {
   if (!host) return undefined;
@@ -57,7 +50,7 @@ export function refusal(request: IncomingMessage, adminKey: string | undefined):
   }
   const header = request.headers.authorization ?? '';
   const presented = header.startsWith('Bearer ') ? header.slice(7) : '';
-  if (!presented || !keyMatches(presented, adminKey)) {
+  if (!presented || !secretMatches(presented, adminKey)) {
     return { status: 401, message: 'this dashboard needs the admin key (CONVOY_ADMIN_KEY)' };
   }
   return undefined;

@@ -35,12 +35,7 @@ export function sendJson(response: ServerResponse, status: number, value: unknow
 function sendError(response: ServerResponse, error: unknown, dev: boolean): void {
   if (isConvoyError(error)) {
     const status = httpStatusOf[error.code as keyof typeof httpStatusOf] ?? 400;
-    const shape = {
-      code: error.code,
-      message: error.message,
-      ...(error.data === undefined ? {} : { data: error.data }),
-    };
-    sendJson(response, status, { error: shape });
+    sendJson(response, status, { error: error.toJSON() });
     return;
   }
   const message = error instanceof Error ? error.message : String(error);
@@ -139,7 +134,7 @@ function relayLive(
   const stream = openEventStream(request, response, () => unsubscribe());
   unsubscribe = subscribe(
     (value) => stream.send('value', value),
-    (error) => stream.send('error', { code: error.code, message: error.message, data: error.data }),
+    (error) => stream.send('error', error.toJSON()),
   );
 }
 

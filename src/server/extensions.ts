@@ -8,9 +8,9 @@
  * tool's secret in `x-convoy-internal`; without it the name answers `NOT_FOUND`, as a function that
  * does not exist. They run without the app's `createContext`: the secret is who asks.
  */
-import { timingSafeEqual } from 'node:crypto';
 import type { AnyFunction } from './app.js';
 import type { FunctionCall } from './native.js';
+import { secretMatches } from './secrets.js';
 
 export const INTERNAL_HEADER = 'x-convoy-internal';
 
@@ -46,8 +46,5 @@ export function carriesSecret(headersJson: string, secret: string): boolean {
   } catch {
     return false;
   }
-  if (typeof presented !== 'string') return false;
-  const given = Buffer.from(presented);
-  const expected = Buffer.from(secret);
-  return given.length === expected.length && timingSafeEqual(given, expected);
+  return typeof presented === 'string' && secretMatches(presented, secret);
 }
