@@ -5,14 +5,11 @@
  * built (dist/) in it and waits until it serves, or until its output matches what a test awaits.
  */
 import assert from 'node:assert/strict';
-import { mkdir, mkdtemp, symlink, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { freePort, type Running, start } from './process.js';
-import { cliPath } from './production.js';
-
-const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
+import { cliPath, linkPackages } from './production.js';
 
 export const SCHEMA = `import { defineSchema, defineTable } from '@avvos/convoy';
 import { z } from 'zod';
@@ -52,13 +49,7 @@ export async function makeDevApp(
     await mkdir(path.dirname(path.join(dir, name)), { recursive: true });
     await writeFile(path.join(dir, name), content);
   }
-  const modules = path.join(dir, 'node_modules');
-  await mkdir(path.join(modules, '@avvos'), { recursive: true });
-  await symlink(root, path.join(modules, '@avvos', 'convoy'), 'dir');
-  await symlink(path.join(root, 'node_modules', 'zod'), path.join(modules, 'zod'), 'dir');
-  if (typescript) {
-    await symlink(path.join(root, 'node_modules', 'typescript'), path.join(modules, 'typescript'), 'dir');
-  }
+  await linkPackages(dir, { typescript });
   return dir;
 }
 

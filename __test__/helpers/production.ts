@@ -28,10 +28,21 @@ export async function copyApp(source: string): Promise<string> {
     recursive: true,
     filter: (file) => !file.includes(`${path.sep}_generated`),
   });
-  await mkdir(path.join(dir, 'node_modules', '@avvos'), { recursive: true });
-  await symlink(root, path.join(dir, 'node_modules', '@avvos', 'convoy'), 'dir');
-  await symlink(path.join(root, 'node_modules', 'zod'), path.join(dir, 'node_modules', 'zod'), 'dir');
+  await linkPackages(dir);
   return dir;
+}
+
+/**
+ * A node_modules in `dir` as an installed app's: this package and zod (and TypeScript when
+ * asked), linked to this checkout's.
+ */
+export async function linkPackages(dir: string, { typescript = false }: { typescript?: boolean } = {}): Promise<void> {
+  const modules = path.join(dir, 'node_modules');
+  await mkdir(path.join(modules, '@avvos'), { recursive: true });
+  await symlink(root, path.join(modules, '@avvos', 'convoy'), 'dir');
+  for (const name of ['zod', ...(typescript ? ['typescript'] : [])]) {
+    await symlink(path.join(root, 'node_modules', name), path.join(modules, name), 'dir');
+  }
 }
 
 /** `node convoy/_generated/http.js` in `appDir` on a port of its own; `url` once it says it serves. */

@@ -8,6 +8,7 @@ import { fail, info } from '../cli/project.js';
 import type { ServerExtensions } from '../server/extensions.js';
 import type { ConvoyServer } from '../server/runtime.js';
 import { prepareDashboard, type RunningDashboard } from './index.js';
+import { dashboardPort } from './port.js';
 
 export interface DevDashboard {
   extensions: ServerExtensions;
@@ -15,15 +16,8 @@ export interface DevDashboard {
   attach(server: ConvoyServer): Promise<void>;
 }
 
-function portOf(given: number | string | undefined, appPort: number): number {
-  if (given === undefined) return appPort === 0 ? 0 : appPort + 1;
-  const port = Number(given);
-  if (!Number.isInteger(port) || port < 0 || port > 65535) fail(`--dashboard-port must be a port number, not ${given}`);
-  return port;
-}
-
 export function devDashboard(given: number | string | undefined, appPort: number): DevDashboard {
-  const port = portOf(given, appPort);
+  const port = dashboardPort(given, appPort) ?? fail(`--dashboard-port must be a port number, not ${given}`);
   const dashboard = prepareDashboard({ dev: true, adminKey: process.env.CONVOY_ADMIN_KEY || undefined });
   let running: Promise<RunningDashboard | undefined> | undefined;
   return {

@@ -8,6 +8,7 @@ import type { ServerExtensions } from '../server/extensions.js';
 import type { ConvoyServer } from '../server/runtime.js';
 import { ConvoyError } from '../values/errors.js';
 import { prepareDashboard, type RunningDashboard } from './index.js';
+import { dashboardPort } from './port.js';
 
 /** Shorter keys are refused at start: the key is all that stands between the internet and the data. */
 export const MIN_KEY_LENGTH = 16;
@@ -26,8 +27,8 @@ export function productionDashboard(env: NodeJS.ProcessEnv, appPort: number, hos
     );
   }
   const given = env.CONVOY_DASHBOARD_PORT;
-  const port = given ? Number(given) : appPort === 0 ? 0 : appPort + 1;
-  if (!Number.isInteger(port) || port < 0 || port > 65535) {
+  const port = dashboardPort(given, appPort);
+  if (port === undefined) {
     throw new ConvoyError('INVALID_ARGS', `CONVOY_DASHBOARD_PORT must be a port number, not ${given}`);
   }
   const dashboard = prepareDashboard({ dev: false, adminKey });
