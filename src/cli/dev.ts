@@ -117,36 +117,8 @@ export async function dev(options: DevOptions): Promise<void> {
     await dashboard.attach(server);
   };
 
-  try {
-    await writeStaticFiles(appDir);
-    // The check runs while Postgres starts and the app loads; serving waits for it only at the end.
-    const firstCheck = checker ? typeChecked(checker) : undefined;
-    firstCheck?.catch(() => {});
-    warnMisplaced();
-    if (!databaseUrl) {
-      embedded = await startEmbedded(appDir, info);
-      databaseUrl = embedded.url;
-      info(`database: an embedded Postgres, ${maskedDatabaseUrl(databaseUrl)}, data in .convoy/pg`);
-    } else {
-      const from = env.from.get('DATABASE_URL');
-      info(`database: ${maskedDatabaseUrl(databaseUrl)} (DATABASE_URL${from ? ` from ${from}` : ''})`);
-    }
-    await start(firstCheck);
-  } catch (error) {
-    if (!(error instanceof TypeErrors)) {
-      console.error(`${pc.red('convoy:')} ${explain(error)}`);
-      await shutdown(1);
-      return;
-    }
-    // No good version yet to serve: wait for a save that type-checks, as Convex's dev does.
-    printTypeErrors(
-      error,
-      'not serving until convoy/ type-checks: fix the errors and save (or start with --typecheck disable)',
-    );
-  }
-
   let timer: NodeJS.Timeout | undefined;
-  let reloading = Promise.resolve();
+  let reloading: Promise<void> = Promise.resolve();
   const scheduleReload = () => {
     clearTimeout(timer);
     timer = setTimeout(() => {
@@ -175,6 +147,8 @@ export async function dev(options: DevOptions): Promise<void> {
       });
     }, 100);
   };
+  // Watching before the first start: a change made while it runs, or right after it says why it
+  // does not serve, is not missed; a reload it causes waits for the start.
   watch(convoyDir(appDir), { recursive: true }, (_event, file) => {
     if (!file || file.startsWith('_generated') || path.basename(file).startsWith('.')) return;
     scheduleReload();
@@ -184,6 +158,37 @@ export async function dev(options: DevOptions): Promise<void> {
   watch(appDir, (_event, file) => {
     if (file === 'package.json' || file === 'tsconfig.json') scheduleReload();
   });
+
+  reloading = (async () => {
+    try {
+      await writeStaticFiles(appDir);
+      // The check runs while Postgres starts and the app loads; serving waits for it only at the end.
+      const firstCheck = checker ? typeChecked(checker) : undefined;
+      firstCheck?.catch(() => {});
+      warnMisplaced();
+      if (!databaseUrl) {
+        embedded = await startEmbedded(appDir, info);
+        databaseUrl = embedded.url;
+        info(`database: an embedded Postgres, ${maskedDatabaseUrl(databaseUrl)}, data in .convoy/pg`);
+      } else {
+        const from = env.from.get('DATABASE_URL');
+        info(`database: ${maskedDatabaseUrl(databaseUrl)} (DATABASE_URL${from ? ` from ${from}` : ''})`);
+      }
+      await start(firstCheck);
+    } catch (error) {
+      if (!(error instanceof TypeErrors)) {
+        console.error(`${pc.red('convoy:')} ${explain(error)}`);
+        await shutdown(1);
+        return;
+      }
+      // No good version yet to serve: wait for a save that type-checks, as Convex's dev does.
+      printTypeErrors(
+        error,
+        'not serving until convoy/ type-checks: fix the errors and save (or start with --typecheck disable)',
+      );
+    }
+  })();
+  await reloading;
 }
 
 /**
