@@ -12,7 +12,8 @@
 //! under heavy load the batches grow by themselves — no timer, no added wait. Every waiting
 //! insert competes for the next flush, so nothing queued is ever left behind. A batch that
 //! Postgres refuses (a constraint of the app's own, a conflict) is sent again row by row, so
-//! each mutation gets its own answer and one bad row never fails its neighbours.
+//! each mutation gets its own answer and one bad row never fails its neighbours. A relational
+//! table's rows go as typed columns where they can (`plan::typed_rows`).
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -26,6 +27,7 @@ use uuid::Uuid;
 use crate::database::Database;
 use crate::document::JsonbParam;
 use crate::error::{ConvoyError, Result};
+use crate::plan::{ColumnValues, ColumnsInsert};
 
 /// Statements in flight at once; the rest of the writers' pool serves the other mutations.
 const FLUSHES: usize = 2;
@@ -43,6 +45,8 @@ pub struct LoneInsert {
     pub sql: String,
     /// Inserts many rows: `$1` ids, `$2` data, `$3` `created_at`, as arrays (`plan_insert_rows`).
     pub rows_sql: String,
+    /// A relational table's insert from typed arrays, tried first (`plan_insert_columns`).
+    pub columns: Option<Arc<ColumnsInsert>>,
 }
 
 struct Queued {
@@ -206,6 +210,9 @@ async fn send(
     connection: &Object,
     rows: &[Queued],
 ) -> std::result::Result<(), tokio_postgres::Error> {
+    if let Some(sent) = send_columns(connection, rows).await {
+        return sent;
+    }
     let [queued] = rows else {
         let statement = connection.prepare_cached(&rows[0].insert.rows_sql).await?;
         let ids: Vec<Uuid> = rows.iter().map(|queued| queued.insert.id).collect();
@@ -226,6 +233,9 @@ async fn send_one(
     connection: &Object,
     queued: &Queued,
 ) -> std::result::Result<(), tokio_postgres::Error> {
+    if let Some(sent) = send_columns(connection, std::slice::from_ref(queued)).await {
+        return sent;
+    }
     let insert = &queued.insert;
     let statement = connection.prepare_cached(&insert.sql).await?;
     connection
@@ -235,4 +245,27 @@ async fn send_one(
         )
         .await
         .map(drop)
+}
+
+/// Inserts a relational table's rows as typed columns; `None` when the table is written as
+/// documents, or when a row holds a value that must go as one (see `plan::typed_rows`).
+async fn send_columns(
+    connection: &Object,
+    rows: &[Queued],
+) -> Option<std::result::Result<(), tokio_postgres::Error>> {
+    let columns = rows[0].insert.columns.as_ref()?;
+    let documents: Vec<&str> = rows
+        .iter()
+        .map(|queued| queued.insert.data.as_str())
+        .collect();
+    let values: Vec<ColumnValues> = columns.values(&documents)?;
+    let ids: Vec<Uuid> = rows.iter().map(|queued| queued.insert.id).collect();
+    let created: Vec<SystemTime> = rows.iter().map(|queued| queued.insert.created_at).collect();
+    let mut params: Vec<&(dyn tokio_postgres::types::ToSql + Sync)> = vec![&ids, &created];
+    params.extend(values.iter().map(ColumnValues::as_sql));
+    let sent = match connection.prepare_cached(&columns.sql).await {
+        Ok(statement) => connection.execute(&statement, &params).await.map(drop),
+        Err(error) => Err(error),
+    };
+    Some(sent)
 }

@@ -66,6 +66,8 @@ pub struct PlannedStatements {
     /// What a read selects of each row, `id, data, created_at`: for a relational table, the
     /// document built from its columns.
     pub document_columns: std::sync::OnceLock<(Stage, String)>,
+    /// A relational table's insert from typed arrays (`plan::typed_rows`).
+    pub insert_columns: std::sync::OnceLock<(Stage, std::sync::Arc<crate::plan::ColumnsInsert>)>,
 }
 
 /// Where a managed table keeps its fields.

@@ -11,7 +11,7 @@ use super::idempotency::{is_repeat, RECORD};
 use super::{must_run_in_transaction, Engine, Finished};
 use crate::error::{ConvoyError, Result};
 use crate::group_commit::LoneInsert;
-use crate::plan::{plan_insert_rows, Statement};
+use crate::plan::{plan_insert_columns, plan_insert_rows, Statement};
 
 /// Whether `writes` is one insert and nothing else.
 pub(super) fn is_one_insert(writes: &[PendingWrite]) -> bool {
@@ -315,7 +315,9 @@ impl Engine {
         let Change::Insert { data, created_at } = write.change else {
             unreachable!("is_one_insert")
         };
-        let rows_sql = plan_insert_rows(&self.schema(), &write.table)?;
+        let schema = self.schema();
+        let rows_sql = plan_insert_rows(&schema, &write.table)?;
+        let columns = plan_insert_columns(&schema, &write.table)?;
         let insert = LoneInsert {
             table: write.table,
             id: write.id,
@@ -323,6 +325,7 @@ impl Engine {
             created_at,
             sql: write.sql,
             rows_sql,
+            columns,
         };
         self.lone_inserts.insert(&self.database, insert).await
     }

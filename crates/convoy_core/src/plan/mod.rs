@@ -9,6 +9,7 @@ pub mod rows;
 mod select;
 mod statement;
 mod storage;
+mod typed_rows;
 mod writes;
 
 pub use ir::*;
@@ -16,6 +17,7 @@ pub(crate) use select::build_select;
 pub use select::{order_key, plan_get, plan_query};
 pub use statement::*;
 pub use storage::OrderKey;
+pub use typed_rows::{plan_insert_columns, ColumnValues, ColumnsInsert};
 pub use writes::*;
 
 #[cfg(test)]
