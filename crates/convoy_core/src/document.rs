@@ -2,6 +2,7 @@
 //! binary format (a version byte, then the text), the core splices in the system fields, and
 //! JavaScript parses the result once.
 
+use std::borrow::Cow;
 use std::error::Error;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -11,6 +12,7 @@ use tokio_postgres::Row;
 use uuid::Uuid;
 
 use crate::error::{ConvoyError, Result};
+use crate::plan::RowShape;
 
 /// The only JSONB binary format version Postgres has.
 const JSONB_VERSION: u8 = 1;
@@ -77,12 +79,13 @@ pub fn creation_time_of(id: &Uuid) -> SystemTime {
     }
 }
 
-/// A stored document's parts: the row's `id`, `created_at` (as `_creationTime`) and `data`.
-#[derive(Debug, Clone, Copy)]
+/// A stored document's parts: the row's `id`, `created_at` (as `_creationTime`) and `data` (the
+/// row's own text, or written by the core from a relational row's columns).
+#[derive(Debug, Clone)]
 pub struct Parts<'a> {
     pub id: Uuid,
     pub creation_time: f64,
-    pub data: &'a str,
+    pub data: Cow<'a, str>,
 }
 
 impl<'a> Parts<'a> {
@@ -94,7 +97,22 @@ impl<'a> Parts<'a> {
         Ok(Self {
             id,
             creation_time: epoch_millis(created_at),
-            data: data.0,
+            data: Cow::Borrowed(data.0),
+        })
+    }
+
+    /// The parts of a row of a query's `shape` (`id, data, created_at` first, or a relational
+    /// row's columns).
+    pub fn of_shaped_row(row: &'a Row, shape: &RowShape) -> Result<Self> {
+        let RowShape::Columns { first, shape } = shape else {
+            return Self::of_row(row, 0);
+        };
+        let id: Uuid = row.try_get(0).map_err(internal)?;
+        let created_at: SystemTime = row.try_get(2).map_err(internal)?;
+        Ok(Self {
+            id,
+            creation_time: epoch_millis(created_at),
+            data: Cow::Owned(shape.document(row, *first)?),
         })
     }
 
@@ -135,14 +153,18 @@ pub fn append_document(out: &mut String, row: &Row, first: usize) -> Result<()> 
 }
 
 /// A JSON array of the rows' documents; `each` sees every document's parts on the way.
-pub fn documents_json(rows: &[Row], mut each: impl FnMut(&Parts)) -> Result<String> {
+pub fn documents_json(
+    rows: &[Row],
+    shape: &RowShape,
+    mut each: impl FnMut(&Parts),
+) -> Result<String> {
     let mut out = String::with_capacity(rows.iter().map(|row| row.len() * 64).sum::<usize>() + 2);
     out.push('[');
     for (position, row) in rows.iter().enumerate() {
         if position > 0 {
             out.push(',');
         }
-        let parts = Parts::of_row(row, 0)?;
+        let parts = Parts::of_shaped_row(row, shape)?;
         each(&parts);
         parts.append_to(&mut out)?;
     }

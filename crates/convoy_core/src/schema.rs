@@ -68,6 +68,8 @@ pub struct PlannedStatements {
     pub document_columns: std::sync::OnceLock<(Stage, String)>,
     /// A relational table's insert from typed arrays (`plan::typed_rows`).
     pub insert_columns: std::sync::OnceLock<(Stage, std::sync::Arc<crate::plan::ColumnsInsert>)>,
+    /// A relational table's field columns as its reads select them (`plan::column_documents`).
+    pub column_shape: std::sync::OnceLock<(Stage, std::sync::Arc<crate::plan::ColumnsShape>)>,
 }
 
 /// Where a managed table keeps its fields.

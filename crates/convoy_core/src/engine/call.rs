@@ -261,7 +261,7 @@ pub(super) struct SeenDocument {
 impl Writes {
     pub(super) fn remember(&mut self, table: &str, parts: &Parts) {
         if self.seen.len() < SEEN_LIMIT || self.seen.contains_key(&parts.id) {
-            let stored = Some((parts.creation_time, parts.data.to_owned()));
+            let stored = Some((parts.creation_time, parts.data.to_string()));
             self.seen.insert(
                 parts.id,
                 SeenDocument {

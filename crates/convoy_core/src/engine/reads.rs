@@ -45,7 +45,7 @@ impl Engine {
         let call = self.call(call_id)?;
         if call.kind == CallKind::Mutation {
             // Remembered even past the limit: a located document is usually about to be written.
-            let stored = Some((parts.creation_time, parts.data.to_owned()));
+            let stored = Some((parts.creation_time, parts.data.to_string()));
             let seen = SeenDocument {
                 table: table.clone(),
                 stored,
@@ -92,9 +92,11 @@ impl Engine {
         let statement = plan_query(&self.schema(), plan)?;
         self.record_read(call_id, plan)?;
         let rows = self.run(call_id, &statement).await?;
-        match statement.shape {
-            crate::plan::RowShape::Document => {
-                self.read_documents(call_id, &plan.table, |each| documents_json(&rows, each))
+        match &statement.shape {
+            shape @ (crate::plan::RowShape::Document | crate::plan::RowShape::Columns { .. }) => {
+                self.read_documents(call_id, &plan.table, |each| {
+                    documents_json(&rows, shape, each)
+                })
             }
             crate::plan::RowShape::JsonText => crate::document::json_texts(&rows),
         }
@@ -114,7 +116,15 @@ impl Engine {
         let rows = self.run(call_id, &statement).await?;
         let key = crate::plan::order_key(&self.schema(), plan)?;
         self.read_documents(call_id, &plan.table, |each| {
-            crate::plan::page::page_json(&rows, num_items, &key, &query, cursor, each)
+            crate::plan::page::page_json(
+                &rows,
+                num_items,
+                &key,
+                &query,
+                cursor,
+                &statement.shape,
+                each,
+            )
         })
     }
 }

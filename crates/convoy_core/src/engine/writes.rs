@@ -37,7 +37,7 @@ impl Engine {
                 json: Parts {
                     id,
                     creation_time: *creation_time,
-                    data,
+                    data: data.as_str().into(),
                 }
                 .to_json()?,
             },

@@ -2,6 +2,7 @@
 //! becomes one parameterised statement. Names come from the schema and are quoted; every value
 //! is a bind parameter.
 
+mod column_documents;
 pub(crate) mod columns;
 mod ir;
 pub mod page;
@@ -12,6 +13,7 @@ mod storage;
 mod typed_rows;
 mod writes;
 
+pub use column_documents::ColumnsShape;
 pub use ir::*;
 pub(crate) use select::build_select;
 pub use select::{order_key, plan_get, plan_query};

@@ -210,6 +210,7 @@ pub fn page_json(
     key: &OrderKey,
     query: &str,
     previous_cursor: Option<&str>,
+    shape: &super::RowShape,
     mut each: impl FnMut(&Parts),
 ) -> Result<String> {
     let is_done = rows.len() <= num_items as usize;
@@ -222,7 +223,7 @@ pub fn page_json(
         if position > 0 {
             out.push(',');
         }
-        let parts = Parts::of_row(row, 0)?;
+        let parts = Parts::of_shaped_row(row, shape)?;
         each(&parts);
         parts.append_to(&mut out)?;
     }

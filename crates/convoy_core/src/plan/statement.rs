@@ -45,10 +45,16 @@ pub struct Statement {
 }
 
 /// What a statement's rows hold.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum RowShape {
     /// `id, data, created_at` of a managed table.
     Document,
+    /// `id, NULL, created_at`, then a relational table's field columns from `first` on, of which
+    /// the core writes the document (`column_documents`).
+    Columns {
+        first: usize,
+        shape: std::sync::Arc<super::ColumnsShape>,
+    },
     /// One column: the document as JSON text (an unmanaged table's row).
     JsonText,
 }

@@ -184,6 +184,18 @@ impl Layout {
                     Some(OrderKey::Typed { expr, .. }) => format!(", to_jsonb({expr})"),
                     _ => String::new(),
                 };
+                if self == Self::Relational {
+                    // The columns as they are; the core writes each document from them.
+                    let shape = super::column_documents::shape_of(table)?;
+                    let first = if sort_column.is_empty() { 3 } else { 4 };
+                    return Ok((
+                        format!(
+                            "id, NULL::jsonb AS data, created_at{sort_column}{}",
+                            shape.select
+                        ),
+                        RowShape::Columns { first, shape },
+                    ));
+                }
                 Ok((
                     format!("{}{sort_column}", self.document_columns(table)?),
                     RowShape::Document,
