@@ -158,9 +158,30 @@ export class Subscriptions {
       },
       drop: () => {
         if (!this.updates.delete(id)) return;
-        this.stopWaiting();
+        this.afterDrop();
       },
     };
+  }
+
+  /**
+   * A mutation answered and its update is gone: a result that waited for it is shown now, but
+   * one that a sent mutation still pending also sets goes on waiting — for that one's answer —
+   * and shows what it showed: played now, it would show that write twice if it holds it.
+   */
+  private afterDrop(): void {
+    this.reshow(undefined, true);
+    let released = false;
+    for (const subscription of this.byKey.values()) {
+      if ('playedOver' in subscription && !this.setBySent.has(subscription.key)) {
+        delete subscription.playedOver;
+        released = true;
+      }
+    }
+    if (released) this.reshow(undefined, true);
+    if (![...this.byKey.values()].some((subscription) => 'playedOver' in subscription)) {
+      if (this.waitTimer) clearTimeout(this.waitTimer);
+      this.waitTimer = null;
+    }
   }
 
   /** Results that waited for an answer are shown now. */
@@ -171,8 +192,11 @@ export class Subscriptions {
     this.reshow();
   }
 
-  /** Plays the pending updates over the server's results and tells listeners what changed. */
-  private reshow(strict?: BoundUpdate): void {
+  /**
+   * Plays the pending updates over the server's results and tells listeners what changed; with
+   * `holdWaiting`, a result still waiting for a sent mutation's answer keeps what it showed.
+   */
+  private reshow(strict?: BoundUpdate, holdWaiting = false): void {
     const queries = new Map<string, ShownQuery>();
     for (const subscription of this.byKey.values()) {
       const base = 'playedOver' in subscription ? subscription.playedOver : subscription.last;
@@ -192,6 +216,7 @@ export class Subscriptions {
       pending.filter(({ sent }) => sent).flatMap(({ update }) => [...(setBy.get(update) ?? [])]),
     );
     for (const subscription of this.byKey.values()) {
+      if (holdWaiting && 'playedOver' in subscription && this.setBySent.has(subscription.key)) continue;
       const base = 'playedOver' in subscription ? subscription.playedOver : subscription.last;
       const outcome = made.has(subscription.key) ? { value: made.get(subscription.key) } : base;
       // A query with no result from the server and no update left keeps what it showed.
