@@ -34,9 +34,10 @@ const TARGET_RATIO = 1;
 const USER_POOL = 200;
 const SPOT_CHECKED_USERS = 10;
 const COUNTERS = 1000;
-// Four short rounds rather than two long ones: A B C, C B A, A B C, C B A spreads the drift of
-// this shared machine's disk over every server more evenly.
-const ROUNDS = 4;
+// Eight short rounds rather than two long ones (A B C, C B A, … of 4 s at the default 32 s per
+// server): this shared machine's speed swings by a quarter from one 8 s run to the next, and the
+// finer the servers alternate, the more evenly the swings fall on each.
+const ROUNDS = 8;
 const WARM_UP_SECONDS = { listProjects: 3, insert: 2, rmw: 2 };
 const RESULTS_FILE = 'relational-latest.json';
 
