@@ -170,14 +170,25 @@ async fn through_jsonb(engine: &Arc<Engine>, db: &TestDatabase, document: &str) 
     Stored::Row(row.get(0))
 }
 
-#[test]
-fn typed_columns_store_what_the_jsonb_statement_stores() {
+/// A runtime, a database with the two tables, its engine, and the typed insert of `typed`.
+fn set_up() -> (
+    tokio::runtime::Runtime,
+    TestDatabase,
+    Arc<Engine>,
+    Arc<convoy_core::plan::ColumnsInsert>,
+) {
     let runtime = tokio::runtime::Runtime::new().unwrap();
     let db = runtime.block_on(TestDatabase::new());
     let engine = runtime.block_on(db.engine(schema()));
     let columns = plan_insert_columns(&engine.schema(), TABLES[0])
         .unwrap()
         .expect("a relational table has a typed insert");
+    (runtime, db, engine, columns)
+}
+
+#[test]
+fn typed_columns_store_what_the_jsonb_statement_stores() {
+    let (runtime, db, engine, columns) = set_up();
     let mut runner = TestRunner::new_with_rng(
         Config::default(),
         TestRng::deterministic_rng(RngAlgorithm::ChaCha),
@@ -207,12 +218,7 @@ fn typed_columns_store_what_the_jsonb_statement_stores() {
 
 #[test]
 fn what_goes_typed_and_what_goes_as_a_document() {
-    let runtime = tokio::runtime::Runtime::new().unwrap();
-    let db = runtime.block_on(TestDatabase::new());
-    let engine = runtime.block_on(db.engine(schema()));
-    let columns = plan_insert_columns(&engine.schema(), TABLES[0])
-        .unwrap()
-        .unwrap();
+    let (runtime, db, _engine, columns) = set_up();
     let typed = |document: &str| columns.values(&[document]).is_some();
     assert!(typed(
         r#"{"r":"x","n":-0,"i":-0,"u":"0190B3C1-7C9E-7ABC-8DEF-0123456789AB","j":null}"#

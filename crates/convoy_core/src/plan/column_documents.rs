@@ -10,6 +10,7 @@ use std::sync::Arc;
 use tokio_postgres::Row;
 use uuid::Uuid;
 
+use super::statement::planned;
 use crate::document::JsonbText;
 use crate::error::{ConvoyError, Result};
 use crate::schema::{ColumnKind, Stage, Table};
@@ -35,10 +36,12 @@ struct ShapeField {
 
 /// The shape of `table`'s rows, planned once.
 pub fn shape_of(table: &Table) -> Result<Arc<ColumnsShape>> {
-    let cell = &table.planned.column_shape;
-    if let Some((Stage::Relational, shape)) = cell.get() {
-        return Ok(shape.clone());
-    }
+    planned(&table.planned.column_shape, Stage::Relational, || {
+        Ok(Arc::new(plan_shape(table)?))
+    })
+}
+
+fn plan_shape(table: &Table) -> Result<ColumnsShape> {
     let mut columns: Vec<_> = table.field_columns.iter().collect();
     // JSONB keeps an object's keys shorter first, then bytewise.
     columns.sort_by(|a, b| {
@@ -60,9 +63,7 @@ pub fn shape_of(table: &Table) -> Result<Arc<ColumnsShape>> {
             }
         })
         .collect();
-    let shape = Arc::new(ColumnsShape { select, fields });
-    let _ = cell.set((Stage::Relational, shape.clone()));
-    Ok(shape)
+    Ok(ColumnsShape { select, fields })
 }
 
 impl ColumnsShape {

@@ -72,18 +72,19 @@ impl Statement {
 
 pub const DOCUMENT_COLUMNS: &str = "id, data, created_at";
 
-/// The statement in `cell` when it was planned for `stage`, else planned now (and kept).
-pub(crate) fn planned(
-    cell: &OnceLock<(Stage, String)>,
+/// What `cell` holds when it was planned for `stage` (a statement, or an `Arc` of a plan), else
+/// planned now (and kept).
+pub(crate) fn planned<T: Clone>(
+    cell: &OnceLock<(Stage, T)>,
     stage: Stage,
-    plan: impl FnOnce() -> Result<String>,
-) -> Result<String> {
-    if let Some((planned_for, sql)) = cell.get() {
+    plan: impl FnOnce() -> Result<T>,
+) -> Result<T> {
+    if let Some((planned_for, planned)) = cell.get() {
         if *planned_for == stage {
-            return Ok(sql.clone());
+            return Ok(planned.clone());
         }
     }
-    let sql = plan()?;
-    let _ = cell.set((stage, sql.clone()));
-    Ok(sql)
+    let planned = plan()?;
+    let _ = cell.set((stage, planned.clone()));
+    Ok(planned)
 }

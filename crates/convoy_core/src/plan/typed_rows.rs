@@ -18,6 +18,7 @@ use serde_json::value::RawValue;
 use tokio_postgres::types::ToSql;
 use uuid::Uuid;
 
+use super::statement::planned;
 use super::storage::{managed_table, Layout};
 use crate::document::JsonbParam;
 use crate::error::Result;
@@ -38,13 +39,10 @@ pub fn plan_insert_columns(schema: &Schema, table: &str) -> Result<Option<Arc<Co
     if Layout::for_writes(table) != Layout::Relational {
         return Ok(None);
     }
-    let cell = &table.planned.insert_columns;
-    if let Some((Stage::Relational, planned)) = cell.get() {
-        return Ok(Some(planned.clone()));
-    }
-    let planned = Arc::new(columns_insert(table)?);
-    let _ = cell.set((Stage::Relational, planned.clone()));
-    Ok(Some(planned))
+    planned(&table.planned.insert_columns, Stage::Relational, || {
+        Ok(Arc::new(columns_insert(table)?))
+    })
+    .map(Some)
 }
 
 fn columns_insert(table: &Table) -> Result<ColumnsInsert> {
@@ -109,34 +107,24 @@ impl ColumnsInsert {
             .iter()
             .map(|(_, kind)| empty(*kind, documents.len()))
             .collect();
+        let mut row: Vec<Option<&'a str>> = vec![None; self.columns.len()];
         for document in documents {
             let Fields(fields) = serde_json::from_str(document).ok()?;
-            let declared = |key: &str| self.columns.iter().any(|(field, _)| field == key);
-            // A key given twice goes as a document: Postgres checks the value it drops too.
-            if !fields.iter().all(|(key, _)| declared(key)) || has_repeats(&fields) {
-                return None;
+            row.fill(None);
+            for (key, raw) in fields {
+                // An undeclared key goes as a document; so does a key given twice, since
+                // Postgres checks the value it drops too.
+                let at = self.columns.iter().position(|(field, _)| field == key)?;
+                if row[at].replace(raw.get()).is_some() {
+                    return None;
+                }
             }
-            for ((field, _), values) in self.columns.iter().zip(&mut columns) {
-                let raw = fields
-                    .iter()
-                    .find(|(key, _)| key == field)
-                    .map(|(_, raw)| raw.get());
-                push(values, raw)?;
+            for (raw, values) in row.iter().zip(&mut columns) {
+                push(values, *raw)?;
             }
         }
         Some(columns)
     }
-}
-
-fn has_repeats(fields: &[(&str, &RawValue)]) -> bool {
-    if fields.len() <= 16 {
-        return fields
-            .iter()
-            .enumerate()
-            .any(|(at, (key, _))| fields[..at].iter().any(|(earlier, _)| earlier == key));
-    }
-    let mut keys = std::collections::HashSet::with_capacity(fields.len());
-    !fields.iter().all(|(key, _)| keys.insert(*key))
 }
 
 fn empty<'a>(kind: ColumnKind, rows: usize) -> ColumnValues<'a> {
