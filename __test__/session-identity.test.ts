@@ -66,6 +66,21 @@ describe('finding 6: a session is bound to the identity that opened it', { timeo
     assert.equal(n, 0, 'refused before it ran');
   });
 
+  test('a context that is not plain data, its owner known by neither Authorization nor Cookie: nobody else gets in', async () => {
+    // Owner and stranger both send no Authorization and no Cookie: equal credentials prove nothing.
+    const owner = { 'x-api-key': 'helper-owner', 'x-context-helper': '1' };
+    const session = await openSession(owner);
+    const stranger = { 'x-api-key': 'helper-stranger', 'x-context-helper': '1' };
+    assert.equal((await change(session, stranger)).status, 403);
+    assert.equal((await change(session, {})).status, 403);
+    const refused = await mutation({ ...stranger, 'x-convoy-session': session }, 'not run either');
+    assert.equal(refused.status, 403);
+    const [{ n }] = await suite.database.query(
+      `SELECT count(*)::int AS n FROM notes WHERE ${fieldText('text')} = 'not run either'`,
+    );
+    assert.equal(n, 0, 'refused before it ran');
+  });
+
   for (const scheme of ['x-api-key', 'authorization'] as const) {
     const as = (user: string): Record<string, string> =>
       scheme === 'authorization' ? { authorization: `Bearer ${user}` } : { 'x-api-key': user };

@@ -16,7 +16,7 @@ use serde_json::value::RawValue;
 use crate::body::{check_nesting, headers_json, json_content_type, read_body};
 use crate::cors::AllowedOrigins;
 use crate::respond::{error_response, json_response, log_request};
-use crate::sse::{credentials_of, Body};
+use crate::sse::{credentials_of, has_credentials, Body};
 use crate::state::State;
 use convoy_core::calls::{FunctionInfo, CONNECT, HEALTH, IDENTIFY, VALIDATE};
 use convoy_core::reactivity::{Session, Subscribe};
@@ -193,7 +193,7 @@ async fn subscribable(state: &State, subscription: &Subscribe) -> Result<()> {
 /// headers the app identifies callers by; without it (one identity for everyone), or when what it
 /// returned cannot be compared (not plain data: the stream got an identity of its own, see
 /// `identityOf` in src/server/identity.ts), the request's `Authorization` and `Cookie` must be the
-/// stream's.
+/// stream's — and, in the second case, not both missing (such a stream is then nobody's to change).
 pub(crate) async fn owns_session(
     state: &State,
     session: &Session,
@@ -209,7 +209,13 @@ pub(crate) async fn owns_session(
                 .await?
                 == session.identity()
         }
-        _ => credentials_of(request.headers()) == session.credentials(),
+        // Not plain data: the caller must bring the stream's credentials, and some — when both it
+        // and a stranger send none, equal credentials would let anyone in.
+        Some(_) => {
+            let credentials = credentials_of(request.headers());
+            has_credentials(&credentials) && credentials == session.credentials()
+        }
+        None => credentials_of(request.headers()) == session.credentials(),
     };
     if same {
         Ok(())

@@ -39,6 +39,12 @@ pub fn credentials_of(headers: &hyper::HeaderMap) -> String {
     )
 }
 
+/// Whether `credentials` (of [`credentials_of`]) hold anything: a caller who sends neither
+/// header cannot be told from another by them.
+pub fn has_credentials(credentials: &str) -> bool {
+    credentials != "\n"
+}
+
 /// The event stream of `session`; dropping it (the client went away, the server stopped) ends
 /// the session.
 pub fn stream(
